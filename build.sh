@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds every tool (Release) into ./bin/: llm-fetch, llm-tokenize, llm-train, llm-eval, llm-sample, llm-plot.
+# The folder is framework-dependent: copy it to any machine with the .NET 10 runtime (a GPU node included).
+# Usage: ./build.sh [OUTPUT_DIR]
+set -euo pipefail
+cd "$(dirname "$0")"
+out=${1:-bin}
+mkdir -p "$out"
+for proj in tools/*/llm-*.csproj; do
+  dotnet publish "$proj" -c Release -o "$out" --nologo -v quiet -p:UseAppHost=true -p:GenerateDocumentationFile=false >/dev/null \
+    || { echo "build.sh: building $proj failed; run: dotnet publish $proj -c Release" >&2; exit 1; }
+done
+echo "built: $(cd "$out" && ls llm-* | grep -v '\.' | tr '\n' ' ')-> $out/"
