@@ -97,6 +97,8 @@ public static class TrainCommandLine
             if (a is "-h" or "-?" && i == args.Count - 1) { result.Add("--help"); continue; }
             string longName = LongNameOf(a) ?? throw new UsageException($"unknown flag {a}");
             if (i + 1 >= args.Count) throw new UsageException($"flag {a} needs a value");
+            // llm.c lets a later flag override an earlier one; keep only the last.
+            result.RemoveAll(r => r.StartsWith(longName + "=", StringComparison.Ordinal));
             result.Add($"{longName}={args[++i]}");
         }
         return [.. result];
