@@ -10,7 +10,8 @@ public static class CFormat
     /// <summary>%[+][width].{decimals}f</summary>
     public static string F(double value, int decimals, int width = 0, bool plus = false)
     {
-        string s = double.IsNaN(value) ? (double.IsNegative(value) ? "-nan" : "nan")
+        // .NET's NaN carries the sign bit, llm.c's nan("") does not; print every NaN as llm.c shows its z-scores.
+        string s = double.IsNaN(value) ? "nan"
             : double.IsInfinity(value) ? (value < 0 ? "-inf" : "inf")
             : value.ToString("F" + decimals, Inv);
         if (plus && !s.StartsWith('-')) s = "+" + s;
