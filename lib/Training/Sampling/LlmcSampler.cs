@@ -33,19 +33,23 @@ public static class LlmcSampler
     }
 
     /// <summary>
-    /// Generates genT − 1 tokens after an initial EOT, calling <paramref name="onToken"/> for each.
+    /// Fills the sequence up to genT tokens after an initial EOT (llm.c), or after <paramref name="prefix"/>
+    /// (which should itself start with EOT), calling <paramref name="onToken"/> for each new token.
     /// <paramref name="seqLen"/> is the training T (the forward length is derived from it as llm.c does).
-    /// Returns the whole sequence, EOT first.
+    /// Returns the whole sequence, prefix included.
     /// </summary>
-    public static int[] Generate(IGptBackend backend, int seqLen, int genT, Action<int> onToken, CancellationToken ct = default)
+    public static int[] Generate(IGptBackend backend, int seqLen, int genT, Action<int> onToken, CancellationToken ct = default,
+        ReadOnlySpan<int> prefix = default, ulong seed = SessionSeed)
     {
         if (genT - 1 > seqLen) throw new ArgumentOutOfRangeException(nameof(genT), $"genT {genT} exceeds the sequence length {seqLen} + 1");
-        var rng = new XorShift(SessionSeed);
-        var tokens = new int[seqLen];
+        if (prefix.Length > seqLen) throw new ArgumentOutOfRangeException(nameof(prefix), $"the prompt of {prefix.Length} tokens exceeds the sequence length {seqLen}");
+        var rng = new XorShift(seed);
+        var tokens = new int[Math.Max(seqLen, genT)]; // llm.c's buffer is B·T long, so genT may reach T + 1
         Array.Fill(tokens, Gpt2Tokenizer.EndOfText);
+        prefix.CopyTo(tokens);
         var logits = new float[backend.Config.VocabSize];
         int chunk = Math.Min(seqLen, 256);
-        for (int t = 1; t < genT; t++)
+        for (int t = Math.Max(prefix.Length, 1); t < genT; t++)
         {
             ct.ThrowIfCancellationRequested();
             // llm.c rounds the length up to a multiple of min(T, 256); causality makes the logits at t−1
@@ -58,7 +62,7 @@ public static class LlmcSampler
             tokens[t] = next;
             onToken(next);
         }
-        return tokens[..Math.Max(genT, 1)];
+        return tokens[..Math.Max(genT, Math.Max(prefix.Length, 1))];
     }
 }
 
