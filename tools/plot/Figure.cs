@@ -163,8 +163,11 @@ public static class Figure
         line.LegendText = $"OpenAI GPT-2 ({options.Size.Name}) checkpoint val loss";
 
         if (drawn.Count == 0) plot.Add.Annotation("no loss records yet", Alignment.MiddleCenter);
+        // Clip at the notebook's 4.0 only when the runs themselves get well below it; a toy run that stays
+        // above shows its whole curve (the reference line still sets the bottom, so it stays in view).
+        bool clip = double.IsFinite(allMin) && allMin < NotebookLossTop - 0.25;
         double low = Math.Min(double.IsFinite(allMin) ? allMin : reference, reference);
-        double top = options.LossTop ?? (low < NotebookLossTop - 0.25 ? NotebookLossTop : Math.Max(drawn.DefaultIfEmpty(reference).Max(), reference));
+        double top = options.LossTop ?? (clip ? NotebookLossTop : Math.Max(drawn.DefaultIfEmpty(reference).Max(), reference));
         if (top <= low) top = low + 1;
         double pad = (top - low) * 0.05;
         plot.Axes.SetLimitsY(low - pad, top + pad * 0.2);
