@@ -147,4 +147,10 @@ public class FigureTests
         Smoothing.AutoWindow(1_000_000).Should().Be(250);
         Smoothing.AutoWindow(10).Should().Be(1);
     }
+
+    [Fact]
+    public void A_missing_font_file_is_a_warning_not_a_failure()
+    {
+        FontSetup.Configure("/nonexistent/font.ttf").Should().Contain("/nonexistent/font.ttf: font file not found");
+    }
 }

@@ -17,6 +17,13 @@ namespace LlmNet.Tools.Plot
                 Arity = ArgumentArity.OneOrMore,
                 Description = "main.log files written by llm-train (or llm.c's train_gpt2), or the -o folders holding them; several runs are overlaid",
             };
+            logs.Validators.Add(r =>
+            {
+                // A string[] argument would swallow a mistyped option; a LOG never starts with '-' unless that file exists.
+                foreach (var t in r.Tokens)
+                    if (t.Value.StartsWith('-') && !File.Exists(t.Value) && !Directory.Exists(t.Value))
+                        r.AddError($"unknown option '{t.Value}'");
+            });
             var output = new Option<string?>("--out", "-o")
             {
                 HelpName = "FILE",
@@ -103,7 +110,10 @@ namespace LlmNet.Tools.Plot
             var result = root.Parse(args);
             if (result.Errors.Count > 0 && result.Action is not HelpAction)
             {
-                Console.Error.WriteLine($"llm-plot: error: {result.Errors[0].Message} (see llm-plot --help)");
+                string problem = (result.GetResult(logs)?.Tokens.Count ?? 0) == 0
+                    ? "no LOG given: pass one or more main.log files (or the folders holding them)"
+                    : result.Errors[0].Message;
+                Console.Error.WriteLine($"llm-plot: error: {problem} (see llm-plot --help)");
                 return ToolRunner.Usage;
             }
             return result.Invoke();
