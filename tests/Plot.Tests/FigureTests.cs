@@ -54,7 +54,7 @@ public class FigureTests
 
         png.AsSpan(0, 8).ToArray().Should().Equal(PngSignature);
         using var bmp = Decode(png);
-        bmp.Width.Should().Be(Figure.DefaultWidth);
+        bmp.Width.Should().Be(2 * Figure.DefaultColumnWidth);
         bmp.Height.Should().Be(Figure.DefaultRowHeight);   // loss and HellaSwag side by side: one row
         DistinctColors(bmp).Should().BeGreaterThan(20, "a drawn figure has lines, text and anti-aliasing, not a flat fill");
         HasColor(bmp, Figure.RunColors[0]).Should().BeTrue("the run's train loss is drawn in its colour");
@@ -105,6 +105,8 @@ public class FigureTests
         var runs = new[] { Run("r", hellaSwag: false) };
         runs[0].HellaSwag.IsEmpty.Should().BeTrue();
         Figure.BuildPanels(runs, new FigureOptions()).Should().HaveCount(1);
+        using (var bmp = Decode(Render(runs, new FigureOptions(), ImageKind.Png)))
+            bmp.Width.Should().Be(Figure.DefaultColumnWidth, "one panel gets one column");
         string svg = System.Text.Encoding.UTF8.GetString(Render(runs, new FigureOptions(), ImageKind.Svg));
         svg.Should().NotContain("HellaSwag");
     }

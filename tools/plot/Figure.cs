@@ -13,7 +13,7 @@ public sealed record FigureOptions
     public bool Extra { get; init; }
     /// <summary>EMA span of the smoothed train loss in steps; null picks one from the run length, 1 or less turns it off.</summary>
     public int? SmoothWindow { get; init; }
-    /// <summary>Image size in pixels; null gives 1600 wide and 600 per row of panels.</summary>
+    /// <summary>Image size in pixels; null gives 800 per column and 600 per row of panels (two panels: 1600x600, as llm.c's 16x6 notebook figure).</summary>
     public int? Width { get; init; }
     public int? Height { get; init; }
     /// <summary>Top of the loss axis; null picks 4.0 when the losses go below it (as llm.c's notebook does), else fits the data.</summary>
@@ -41,7 +41,7 @@ public static class Figure
     /// <summary>Loss ceiling of llm.c's notebook: the interesting part of a GPT-2 run lies below it.</summary>
     public const double NotebookLossTop = 4.0;
 
-    public const int DefaultWidth = 1600, DefaultRowHeight = 600;
+    public const int DefaultColumnWidth = 800, DefaultRowHeight = 600;
 
     public static ImageKind KindOf(string path) => Path.GetExtension(path).ToLowerInvariant() switch
     {
@@ -57,7 +57,7 @@ public static class Figure
         try
         {
             int columns = panels.Count == 1 ? 1 : 2, rows = (panels.Count + columns - 1) / columns;
-            int width = options.Width ?? DefaultWidth, height = options.Height ?? DefaultRowHeight * rows;
+            int width = options.Width ?? DefaultColumnWidth * columns, height = options.Height ?? DefaultRowHeight * rows;
             if (kind == ImageKind.Png)
             {
                 using var surface = SKSurface.Create(new SKImageInfo(width, height))

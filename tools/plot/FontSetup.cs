@@ -28,7 +28,8 @@ public static class FontSetup
                 return null;
             }
 
-            var families = SKFontManager.Default.GetFontFamilies();
+            // Without font files the manager still lists one nameless family whose typeface has no glyphs.
+            var families = SKFontManager.Default.GetFontFamilies().Where(HasGlyphs).ToArray();
             string? sans = s_preferredSans.FirstOrDefault(f => families.Contains(f, StringComparer.OrdinalIgnoreCase));
             if (sans is not null) { ScottPlot.Fonts.Default = sans; s_configured = sans; return null; }
             if (families.Length > 0) { s_configured = ScottPlot.Fonts.Default; return null; }
@@ -40,6 +41,13 @@ public static class FontSetup
             s_configured = "";
             return "no fonts found: the figure is drawn without text. install a TrueType font (e.g. apt-get install fonts-dejavu-core) or pass --font FILE.ttf";
         }
+    }
+
+    private static bool HasGlyphs(string family)
+    {
+        if (string.IsNullOrWhiteSpace(family)) return false;
+        using var typeface = SKTypeface.FromFamilyName(family);
+        return typeface is not null && typeface.GlyphCount > 0;
     }
 
     private static void Register(string file)

@@ -81,6 +81,7 @@ public sealed class Plotter(PlotRequest request, TextWriter stdout, TextWriter s
                 }
                 var stamp = (info.Length, info.LastWriteTimeUtc);
                 if (seen[i] == stamp) continue;
+                if (seen[i] is { } before && stamp.Length < before.Length) _issuesReported.Remove(files[i]);  // truncated: a fresh run
                 try
                 {
                     logs[i] = Report(MainLogReader.Read(files[i], holdBackPartialLine: true));

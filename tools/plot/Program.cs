@@ -57,7 +57,7 @@ namespace LlmNet.Tools.Plot
                 HelpName = "LOSS",
                 Description = "top of the loss axis. Default: 4.0 (as llm.c's notebook) once the losses go below it, else fit to the data",
             };
-            var width = new Option<int?>("--width") { HelpName = "PIXELS", Description = "image width [default: 1600]" };
+            var width = new Option<int?>("--width") { HelpName = "PIXELS", Description = "image width [default: 800 per column; two panels side by side: 1600]" };
             var height = new Option<int?>("--height") { HelpName = "PIXELS", Description = "image height [default: 600 per row of two panels]" };
             var watch = new Option<bool>("--watch", "-w") { Description = "keep running: redraw whenever a log grows, until Ctrl+C" };
             var interval = new Option<double>("--interval")
