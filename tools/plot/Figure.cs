@@ -133,7 +133,7 @@ public static class Figure
             {
                 int window = options.SmoothWindow ?? Smoothing.AutoWindow(run.Train.Count);
                 bool smooth = window > 1;
-                var raw = plot.Add.ScatterLine(run.Train.Steps, run.Train.Values, smooth ? color.WithAlpha(0.3) : color);
+                var raw = plot.Add.ScatterLine(run.Train.Steps, run.Train.Values, smooth ? Lighter(color) : color);
                 raw.LineWidth = 1;
                 raw.LegendText = $"{prefix}train loss";
                 double[] shown = run.Train.Values;
@@ -241,6 +241,10 @@ public static class Figure
         int last = Math.Max(1, runs.Max(r => r.Log.LastStep));
         plot.Axes.SetLimitsX(-0.01 * last, last * 1.01);
     }
+
+    // The raw curve is a pale opaque tint, not a transparent one: thousands of overlapping translucent
+    // segments add up to the full colour and would hide the smoothed curve drawn on top.
+    private static Color Lighter(Color c) => new((byte)(c.R + (255 - c.R) * 0.6), (byte)(c.G + (255 - c.G) * 0.6), (byte)(c.B + (255 - c.B) * 0.6), c.A);
 
     private static Color Darker(Color c) => new((byte)(c.R * 0.65), (byte)(c.G * 0.65), (byte)(c.B * 0.65), c.A);
 }
