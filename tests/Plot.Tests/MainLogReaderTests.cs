@@ -117,4 +117,14 @@ public class MainLogReaderTests
         writer.Flush();
         MainLogReader.Read(path, holdBackPartialLine: true).Train.Keys.Should().Equal(0);
     }
+
+    [Fact]
+    public void A_binary_file_is_refused_before_it_is_read_whole()
+    {
+        using var tmp = new TempDir();
+        string path = tmp.File("model_00000010.bin");
+        File.WriteAllBytes(path, [0x4F, 0x63, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00]);
+        var read = () => MainLogReader.Read(path);
+        read.Should().Throw<LlmNet.Common.Formats.DataFormatException>().WithMessage("*model_00000010.bin: holds binary data*not a main.log*");
+    }
 }

@@ -73,7 +73,7 @@ namespace LlmNet.Tools.Plot
             };
             var quiet = new Option<bool>("--quiet", "-q") { Description = "print no summary or progress lines, only warnings and errors" };
             foreach (var o in new Option[] { width, height })
-                o.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is { } v && (v < 100 || v > 20000)) r.AddError($"{r.Option.Name} must be between 100 and 20000 pixels"); });
+                o.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is { } v && (v < 100 || v > 10000)) r.AddError($"{r.Option.Name} must be between 100 and 10000 pixels"); });
             interval.Validators.Add(r => { if (r.GetValueOrDefault<double>() is var v && !(v > 0)) r.AddError("--interval must be a positive number of seconds"); });
 
             var root = new RootCommand(

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using LlmNet.Common.Formats;
 
 namespace LlmNet.Common.Logs;
 
@@ -21,6 +22,7 @@ public static class MainLogReader
         try
         {
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            RejectBinary(fs, path);
             using var reader = new StreamReader(fs, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
             text = reader.ReadToEnd();
         }
@@ -37,6 +39,19 @@ public static class MainLogReader
             throw new IOException($"{path}: permission denied. make the file readable");
         }
         return Parse(text, path, holdBackPartialLine);
+    }
+
+    /// <summary>
+    /// A text log never holds NUL bytes; a model checkpoint or token shard passed by mistake does, and would
+    /// otherwise be read whole into memory only to yield millions of malformed lines.
+    /// </summary>
+    private static void RejectBinary(FileStream fs, string path)
+    {
+        Span<byte> head = stackalloc byte[4096];
+        int n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (head[..n].Contains((byte)0))
+            throw new DataFormatException(path, "holds binary data (NUL bytes), so it is not a main.log", "pass the main.log in the run's -o folder");
+        fs.Position = 0;
     }
 
     /// <summary>Parses the whole text of a main.log; <paramref name="path"/> only names it in issues.</summary>
