@@ -79,7 +79,10 @@ public class FigureTests
         string svg = System.Text.Encoding.UTF8.GetString(Render([Run("alpha"), Run("beta")],
             new FigureOptions { Size = ModelSize.Gpt2_350M, SmoothWindow = 10 }, ImageKind.Svg));
 
-        svg.Should().StartWith("<?xml").And.Contain("<svg");
+        svg.Should().StartWith("<?xml");
+        var root = System.Xml.Linq.XDocument.Parse(svg).Root!;   // well-formed XML
+        root.Name.LocalName.Should().Be("svg");
+        root.Attribute("width")!.Value.Should().Be("1600");
         var texts = Regex.Matches(svg, @"<text[^>]*>\s*([^<]*?)\s*</text>").Select(m => m.Groups[1].Value).ToHashSet();
         texts.Should().Contain(["Loss", "HellaSwag eval", "step",
             "alpha train loss", "alpha train loss (10-step EMA)", "alpha val loss", "alpha HellaSwag",
