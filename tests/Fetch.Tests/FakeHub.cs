@@ -17,6 +17,8 @@ public sealed class FakeFile(byte[] content, bool lfs = true)
     /// <summary>How many responses are cut after <see cref="CutAfter"/> bytes of body (counted from the response's start).</summary>
     public int CutsLeft { get; set; }
     public int CutAfter { get; set; }
+    /// <summary>How many responses stop sending (without closing) after <see cref="CutAfter"/> bytes.</summary>
+    public int StallsLeft { get; set; }
     /// <summary>How many requests get 503 (with Retry-After: 0) before the file is served.</summary>
     public int UnavailableLeft { get; set; }
     /// <summary>A fixed status for every download request (e.g. 404: listed but gone).</summary>
@@ -208,6 +210,14 @@ public sealed class FakeHub : IDisposable
             await stream.WriteAsync(slice[..f.CutAfter]);
             await stream.FlushAsync();
             return; // closing the socket now cuts the body short
+        }
+        if (f.StallsLeft > 0 && f.CutAfter < slice.Length)
+        {
+            f.StallsLeft--;
+            await stream.WriteAsync(slice[..f.CutAfter]);
+            await stream.FlushAsync();
+            await Task.Delay(TimeSpan.FromSeconds(5)); // silent but open: only a stall timeout notices
+            return;
         }
         await stream.WriteAsync(slice);
     }

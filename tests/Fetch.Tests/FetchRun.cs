@@ -7,7 +7,7 @@ public static class FetchRun
 {
     public sealed record Result(int ExitCode, string Log);
 
-    public static Result Run(FakeHub hub, string[] args, string? token = null, string? hellaswagUrl = null)
+    public static Result Run(FakeHub hub, string[] args, string? token = null, string? hellaswagUrl = null, double stallTimeout = 10)
     {
         var env = new Dictionary<string, string?>
         {
@@ -18,7 +18,7 @@ public static class FetchRun
         var log = new StringWriter();
         var synced = TextWriter.Synchronized(log);
         // Fast retries: tests inject faults on purpose.
-        string[] all = [.. args, "--backoff", "0.01", "--stall-timeout", "10"];
+        string[] all = [.. args, "--backoff", "0.01", "--stall-timeout", stallTimeout.ToString(System.Globalization.CultureInfo.InvariantCulture)];
         int code = FetchApp.Run(all, name => env.GetValueOrDefault(name), synced);
         synced.Flush();
         return new Result(code, log.ToString());

@@ -95,6 +95,21 @@ public sealed class FineWebEduTests : IDisposable
     }
 
     [Fact]
+    public void A_connection_that_goes_silent_is_dropped_after_the_stall_timeout_and_resumed()
+    {
+        var file = _hub.Repos[Repo]["sample/10BT/000_00002.parquet"];
+        file.StallsLeft = 1;
+        file.CutAfter = 70_000;
+
+        var r = FetchRun.Run(_hub, ["fineweb-edu", "--sample", "10BT", "--files", "3", "--out", _out], stallTimeout: 0.5);
+
+        r.ExitCode.Should().Be(0, r.Log);
+        r.Log.Should().Contain("no data for");
+        File.ReadAllBytes(Path.Combine(_out, "000_00002.parquet")).Should().Equal(_files["000_00002.parquet"]);
+        _hub.Seen("cdn").Where(q => q.Target.EndsWith("000_00002.parquet")).Select(q => q.Range).Should().Equal(null, "bytes=70000-");
+    }
+
+    [Fact]
     public void A_partial_file_left_by_an_interrupted_run_is_resumed_not_restarted()
     {
         byte[] content = _files["000_00000.parquet"];

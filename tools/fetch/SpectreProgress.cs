@@ -14,6 +14,9 @@ public sealed class SpectreProgress : IFetchProgress
     private readonly List<string> _failures = new();
     private ProgressTask? _overall;
     private readonly Dictionary<string, long> _bytes = new();
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private int _files, _downloaded, _skipped;
+    private long _transferred;
 
     private SpectreProgress(ProgressContext context) => _context = context;
 
@@ -38,7 +41,13 @@ public sealed class SpectreProgress : IFetchProgress
         finally
         {
             if (reporter is not null)
+            {
                 foreach (string f in reporter._failures) console.MarkupLineInterpolated($"[red]failed:[/] {f}");
+                var r = reporter;
+                double secs = Math.Max(r._clock.Elapsed.TotalSeconds, 1e-3);
+                console.WriteLine($"llm-fetch: {r._downloaded + r._skipped}/{r._files} files ready ({r._downloaded} downloaded, {r._skipped} already present); "
+                    + $"{Human.Bytes(r._transferred)} transferred in {Human.Duration(r._clock.Elapsed)} ({Human.Bytes(r._transferred / secs)}/s)");
+            }
         }
     }
 
@@ -46,6 +55,7 @@ public sealed class SpectreProgress : IFetchProgress
     {
         lock (_lock)
         {
+            _files = files;
             _overall = _context.AddTask($"{files} files", maxValue: Math.Max(1, totalBytes ?? 1));
             _overall.IsIndeterminate = totalBytes is null;
         }
@@ -72,9 +82,17 @@ public sealed class SpectreProgress : IFetchProgress
         lock (_lock) if (_tasks.TryGetValue(name, out var task)) SetBytes(name, task, bytesOnDisk);
     }
 
-    public void FileFinished(string name, long size) => Complete(name, size);
+    public void FileFinished(string name, long size)
+    {
+        lock (_lock) _downloaded++;
+        Complete(name, size);
+    }
 
-    public void FileSkipped(string name, long size) => Complete(name, size);
+    public void FileSkipped(string name, long size)
+    {
+        lock (_lock) _skipped++;
+        Complete(name, size);
+    }
 
     public void FileFailed(string name, string message)
     {
@@ -118,6 +136,7 @@ public sealed class SpectreProgress : IFetchProgress
     {
         _bytes.TryGetValue(name, out long before);
         _bytes[name] = bytes;
+        if (bytes > before) _transferred += bytes - before;
         task.Value = bytes;
         _overall?.Increment(bytes - before);
     }
