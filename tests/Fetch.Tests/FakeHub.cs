@@ -21,6 +21,11 @@ public sealed class FakeFile(byte[] content, bool lfs = true)
     public int StallsLeft { get; set; }
     /// <summary>How many requests get 503 (with Retry-After: 0) before the file is served.</summary>
     public int UnavailableLeft { get; set; }
+    /// <summary>The status of the "unavailable" answers (503 or 429) and their Retry-After value.</summary>
+    public HttpStatusCode UnavailableStatus { get; set; } = HttpStatusCode.ServiceUnavailable;
+    public string RetryAfter { get; set; } = "0";
+    /// <summary>Answer range requests with the whole file (200), as some servers do.</summary>
+    public bool IgnoresRange { get; set; }
     /// <summary>A fixed status for every download request (e.g. 404: listed but gone).</summary>
     public HttpStatusCode? Status { get; set; }
 }
@@ -190,12 +195,12 @@ public sealed class FakeHub : IDisposable
         if (f.UnavailableLeft > 0)
         {
             f.UnavailableLeft--;
-            await Respond(stream, HttpStatusCode.ServiceUnavailable, "try later"u8.ToArray(), ("Retry-After", "0"));
+            await Respond(stream, f.UnavailableStatus, "try later"u8.ToArray(), ("Retry-After", f.RetryAfter));
             return;
         }
         byte[] body = f.Served ?? f.Content;
         int start = 0;
-        if (range is not null && range.StartsWith("bytes=") && range.EndsWith('-')) start = int.Parse(range["bytes=".Length..^1]);
+        if (range is not null && !f.IgnoresRange && range.StartsWith("bytes=") && range.EndsWith('-')) start = int.Parse(range["bytes=".Length..^1]);
         if (start >= body.Length && start > 0)
         {
             await Respond(stream, HttpStatusCode.RequestedRangeNotSatisfiable, [], ("Content-Range", $"bytes */{body.Length}"));

@@ -153,6 +153,36 @@ public sealed class FineWebEduTests : IDisposable
     }
 
     [Fact]
+    public void Too_many_requests_waits_as_long_as_Retry_After_says()
+    {
+        var file = _hub.Repos[Repo]["sample/10BT/000_00000.parquet"];
+        file.UnavailableLeft = 1;
+        file.UnavailableStatus = System.Net.HttpStatusCode.TooManyRequests;
+        file.RetryAfter = "1";
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var r = Fetch("--files", "1");
+
+        r.ExitCode.Should().Be(0, r.Log);
+        r.Log.Should().Contain("HTTP 429").And.Contain("attempt 2/10 in 1.0s");
+        clock.Elapsed.Should().BeGreaterThan(TimeSpan.FromSeconds(0.9));
+    }
+
+    [Fact]
+    public void A_server_that_ignores_the_range_restarts_the_file_cleanly()
+    {
+        var file = _hub.Repos[Repo]["sample/10BT/000_00000.parquet"];
+        file.IgnoresRange = true;
+        File.WriteAllBytes(Path.Combine(_out, "000_00000.parquet.part"), _files["000_00000.parquet"][..50_000]);
+
+        var r = Fetch("--files", "1");
+
+        r.ExitCode.Should().Be(0, r.Log);
+        _hub.Seen("cdn").Single().Range.Should().Be("bytes=50000-");
+        File.ReadAllBytes(Path.Combine(_out, "000_00000.parquet")).Should().Equal(_files["000_00000.parquet"]);
+    }
+
+    [Fact]
     public void Gives_up_after_the_retry_limit_and_keeps_nothing_that_looks_complete()
     {
         _hub.Repos[Repo]["sample/10BT/000_00000.parquet"].UnavailableLeft = 100;

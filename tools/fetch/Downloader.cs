@@ -26,6 +26,7 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
         Directory.CreateDirectory(outDir);
         var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<string, FileOutcome>();
         var failures = new System.Collections.Concurrent.ConcurrentQueue<(int Index, Exception Error)>();
+        CheckFreeSpace(items);
         progress.Begin(items.Count, items.All(i => i.Size is not null) ? items.Sum(i => i.Size!.Value) : null);
         var indexed = items.Select((item, index) => (item, index));
         await Parallel.ForEachAsync(indexed, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, jobs), CancellationToken = ct }, async (entry, token) =>
@@ -64,12 +65,13 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
 
         string part = final + ".part";
         bool freshRestartUsed = false;
+        using var digest = new RunningDigest(item.Digest);
         while (true)
         {
             bool resumed = File.Exists(part) && new FileInfo(part).Length > 0;
-            await Retrier.RunAsync(retry, item.RelativePath, progress, () => DownloadToPartAsync(item, part, ct), ct,
+            await Retrier.RunAsync(retry, item.RelativePath, progress, () => DownloadToPartAsync(item, part, digest, ct), ct,
                 () => File.Exists(part) ? new FileInfo(part).Length : 0).ConfigureAwait(false);
-            string? problem = Verify(item, part, ct);
+            string? problem = Verify(item, part, digest, ct);
             if (problem is null) break;
             File.Delete(part);
             // A damaged partial file from an earlier run can spoil the result once; a fresh download settles it.
@@ -86,6 +88,25 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
         if (item.Digest is not null) VerifiedMarker.Record(outDir, item.RelativePath, final, item.Digest);
         progress.FileFinished(item.RelativePath, new FileInfo(final).Length);
         return FileOutcome.Downloaded;
+    }
+
+    /// <summary>Fails before downloading anything when the output disk cannot hold what is still missing.</summary>
+    private void CheckFreeSpace(IReadOnlyList<DownloadItem> items)
+    {
+        long needed = 0;
+        foreach (var item in items)
+        {
+            if (item.Size is not { } size) continue;
+            string final = FinalPath(item.RelativePath);
+            if (File.Exists(final) && new FileInfo(final).Length == size) continue;
+            string part = final + ".part";
+            needed += size - (File.Exists(part) ? Math.Min(size, new FileInfo(part).Length) : 0);
+        }
+        long free;
+        try { free = new DriveInfo(Path.GetFullPath(outDir)).AvailableFreeSpace; }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return; }
+        if (needed > free)
+            throw new ToolException($"{outDir}: needs {Human.Bytes(needed)} more but the disk has {Human.Bytes(free)} free. Free some space, choose another --out, or fetch fewer files");
     }
 
     private string FinalPath(string relativePath)
@@ -116,14 +137,14 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
     }
 
     /// <summary>Null when the finished .part file is right; otherwise what is wrong with it.</summary>
-    private static string? Verify(DownloadItem item, string part, CancellationToken ct)
+    private static string? Verify(DownloadItem item, string part, RunningDigest running, CancellationToken ct)
     {
         long length = new FileInfo(part).Length;
         if (item.Size is { } size && length != size)
             return $"size is {length} bytes but {item.Source} lists {size}";
         if (item.Digest is { } digest)
         {
-            string actual = DigestBuilder.ComputeFile(part, digest.Kind, ct);
+            string actual = running.TryFinish(length) ?? DigestBuilder.ComputeFile(part, digest.Kind, ct);
             if (actual != digest.Hex) return $"{digest.Label} mismatch: got {actual}, expected {digest.Hex}";
         }
         if (item.Check is not null)
@@ -139,7 +160,7 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
     /// ignores the range (200) restarts the file; 416 means the part is already whole (or bogus, then it restarts).
     /// Dropped connections, stalls and 408/429/5xx become <see cref="TransientFailure"/> for the retry loop.
     /// </summary>
-    private async Task<bool> DownloadToPartAsync(DownloadItem item, string part, CancellationToken ct)
+    private async Task<bool> DownloadToPartAsync(DownloadItem item, string part, RunningDigest digest, CancellationToken ct)
     {
         long have = File.Exists(part) ? new FileInfo(part).Length : 0;
         if (item.Size is { } size)
@@ -178,6 +199,7 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
             throw new ToolException($"{item.RelativePath}: server sends {t} bytes but {item.Source} lists {expected}. Re-run later; the file may be changing upstream");
 
         progress.FileStarted(item.RelativePath, total ?? item.Size, start);
+        digest.StartAt(part, start, total ?? item.Size, ct);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
@@ -190,6 +212,7 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
                 if (n == 0) break;
                 try { await file.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false); }
                 catch (IOException e) { throw new ToolException($"{part}: cannot write ({e.Message}). Free disk space or choose another --out; the partial file is kept and resumes on re-run", e); }
+                digest.Append(buffer.AsSpan(0, n));
                 written += n;
                 progress.FileProgress(item.RelativePath, written);
             }
@@ -213,6 +236,43 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ToolException($"{part}: cannot open for writing ({e.Message}). Check that the --out folder is writable", e);
+        }
+    }
+
+    /// <summary>
+    /// The digest of NAME.part, computed as the bytes are written and kept in step with the file's length across
+    /// attempts, so a finished download needs no second read. Whenever it cannot be in step (an earlier run's
+    /// partial file, a restart, an unknown total size) it re-reads what is on disk or leaves the work to a full hash.
+    /// </summary>
+    private sealed class RunningDigest(ExpectedDigest? expected) : IDisposable
+    {
+        private DigestBuilder? _builder;
+        private long _total;
+
+        public void StartAt(string part, long offset, long? total, CancellationToken ct)
+        {
+            if (expected is null || total is null) { Dispose(); return; }
+            if (_builder is not null && _builder.Length == offset && _total == total) return;
+            Dispose();
+            _builder = new DigestBuilder(expected.Kind, total.Value);
+            _total = total.Value;
+            if (offset > 0) DigestBuilder.AppendFile(_builder, part, offset, ct);
+        }
+
+        public void Append(ReadOnlySpan<byte> bytes) => _builder?.Append(bytes);
+
+        /// <summary>The hex digest if the running hash covers exactly <paramref name="fileLength"/> bytes; otherwise null.</summary>
+        public string? TryFinish(long fileLength)
+        {
+            string? hex = _builder is not null && _builder.Length == fileLength && _total == fileLength ? _builder.FinishHex() : null;
+            Dispose();
+            return hex;
+        }
+
+        public void Dispose()
+        {
+            _builder?.Dispose();
+            _builder = null;
         }
     }
 }
