@@ -63,6 +63,8 @@ public sealed class FakeHub : IDisposable
     public int PageSize { get; set; } = 2;
     /// <summary>How many tree-API requests get 503 before answering.</summary>
     public int TreeUnavailableLeft { get; set; }
+    /// <summary>List entries as sparsely as the API description allows: path and size, lfs {oid, size} for LFS files, no type or oid.</summary>
+    public bool MinimalEntries { get; set; }
     /// <summary>When set, the hub answers 401 to requests without "Bearer {token}".</summary>
     public string? RequiredToken { get; set; }
 
@@ -172,16 +174,18 @@ public sealed class FakeHub : IDisposable
         int cursor = 0;
         foreach (string kv in query.Split('&'))
             if (kv.StartsWith("cursor=")) cursor = int.Parse(kv["cursor=".Length..]);
-        var page = entries.Skip(cursor).Take(PageSize).Select(kv => Entry(kv.Key, kv.Value)).ToList();
+        var page = entries.Skip(cursor).Take(PageSize).Select(kv => Entry(kv.Key, kv.Value, MinimalEntries)).ToList();
         var extra = new List<(string, string)>();
         if (cursor + PageSize < entries.Count)
             extra.Add(("Link", $"<{Endpoint}api/datasets/{rest}?recursive=true&cursor={cursor + PageSize}>; rel=\"next\""));
         await Respond(stream, HttpStatusCode.OK, JsonSerializer.SerializeToUtf8Bytes(page), [.. extra]);
     }
 
-    private static Dictionary<string, object> Entry(string path, FakeFile f)
+    private static Dictionary<string, object> Entry(string path, FakeFile f, bool minimal)
     {
-        var e = new Dictionary<string, object> { ["type"] = "file", ["oid"] = GitBlobId(f.Content), ["size"] = f.Content.Length, ["path"] = path };
+        var e = minimal
+            ? new Dictionary<string, object> { ["path"] = path, ["size"] = f.Content.Length }
+            : new Dictionary<string, object> { ["type"] = "file", ["oid"] = GitBlobId(f.Content), ["size"] = f.Content.Length, ["path"] = path };
         if (f.Lfs) e["lfs"] = new Dictionary<string, object> { ["oid"] = Convert.ToHexStringLower(SHA256.HashData(f.Content)), ["size"] = f.Content.Length, ["pointerSize"] = 134 };
         return e;
     }

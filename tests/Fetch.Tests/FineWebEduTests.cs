@@ -256,6 +256,21 @@ public sealed class FineWebEduTests : IDisposable
     }
 
     [Fact]
+    public void A_sparse_listing_without_git_oids_still_downloads_verifies_by_size_and_skips_on_rerun()
+    {
+        _hub.MinimalEntries = true;
+        string[] args = ["fineweb-edu", "--path", "data/CC-MAIN-2024-10", "--out", _out];
+
+        FetchRun.Run(_hub, args).ExitCode.Should().Be(0);
+        File.ReadAllText(Path.Combine(_out, "small.parquet")).Should().Be("tiny parquet stand-in");
+        int served = _hub.Seen("hub").Count(q => q.Target.Contains("/resolve/"));
+
+        var again = FetchRun.Run(_hub, args);
+        again.ExitCode.Should().Be(0, again.Log);
+        _hub.Seen("hub").Count(q => q.Target.Contains("/resolve/")).Should().Be(served);
+    }
+
+    [Fact]
     public void Usage_errors_exit_with_code_2()
     {
         FetchRun.Run(_hub, ["fineweb-edu", "--sample", "5BT", "--out", _out]).ExitCode.Should().Be(2);

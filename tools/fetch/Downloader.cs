@@ -85,7 +85,7 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
         }
 
         File.Move(part, final, overwrite: true);
-        if (item.Digest is not null) VerifiedMarker.Record(outDir, item.RelativePath, final, item.Digest);
+        if (item.Digest is not null || item.Size is not null) VerifiedMarker.Record(outDir, item.RelativePath, final, item.Digest);
         progress.FileFinished(item.RelativePath, new FileInfo(final).Length);
         return FileOutcome.Downloaded;
     }
@@ -120,14 +120,16 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
 
     /// <summary>
     /// A file counts as present when its marker matches its current size and time, or (no marker) when hashing
-    /// it gives the expected digest. Files without a known digest are never trusted and are downloaded again.
+    /// it gives the expected digest. A file with neither a digest nor a size is never trusted and is downloaded again;
+    /// one listed with a size but no digest counts as present only through its marker.
     /// </summary>
     private bool IsAlreadyPresent(DownloadItem item, string final, CancellationToken ct)
     {
-        if (!File.Exists(final) || item.Digest is null) return false;
+        if (!File.Exists(final) || (item.Digest is null && item.Size is null)) return false;
         long length = new FileInfo(final).Length;
         if (item.Size is { } size && length != size) return false;
         if (VerifiedMarker.Matches(outDir, item.RelativePath, final, item.Digest)) return true;
+        if (item.Digest is null) return false;
         progress.Note($"{item.RelativePath}: present without a verification record; checking its {item.Digest.Label}");
         if (DigestBuilder.ComputeFile(final, item.Digest.Kind, ct) != item.Digest.Hex) return false;
         try { item.Check?.Invoke(final); }

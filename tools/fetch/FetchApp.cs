@@ -73,7 +73,7 @@ public static class FetchApp
                 + "from the Hub, or git blob id) before they get their final name, and re-runs skip verified files.\n"
                 + "Environment: HF_ENDPOINT (Hub base URL), HF_TOKEN (Bearer token, sent only to the Hub host), LLMNET_HELLASWAG_URL.");
 
-            var fineweb = new Command("fineweb-edu", $"Parquet files of {Sources.FineWebEduRepo} (sample 10BT: ~14 files, ~27 GB; 100BT: ~100 files) into --out");
+            var fineweb = new Command("fineweb-edu", $"Parquet files (about 2 GB each) of {Sources.FineWebEduRepo}, in sorted order, into --out");
             AddCommon(fineweb, hub: true);
             fineweb.Options.Add(_fwRepo);
             fineweb.Options.Add(_sample);

@@ -4,8 +4,11 @@ using LlmNet.Common.Cli;
 
 namespace LlmNet.Tools.Fetch;
 
-/// <summary>One file of a Hub repository as the tree API lists it: size and, for LFS files, the sha256 of the content.</summary>
-public sealed record HubFile(string Path, long Size, ExpectedDigest Digest);
+/// <summary>
+/// One file of a Hub repository as the tree API lists it: its size and hash, which is the sha256 of the content
+/// for LFS files and the git blob id for files stored in git (null if the listing gives neither).
+/// </summary>
+public sealed record HubFile(string Path, long Size, ExpectedDigest? Digest);
 
 /// <summary>
 /// The parts of the Hugging Face Hub HTTP API a download needs: the tree listing
@@ -104,19 +107,22 @@ public sealed class HubClient(HttpTransport http, Uri endpoint, RetryPolicy retr
             if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new ToolException($"listing {what}: the Hub answered something other than a file list. Check HF_ENDPOINT");
             foreach (var entry in doc.RootElement.EnumerateArray())
             {
-                if (entry.GetProperty("type").GetString() != "file") continue;
+                if (entry.TryGetProperty("type", out var type) && type.GetString() != "file") continue;
                 string path = entry.GetProperty("path").GetString() ?? throw new JsonException("entry without path");
                 if (entry.TryGetProperty("lfs", out var lfs) && lfs.ValueKind == JsonValueKind.Object)
                 {
-                    string oid = lfs.GetProperty("oid").GetString() ?? throw new JsonException("lfs entry without oid");
+                    string oid = lfs.GetProperty("oid").GetString() ?? throw new JsonException($"{path}: lfs entry without oid");
                     if (oid.StartsWith("sha256:", StringComparison.Ordinal)) oid = oid["sha256:".Length..];
-                    files.Add(new HubFile(path, lfs.GetProperty("size").GetInt64(), new ExpectedDigest(DigestKind.Sha256, oid.ToLowerInvariant())));
+                    if (oid.Length != 64 || !oid.All(Uri.IsHexDigit)) throw new JsonException($"{path}: lfs oid '{oid}' is not a sha256");
+                    long size = lfs.TryGetProperty("size", out var ls) ? ls.GetInt64() : entry.GetProperty("size").GetInt64();
+                    files.Add(new HubFile(path, size, new ExpectedDigest(DigestKind.Sha256, oid.ToLowerInvariant())));
                 }
                 else
                 {
                     // Small files live in git itself; their oid is the git blob id.
-                    string oid = entry.GetProperty("oid").GetString() ?? throw new JsonException("entry without oid");
-                    files.Add(new HubFile(path, entry.GetProperty("size").GetInt64(), new ExpectedDigest(DigestKind.GitBlobSha1, oid.ToLowerInvariant())));
+                    string? oid = entry.TryGetProperty("oid", out var o) ? o.GetString() : null;
+                    var digest = oid is { Length: 40 } && oid.All(Uri.IsHexDigit) ? new ExpectedDigest(DigestKind.GitBlobSha1, oid.ToLowerInvariant()) : null;
+                    files.Add(new HubFile(path, entry.GetProperty("size").GetInt64(), digest));
                 }
             }
         }
