@@ -54,6 +54,54 @@ public sealed class ExecutableTests : IDisposable
     }
 
     [Fact]
+    public async Task Ctrl_C_keeps_the_partial_download_which_the_next_run_resumes()
+    {
+        if (OperatingSystem.IsWindows()) Assert.Skip("sends SIGINT");
+        const string Repo = "HuggingFaceFW/fineweb-edu";
+        byte[] content = FetchRun.Bytes(200_000, 5);
+        var file = _hub.Add(Repo, "sample/10BT/000_00000.parquet", content);
+        file.StallsLeft = 1;
+        file.CutAfter = 60_000;
+        file.StallFor = TimeSpan.FromSeconds(60);
+
+        var psi = new ProcessStartInfo(Executable) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string a in new[] { "fineweb-edu", "--out", _out, "--stall-timeout", "60" }) psi.ArgumentList.Add(a);
+        psi.Environment["HF_ENDPOINT"] = _hub.Endpoint.ToString();
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string part = Path.Combine(_out, "000_00000.parquet.part");
+        var waited = Stopwatch.StartNew();
+        while (!(_hub.Seen("cdn").Any() && File.Exists(part)) && waited.Elapsed < TimeSpan.FromSeconds(20))
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        File.Exists(part).Should().BeTrue("the download should be under way");
+        await Task.Delay(500, TestContext.Current.CancellationToken); // let the first 60,000 bytes arrive
+
+        Interrupt(p.Id);
+        if (!p.WaitForExit(10_000))
+        {
+            p.Kill();
+            Assert.Skip("SIGINT is ignored in this environment");
+        }
+
+        string log = await stderr;
+        p.ExitCode.Should().Be(130, log);
+        log.Should().Contain("interrupted");
+        File.Exists(Path.Combine(_out, "000_00000.parquet")).Should().BeFalse();
+        long kept = new FileInfo(part).Length; // 60,000 unless the machine is too busy to have received them all
+        kept.Should().BeInRange(1, 60_000);
+
+        var again = FetchRun.Run(_hub, ["fineweb-edu", "--out", _out]);
+        again.ExitCode.Should().Be(0, again.Log);
+        _hub.Seen("cdn").Last().Range.Should().Be($"bytes={kept}-");
+        File.ReadAllBytes(Path.Combine(_out, "000_00000.parquet")).Should().Equal(content);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SysKill(int pid, int signal);
+
+    private static void Interrupt(int pid) => SysKill(pid, 2).Should().Be(0, "SIGINT should be deliverable");
+
+    [Fact]
     public void Help_lists_the_commands()
     {
         var psi = new ProcessStartInfo(Executable, "--help") { RedirectStandardOutput = true, UseShellExecute = false };

@@ -19,6 +19,7 @@ public sealed class FakeFile(byte[] content, bool lfs = true)
     public int CutAfter { get; set; }
     /// <summary>How many responses stop sending (without closing) after <see cref="CutAfter"/> bytes.</summary>
     public int StallsLeft { get; set; }
+    public TimeSpan StallFor { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>How many requests get 503 (with Retry-After: 0) before the file is served.</summary>
     public int UnavailableLeft { get; set; }
     /// <summary>The status of the "unavailable" answers (503 or 429) and their Retry-After value.</summary>
@@ -193,7 +194,7 @@ public sealed class FakeHub : IDisposable
     public static string GitBlobId(byte[] content) =>
         Convert.ToHexStringLower(SHA1.HashData([.. Encoding.ASCII.GetBytes($"blob {content.Length}\0"), .. content]));
 
-    private static async Task Serve(NetworkStream stream, FakeFile f, string? range)
+    private async Task Serve(NetworkStream stream, FakeFile f, string? range)
     {
         if (f.Status is { } status) { await Respond(stream, status, "gone"u8.ToArray()); return; }
         if (f.UnavailableLeft > 0)
@@ -225,7 +226,8 @@ public sealed class FakeHub : IDisposable
             f.StallsLeft--;
             await stream.WriteAsync(slice[..f.CutAfter]);
             await stream.FlushAsync();
-            await Task.Delay(TimeSpan.FromSeconds(5)); // silent but open: only a stall timeout notices
+            try { await Task.Delay(f.StallFor, _stop.Token); } // silent but open: only a stall timeout notices
+            catch (OperationCanceledException) { }
             return;
         }
         await stream.WriteAsync(slice);
