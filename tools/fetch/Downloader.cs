@@ -179,7 +179,10 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
             case HttpStatusCode.PartialContent:
                 var range = response.Content.Headers.ContentRange;
                 if (range?.From is not { } from || from != have)
-                    throw new TransientFailure($"{item.RelativePath}: server answered a range request with the wrong range ({range})");
+                {
+                    File.Delete(part); // asking again would get the same answer: start from byte 0 instead
+                    throw new TransientFailure($"{item.RelativePath}: server answered bytes={have}- with range '{range}'; starting over", TimeSpan.Zero);
+                }
                 start = have;
                 total = range.Length;
                 break;
@@ -205,7 +208,10 @@ public sealed class Downloader(HttpTransport http, RetryPolicy retry, IFetchProg
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
-            await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            Stream body;
+            try { body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false); }
+            catch (HttpRequestException e) { throw new TransientFailure($"{item.RelativePath}: connection dropped ({e.Message})", null, e); }
+            await using var bodyScope = body;
             await using var file = OpenPart(part, start);
             long written = start;
             while (true)
