@@ -42,7 +42,9 @@ public sealed class SpectreProgress : IFetchProgress
         {
             if (reporter is not null)
             {
-                foreach (string f in reporter._failures) console.MarkupLineInterpolated($"[red]failed:[/] {f}");
+                // A single failure is the run's error line; several are listed here, once the bars are gone.
+                if (reporter._files > 1)
+                    foreach (string f in reporter._failures) console.MarkupLineInterpolated($"[red]failed:[/] {f}");
                 var r = reporter;
                 double secs = Math.Max(r._clock.Elapsed.TotalSeconds, 1e-3);
                 console.WriteLine($"llm-fetch: {r._downloaded + r._skipped}/{r._files} files ready ({r._downloaded} downloaded, {r._skipped} already present); "

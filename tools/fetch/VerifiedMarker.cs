@@ -39,9 +39,4 @@ public static class VerifiedMarker
 
     // Files the source lists without a hash are verified by size alone, and recorded as such.
     private static string TagOf(ExpectedDigest? digest) => digest?.Tag ?? "size-only";
-
-    public static void Forget(string outDir, string relativePath)
-    {
-        try { File.Delete(PathFor(outDir, relativePath)); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
 }
