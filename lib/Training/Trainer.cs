@@ -257,7 +257,7 @@ public sealed class Trainer : IDisposable
         float[]? master = _backend.KeepsMasterWeights ? new float[n] : null;
         _backend.GetOptimizerState(m, v, master);
         var loader = _train.SaveState();
-        _out.WriteLine($"Writing state to {dir.StatePath(step, _group.Rank)}");
+        if (!_o.Quiet) _out.WriteLine($"Writing state to {dir.StatePath(step, _group.Rank)}"); // every rank, as llm.c
         dir.WriteState(step, new TrainingState
         {
             NumProcesses = _group.Size,
