@@ -84,3 +84,29 @@ public class TrainerScheduleTests
         state.SampleIndex.Should().Be(9, "three updates of three micro-steps each read nine samples of the first shard");
     }
 }
+
+public class OverfitTests
+{
+    [Fact]
+    public void Overfitting_a_single_batch_drives_its_loss_down()
+    {
+        var options = new TrainOptions
+        {
+            TrainData = "/nonexistent/ignored_*.bin", // -a 1 trains on the validation data
+            ValData = TinyRun.ValPattern,
+            Init = TinyRun.ModelPath,
+            BatchSize = 2,
+            SeqLen = 16,
+            MaxSteps = 30,
+            LearningRate = 1e-2f,
+            OverfitSingleBatch = 1,
+            ValEvery = 1000,
+            ValMaxSteps = 1,
+            SampleEvery = 0,
+            Device = "cpu",
+        };
+        var result = TrainCli.Run(options, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        result.Steps[^1].Loss.Should().BeLessThan(result.Steps[0].Loss - 5f, "the same 32 tokens every step are memorised");
+        result.ValLosses[^1].Loss.Should().BeApproximately(result.Steps[^1].Loss, 1.0f, "validation reads that very batch");
+    }
+}

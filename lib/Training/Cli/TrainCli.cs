@@ -7,8 +7,11 @@ namespace LlmNet.Training.Cli;
 /// <summary>What the llm-train executable plugs into the trainer: how to make a backend and the optional evaluators.</summary>
 public sealed class TrainHost
 {
-    /// <summary>Creates the backend for --device (cpu, cuda or auto) sized for B×T micro-batches.</summary>
-    public required Func<string, GptConfig, int, int, IGptBackend> CreateBackend { get; init; }
+    /// <summary>
+    /// Creates the backend for the run's --device (cpu, cuda or auto), sized for its B×T micro-batches, with
+    /// its device settings (-w, -r, -ge, -z, -f) and the process group it shares gradients with.
+    /// </summary>
+    public required Func<TrainOptions, GptConfig, IProcessGroup, IGptBackend> CreateBackend { get; init; }
     /// <summary>HellaSwag evaluation for -h 1; null when this build has none.</summary>
     public HellaSwagEvaluator? HellaSwag { get; init; }
     /// <summary>Joins the process group for -pn &gt; 1; null when this build runs single-process only.</summary>
@@ -41,7 +44,7 @@ public static class TrainCli
                 throw new UsageException($"sequence length {options.SeqLen} (-t) exceeds the model's maximum {start.Config.MaxSeqLen}");
             if (options.BatchSize <= 0 || options.SeqLen <= 0)
                 throw new UsageException($"batch size ({options.BatchSize}) and sequence length ({options.SeqLen}) must be positive");
-            using var backend = host.CreateBackend(options.Device, start.Config, options.BatchSize, options.SeqLen);
+            using var backend = host.CreateBackend(options, start.Config, group);
             backend.SetParameters(start.Parameters);
             using var trainer = new Trainer(options, backend, group, output, host.HellaSwag);
             return trainer.Run(start.ResumeStep, start.Source, ct);
