@@ -197,20 +197,15 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Theory]
-    // step, n, nk, nm -> deleted step (0 = none), as llm.c's rule gives
+    // step, n, nk, nm -> the step llm.c deletes (-1: none)
     [InlineData(40, 10, 2, 0, 20)]
-    [InlineData(20, 10, 2, 0, 0)]   // step_delete = 0 is never deleted
-    [InlineData(40, 10, 0, 0, 0)]   // nk = 0 keeps everything
-    [InlineData(50, 10, 2, 30, 30)] // 30 is a multiple of nm=30? yes -> kept
+    [InlineData(20, 10, 2, 0, -1)]  // step − nk·n = 0 is never deleted
+    [InlineData(40, 10, 0, 0, -1)]  // nk = 0 keeps everything
+    [InlineData(50, 10, 2, 30, -1)] // 30 is a major checkpoint (multiple of nm)
     [InlineData(60, 10, 2, 30, 40)]
-    [InlineData(45, 10, 1, 0, 35)]  // a last step off the grid targets a step that may not exist
-    public void Rolling_deletion_follows_llmc_rule(int step, int n, int nk, int nm, int expected)
-    {
-        int? got = CheckpointDirectory.StepToDelete(step, n, nk, nm);
-        if (nm != 0 && expected != 0 && expected % nm == 0) got.Should().BeNull();
-        else if (expected == 0) got.Should().BeNull();
-        else got.Should().Be(expected);
-    }
+    [InlineData(45, 10, 1, 0, 35)]  // a last step off the grid targets a step that need not exist
+    public void Rolling_deletion_follows_llmc_rule(int step, int n, int nk, int nm, int expected) =>
+        CheckpointDirectory.StepToDelete(step, n, nk, nm).Should().Be(expected < 0 ? null : expected);
 
     [Fact]
     public void Checkpoint_directory_writes_finds_latest_done_and_deletes_old()
