@@ -184,7 +184,8 @@ public sealed class Trainer : IDisposable
             if (_group.Size > 1) meanLoss = (float)(_group.AllReduceSum(meanLoss) / _group.Size);
             float zloss = (float)lossDetector.Update(meanLoss);
             float lr = _scheduler.At(step);
-            float gradNorm = (float)Math.Sqrt(_backend.GradientNormSquared());
+            // llm.c reduces the squared norm into a float and takes sqrtf of it.
+            float gradNorm = MathF.Sqrt((float)_backend.GradientNormSquared());
             float zgrad = (float)normDetector.Update(gradNorm);
             bool skipped = true;
             if (float.IsFinite(zloss) && _o.SkipUpdateLossZ != 0 && zloss > _o.SkipUpdateLossZ)
