@@ -69,7 +69,11 @@ public sealed class Trainer : IDisposable
             _checkpoints = new CheckpointDirectory(options.OutputDir);
             if (group.Rank == 0)
             {
-                Directory.CreateDirectory(options.OutputDir);
+                try { Directory.CreateDirectory(options.OutputDir); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new ToolException($"{options.OutputDir}: cannot create the output folder ({e.Message}). Choose a writable -o");
+                }
                 _log = new MainLog(Path.Combine(options.OutputDir, "main.log"), truncate: options.Resume == 0);
             }
         }
@@ -157,7 +161,12 @@ public sealed class Trainer : IDisposable
             if (_o.CheckpointEvery > 0 && _checkpoints is not null && !resuming &&
                 ((step > 0 && step % _o.CheckpointEvery == 0) || lastStep))
             {
-                WriteCheckpoint(step);
+                try { WriteCheckpoint(step); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new ToolException($"{_o.OutputDir}: writing the checkpoint of step {step} failed ({e.Message}). " +
+                        "Free disk space or choose another -o; earlier complete checkpoints are intact, resume with -y 1", e);
+                }
                 if (CheckpointDirectory.StepToDelete(step, _o.CheckpointEvery, _o.CheckpointsKeep, _o.MajorCheckpointEvery) is int old)
                 {
                     Say($"Deleting checkpoint at step {old}");

@@ -134,6 +134,10 @@ public class TrainerTests(ITestOutputHelper log)
             err.ToString().Should().Contain("CUDA backend not built in");
             TrainProgram.Run(["-e", TinyRun.ModelPath, "-i", TinyRun.TrainPattern, "-j", TinyRun.ValPattern, "-t", "16", "-b", "2", "-d", "100", "-s", "0"], new StringWriter()).Should().Be(2);
             err.ToString().Should().Contain("multiple of B*T*processes = 32");
+            string blocker = Path.Combine(TinyRun.DataDir, "not-a-folder");
+            File.WriteAllText(blocker, "");
+            TrainProgram.Run(["-e", TinyRun.ModelPath, "-i", TinyRun.TrainPattern, "-j", TinyRun.ValPattern, "-t", "16", "-s", "0", "-o", Path.Combine(blocker, "out")], new StringWriter()).Should().Be(1);
+            err.ToString().Should().Contain("cannot create the output folder");
         }
         finally { Console.SetError(saved); }
     }
