@@ -18,6 +18,18 @@ public enum HellaSwagFormat
 /// <summary>Loads HellaSwag examples from any supported file, recognising the format by its contents.</summary>
 public static class HellaSwagData
 {
+    /// <summary>Where llm-eval looks when no file is given: llm.c's own path first, then this project's data folder.</summary>
+    public static readonly string[] DefaultPaths =
+    [
+        "dev/data/hellaswag/hellaswag_val.bin",
+        "data/hellaswag/hellaswag_val.bin",
+        "data/hellaswag/hellaswag_val.jsonl",
+        "data/hellaswag_val.jsonl",
+    ];
+
+    /// <summary>The first of <see cref="DefaultPaths"/> that exists (relative to the current folder), or null.</summary>
+    public static string? FindDefault() => DefaultPaths.FirstOrDefault(File.Exists);
+
     /// <summary>Reads <paramref name="path"/> (.bin, .jsonl, .txt or .txt.bz2) into tokenized examples; at most <paramref name="limit"/>.</summary>
     public static List<HellaSwagExample> Load(string path, int? limit = null)
     {
