@@ -20,7 +20,7 @@ public sealed class HellaSwagScoringTests
     {
         var a = new HellaSwagExample(0, 1, [5, 6, 7], [[8], [9, 10], [11, 12, 13], [14]]);
         var b = new HellaSwagExample(1, 0, [1], [[2, 3], [4], [5], [6]]);
-        var batch = new HellaSwagBatch(batchSize: 12, seqLen: 8);
+        var batch = new HellaSwagBatch(batchSize: 12, maxSeqLen: 8);
         batch.Capacity.Should().Be(3);
         batch.Pack([a, b]);
         batch.Count.Should().Be(2);

@@ -32,7 +32,7 @@ internal static class HellaSwagCommand
         };
         var seqLen = new Option<int>("--seq-len", "-t")
         {
-            Description = "positions T per row; 0 sizes T to the longest example (context + ending + 1)",
+            Description = "positions T per row for every pass, as llm.c does; 0 sizes each pass to its longest example (context + ending + 1): same scores, less work",
             DefaultValueFactory = _ => 0,
         };
         var device = new Option<string>("--device")
@@ -46,19 +46,20 @@ internal static class HellaSwagCommand
         var json = new Option<bool>("--json") { Description = "print the result as one JSON object on the last line" };
         var perExample = new Option<string?>("--per-example") { Description = "write one JSON line per example (index, label, prediction, correct, losses) to this file" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress output" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for --device cpu; 0 uses every core", DefaultValueFactory = _ => 0 };
 
         var command = new Command("hellaswag", "HellaSwag accuracy (mean loss per ending token, lowest wins), as llm.c's -h 1 computes it")
         {
-            model, data, limit, batch, seqLen, device, rank, worldSize, json, perExample, quiet,
+            model, data, limit, batch, seqLen, device, threads, rank, worldSize, json, perExample, quiet,
         };
         command.SetAction(parsed => ToolRunner.Run("llm-eval", ct => Run(new Settings(
             parsed.GetValue(model)!, parsed.GetValue(data), parsed.GetValue(limit), parsed.GetValue(batch), parsed.GetValue(seqLen),
-            parsed.GetValue(device)!, parsed.GetValue(rank), parsed.GetValue(worldSize), parsed.GetValue(json),
+            parsed.GetValue(device)!, parsed.GetValue(threads), parsed.GetValue(rank), parsed.GetValue(worldSize), parsed.GetValue(json),
             parsed.GetValue(perExample), parsed.GetValue(quiet)), ct)));
         return command;
     }
 
-    private sealed record Settings(string Model, string? Data, int? Limit, int BatchSize, int SeqLen, string Device,
+    private sealed record Settings(string Model, string? Data, int? Limit, int BatchSize, int SeqLen, string Device, int Threads,
         int Rank, int WorldSize, bool Json, string? PerExample, bool Quiet);
 
     private static int Run(Settings s, CancellationToken ct)
@@ -77,20 +78,19 @@ internal static class HellaSwagCommand
         if (T < evaluator.RequiredSeqLen)
             throw new UsageException($"--seq-len {T}: the longest example of {dataPath} needs T ≥ {evaluator.RequiredSeqLen}");
 
-        using var backend = BackendFactory.Create(s.Device, s.Model, s.BatchSize, T);
-        if (T > backend.MaxSeqLen)
-            throw new ToolException($"{s.Model}: the model's context is {backend.MaxSeqLen} positions but HellaSwag needs T = {T}");
+        using var backend = BackendFactory.Create(s.Device, s.Model, s.BatchSize, T, s.Threads);
         var info = Console.Error;
         if (!s.Quiet)
             info.WriteLine($"llm-eval: {dataPath}: {evaluator.DatasetSize} examples" +
                            (s.WorldSize > 1 ? $", rank {s.Rank}/{s.WorldSize} scores [{evaluator.FirstExample}, {evaluator.FirstExample + evaluator.Count})" : "") +
-                           $"; model {s.Model} on {backend.DeviceName}; B={s.BatchSize} ({s.BatchSize / 4} examples per pass), T={T}");
+                           $"; model {s.Model} on {backend.DeviceName}; B={s.BatchSize} ({s.BatchSize / 4} examples per pass), " +
+                           (s.SeqLen == 0 ? $"T up to {T} (each pass sized to its longest example)" : $"T={T}"));
 
         HellaSwagScore score;
         try
         {
             score = ConsoleProgress.Run("HellaSwag", s.Quiet,
-                progress => evaluator.Evaluate(backend, s.BatchSize, T, ct, keepPredictions: s.PerExample is not null, progress));
+                progress => evaluator.Evaluate(backend, s.BatchSize, T, ct, keepPredictions: s.PerExample is not null, progress, trimSeqLen: s.SeqLen == 0));
         }
         catch (ArgumentException e)
         {

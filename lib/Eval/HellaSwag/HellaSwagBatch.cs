@@ -10,9 +10,13 @@ namespace LlmNet.Eval.HellaSwag;
 public sealed class HellaSwagBatch
 {
     public int BatchSize { get; }
-    public int SeqLen { get; }
+    /// <summary>The longest T this batch's buffers hold.</summary>
+    public int MaxSeqLen { get; }
+    /// <summary>T of the last <see cref="Pack"/>: rows are SeqLen apart in the buffers.</summary>
+    public int SeqLen { get; private set; }
     /// <summary>Examples per forward pass: B / 4.</summary>
     public int Capacity => BatchSize / HellaSwagExample.NumEndings;
+    /// <summary>Token ids, (B, SeqLen) row-major in the first B·SeqLen entries.</summary>
     public int[] Inputs { get; }
     public int[] Targets { get; }
     /// <summary>1 where the position's target is an ending token, else 0.</summary>
@@ -20,23 +24,30 @@ public sealed class HellaSwagBatch
     /// <summary>Examples packed by the last <see cref="Pack"/>.</summary>
     public int Count { get; private set; }
 
-    public HellaSwagBatch(int batchSize, int seqLen)
+    public HellaSwagBatch(int batchSize, int maxSeqLen)
     {
         if (batchSize < HellaSwagExample.NumEndings)
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"HellaSwag needs a batch of at least {HellaSwagExample.NumEndings} rows (one per ending)");
-        if (seqLen < 2) throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, "sequence length must be at least 2");
+        if (maxSeqLen < 2) throw new ArgumentOutOfRangeException(nameof(maxSeqLen), maxSeqLen, "sequence length must be at least 2");
         BatchSize = batchSize;
-        SeqLen = seqLen;
-        Inputs = new int[batchSize * seqLen];
-        Targets = new int[batchSize * seqLen];
-        Mask = new byte[batchSize * seqLen];
+        MaxSeqLen = SeqLen = maxSeqLen;
+        Inputs = new int[batchSize * maxSeqLen];
+        Targets = new int[batchSize * maxSeqLen];
+        Mask = new byte[batchSize * maxSeqLen];
     }
 
-    /// <summary>Packs up to <see cref="Capacity"/> examples; throws if one does not fit in T.</summary>
-    public void Pack(ReadOnlySpan<HellaSwagExample> examples)
+    /// <summary>
+    /// Packs up to <see cref="Capacity"/> examples into rows of <paramref name="seqLen"/> positions
+    /// (default <see cref="MaxSeqLen"/>); throws if one does not fit.
+    /// </summary>
+    public void Pack(ReadOnlySpan<HellaSwagExample> examples, int seqLen = 0)
     {
         if (examples.Length > Capacity)
             throw new ArgumentException($"{examples.Length} examples do not fit a batch of {BatchSize} rows ({Capacity} examples)");
+        if (seqLen == 0) seqLen = MaxSeqLen;
+        if (seqLen < 2 || seqLen > MaxSeqLen)
+            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"must be 2..{MaxSeqLen}");
+        SeqLen = seqLen;
         Array.Clear(Inputs);
         Array.Clear(Targets);
         Array.Clear(Mask);

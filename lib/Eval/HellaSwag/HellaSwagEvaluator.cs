@@ -53,14 +53,15 @@ public sealed class HellaSwagEvaluator
     /// </summary>
     /// <param name="keepPredictions">Return every example's prediction and mean losses too.</param>
     /// <param name="progress">Called after each batch with (examples done, examples on this rank).</param>
+    /// <param name="trimSeqLen">Run each batch with T = its longest example (at most <paramref name="seqLen"/>): same scores, less work.</param>
     public HellaSwagScore Evaluate(IGptBackend backend, int batchSize, int seqLen, CancellationToken ct = default,
-        bool keepPredictions = false, Action<int, int>? progress = null)
+        bool keepPredictions = false, Action<int, int>? progress = null, bool trimSeqLen = false)
     {
         if (seqLen < RequiredSeqLen)
             throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen,
                 $"HellaSwag needs T ≥ {RequiredSeqLen} for its longest example (context + ending + 1)");
         var stopwatch = Stopwatch.StartNew();
-        var scorer = new HellaSwagScorer(backend, batchSize, seqLen);
+        var scorer = new HellaSwagScorer(backend, batchSize, seqLen) { TrimSeqLen = trimSeqLen };
         var predictions = scorer.ScoreAll(_mine, ct, done => progress?.Invoke(done, _mine.Length));
         int correct = predictions.Count(p => p.Correct);
         return new HellaSwagScore(correct, predictions.Count, stopwatch.Elapsed.TotalSeconds, keepPredictions ? predictions : null);

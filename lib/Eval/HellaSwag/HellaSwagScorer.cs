@@ -14,12 +14,18 @@ public sealed class HellaSwagScorer
     private readonly float[] _losses;
 
     public int BatchSize => _batch.BatchSize;
-    public int SeqLen => _batch.SeqLen;
+    /// <summary>T of every forward pass, or the longest allowed when <see cref="TrimSeqLen"/> is set.</summary>
+    public int SeqLen => _batch.MaxSeqLen;
+    /// <summary>
+    /// Size each forward pass's T to its longest example instead of <see cref="SeqLen"/>. Causal attention
+    /// makes the scores the same either way; shorter rows are cheaper. llm.c always uses the full T.
+    /// </summary>
+    public bool TrimSeqLen { get; init; }
     /// <summary>Examples scored per forward pass.</summary>
     public int ExamplesPerBatch => _batch.Capacity;
 
     /// <param name="batchSize">Rows B per forward pass (≥ 4; B/4 examples each).</param>
-    /// <param name="seqLen">Positions T per row; must exceed every example's context + ending length.</param>
+    /// <param name="seqLen">Positions T per row (the most, with <see cref="TrimSeqLen"/>); must exceed every example's context + ending length.</param>
     public HellaSwagScorer(IGptBackend backend, int batchSize, int seqLen)
     {
         if (batchSize > backend.MaxBatchSize)
@@ -38,9 +44,17 @@ public sealed class HellaSwagScorer
         foreach (var ex in examples)
             if (ex.Context.Concat(ex.Endings.SelectMany(e => e)).Any(t => (uint)t >= (uint)vocab))
                 throw new ArgumentException($"example {ex.Index} holds a token outside the model's vocabulary of {vocab}");
-        _batch.Pack(examples);
-        _backend.Forward(_batch.Inputs, _batch.Targets, _batch.BatchSize, _batch.SeqLen);
-        _backend.GetLosses(_losses);
+        int T = SeqLen;
+        if (TrimSeqLen && examples.Length > 0)
+        {
+            T = 2;
+            foreach (var ex in examples) T = Math.Max(T, ex.RequiredSeqLen);
+            T = Math.Min(T, SeqLen); // Pack reports the example that does not fit
+        }
+        _batch.Pack(examples, T);
+        int bt = _batch.BatchSize * T;
+        _backend.Forward(_batch.Inputs.AsSpan(0, bt), _batch.Targets.AsSpan(0, bt), _batch.BatchSize, T);
+        _backend.GetLosses(_losses.AsSpan(0, bt));
         var predictions = new HellaSwagPrediction[examples.Length];
         for (int i = 0; i < examples.Length; i++)
         {
