@@ -137,6 +137,9 @@ public sealed class HellaSwagScoringTests
         var examples = TestExamples.Make(3);
         var evaluator = new HellaSwagEvaluator(examples);
         var backend = new FakeBackend(CausalLoss, maxBatch: 8, maxSeqLen: 64);
+        evaluator.ProblemWith(4, evaluator.RequiredSeqLen).Should().BeNull();
+        evaluator.ProblemWith(3, 64).Should().Contain("at least 4 rows");
+        evaluator.ProblemWith(8, evaluator.RequiredSeqLen - 1).Should().Contain($"needs T ≥ {evaluator.RequiredSeqLen}");
         ((Action)(() => evaluator.Evaluate(backend, 16, 64))).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*at most 8 rows*");
         ((Action)(() => evaluator.Evaluate(backend, 8, evaluator.RequiredSeqLen - 1))).Should().Throw<ArgumentOutOfRangeException>()
             .WithMessage($"*T ≥ {evaluator.RequiredSeqLen}*");

@@ -47,6 +47,17 @@ public sealed class HellaSwagEvaluator
     }
 
     /// <summary>
+    /// Why <see cref="Evaluate"/> cannot run with these shapes (llm.c asserts the same: B ≥ 4 and T large
+    /// enough for the longest example), or null when it can. Lets a trainer refuse -h 1 at startup.
+    /// </summary>
+    public string? ProblemWith(int batchSize, int seqLen) =>
+        batchSize < HellaSwagExample.NumEndings
+            ? $"HellaSwag needs a batch of at least {HellaSwagExample.NumEndings} rows (one per ending) but B is {batchSize}"
+            : seqLen < RequiredSeqLen
+                ? $"the longest HellaSwag example of {DataPath} needs T ≥ {RequiredSeqLen} but T is {seqLen}"
+                : null;
+
+    /// <summary>
     /// Scores this rank's examples with <paramref name="batchSize"/> rows (B ≥ 4, B/4 examples per
     /// forward pass) of <paramref name="seqLen"/> positions (≥ <see cref="RequiredSeqLen"/>).
     /// The counts are this rank's; call <see cref="HellaSwagScore.Reduce"/> to combine ranks.
