@@ -1,46 +1,20 @@
 namespace LlmNet.Distributed.Nccl;
 
-/// <summary>What the watchdog does when a communicator fails.</summary>
-public sealed record NcclWatchdogOptions
-{
-    /// <summary>How often ncclCommGetAsyncError is polled.</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
-    /// <summary>Longest a host wait bracketed by <see cref="NcclCommunicator.Watch"/> may take before the communicator is aborted.</summary>
-    public TimeSpan CollectiveTimeout { get; init; } = TimeSpan.FromSeconds(300);
-    /// <summary>After aborting, how long the main thread gets to report the failure itself before the process exits.</summary>
-    public TimeSpan ExitGrace { get; init; } = TimeSpan.FromSeconds(10);
-    /// <summary>
-    /// Called on the watchdog thread with the one-line failure once the main thread has not reported it
-    /// within <see cref="ExitGrace"/>. The default prints "PROGRAM: error: MESSAGE" to stderr and exits with code 1,
-    /// so a rank whose peer died never hangs.
-    /// </summary>
-    public Action<string>? OnFatal { get; init; }
-}
-
 /// <summary>
 /// One NCCL communicator (one per process, over all ranks) with the collectives llm.net's CUDA backend issues,
-/// and a watchdog: a background thread polls ncclCommGetAsyncError and also times host waits the backend
-/// brackets with <see cref="Watch"/>. On an error or a wait past the timeout it aborts the communicator
-/// (which unblocks pending NCCL kernels), stores the reason for <see cref="ThrowIfFailed"/>, and, if the
-/// process is still alive after a grace period, ends it with a clear error.
+/// guarded by a <see cref="CollectiveWatchdog"/> that polls ncclCommGetAsyncError and aborts the communicator
+/// when a peer dies or a watched wait runs past the timeout.
 /// </summary>
 public sealed class NcclCommunicator : IDisposable
 {
-    private nint _comm;
-    private readonly NcclWatchdogOptions _watchdog;
-    private readonly Thread? _watchThread;
-    private readonly ManualResetEventSlim _stop = new(false);
     private readonly Lock _gate = new();
-    private string? _failure;
-    private string? _waitWhat;
-    private DateTime _waitSince;
-    private bool _aborted;
+    private nint _comm;
+    private readonly CollectiveWatchdog _watchdog;
 
-    private NcclCommunicator(nint comm, int rank, int size, NcclWatchdogOptions watchdog)
+    private NcclCommunicator(nint comm, int rank, int size, NcclWatchdogOptions options)
     {
-        _comm = comm; Rank = rank; Size = size; _watchdog = watchdog;
-        _watchThread = new Thread(WatchLoop) { IsBackground = true, Name = "nccl-watchdog" };
-        _watchThread.Start();
+        _comm = comm; Rank = rank; Size = size;
+        _watchdog = new CollectiveWatchdog(rank, PollAsyncError, _ => AbortNative(), options);
     }
 
     public int Rank { get; }
@@ -48,7 +22,7 @@ public sealed class NcclCommunicator : IDisposable
     /// <summary>The raw ncclComm_t, for calls this class does not wrap.</summary>
     public nint Handle => _comm;
     /// <summary>Why the communicator was aborted, or null while healthy.</summary>
-    public string? Failure { get { lock (_gate) return _failure; } }
+    public string? Failure => _watchdog.Failure;
 
     /// <summary>
     /// ncclCommInitRank on a helper thread, bounded by <paramref name="timeout"/> because it blocks until every rank
@@ -107,55 +81,21 @@ public sealed class NcclCommunicator : IDisposable
     }
 
     /// <summary>
-    /// Brackets a blocking host wait on work that includes collectives (cudaStreamSynchronize, an event wait,
-    /// a device-to-host copy of a reduced value). If it lasts longer than the collective timeout the watchdog
-    /// aborts the communicator, which lets the wait return.
+    /// Brackets a blocking host wait on work that includes collectives; past the collective timeout the
+    /// communicator is aborted, which lets the wait return, and the scope's Dispose throws the reason.
     /// </summary>
-    public WaitScope Watch(string what)
-    {
-        lock (_gate) { _waitWhat = what; _waitSince = DateTime.UtcNow; }
-        return new WaitScope(this);
-    }
+    public CollectiveWatchdog.WaitScope Watch(string what) => _watchdog.Watch(what);
 
-    public readonly struct WaitScope(NcclCommunicator owner) : IDisposable
-    {
-        public void Dispose()
-        {
-            lock (owner._gate) owner._waitWhat = null;
-            owner.ThrowIfFailed();
-        }
-    }
+    /// <summary>Throws if the communicator failed (polling ncclCommGetAsyncError now).</summary>
+    public void ThrowIfFailed() => _watchdog.ThrowIfFailed();
 
-    /// <summary>Polls ncclCommGetAsyncError now and throws if the communicator failed or was aborted.</summary>
-    public void ThrowIfFailed()
-    {
-        PollOnce();
-        lock (_gate)
-        {
-            if (_failure is null) return;
-            throw new DistributedException(_failure);
-        }
-    }
-
-    /// <summary>Aborts pending work and frees the communicator (the error path; Dispose is the normal one).</summary>
-    public void Abort(string reason)
-    {
-        lock (_gate)
-        {
-            _failure ??= reason;
-            if (_aborted || _comm == 0) return;
-            _aborted = true;
-        }
-        NcclNative.CommAbort(_comm);
-    }
+    /// <summary>Aborts pending work (the error path; Dispose is the normal one).</summary>
+    public void Abort(string reason) => _watchdog.Fail(reason);
 
     private nint Live()
     {
-        lock (_gate)
-        {
-            if (_failure is not null) throw new DistributedException(_failure);
-            return _comm != 0 ? _comm : throw new ObjectDisposedException(nameof(NcclCommunicator));
-        }
+        if (_watchdog.Failure is { } f) throw new DistributedException(f);
+        lock (_gate) return _comm != 0 ? _comm : throw new ObjectDisposedException(nameof(NcclCommunicator));
     }
 
     private void Check(NcclResult result, string call)
@@ -164,57 +104,35 @@ public sealed class NcclCommunicator : IDisposable
         string message = $"rank {Rank}: {call} failed: {NcclLibrary.ErrorString(result)} ({result})";
         string detail = NcclLibrary.LastError(_comm);
         if (detail.Length > 0) message += ": " + detail;
-        Abort(message);
+        _watchdog.Fail(message);
         throw new NcclException(result, message);
     }
 
-    private void PollOnce()
+    private void AbortNative()
     {
-        nint comm;
         lock (_gate)
         {
-            if (_failure is not null || _comm == 0) return;
-            comm = _comm;
-            if (_waitWhat is { } what && DateTime.UtcNow - _waitSince > _watchdog.CollectiveTimeout)
-            {
-                _failure = $"rank {Rank}: {what} did not complete within {_watchdog.CollectiveTimeout.TotalSeconds:0} s; " +
-                           "another rank probably died or hung (see its log); aborting NCCL";
-            }
+            if (_comm != 0) NcclNative.CommAbort(_comm);
         }
-        if (Failure is { } timedOut) { Abort(timedOut); return; }
-        if (NcclNative.CommGetAsyncError(comm, out var async) != NcclResult.Success || async is NcclResult.Success or NcclResult.InProgress)
-            return;
+    }
+
+    private string? PollAsyncError()
+    {
+        nint comm;
+        lock (_gate) comm = _comm;
+        if (comm == 0) return null;
+        var r = NcclNative.CommGetAsyncError(comm, out var async);
+        if (r != NcclResult.Success) return $"ncclCommGetAsyncError failed: {NcclLibrary.ErrorString(r)}";
+        if (async is NcclResult.Success or NcclResult.InProgress) return null;
         string detail = NcclLibrary.LastError(comm);
-        Abort($"rank {Rank}: NCCL failed asynchronously: {NcclLibrary.ErrorString(async)} ({async}){(detail.Length > 0 ? ": " + detail : "")}; " +
-              "another rank probably exited (see its log)");
-    }
-
-    private void WatchLoop()
-    {
-        while (!_stop.Wait(_watchdog.PollInterval))
-        {
-            PollOnce();
-            if (Failure is null) continue;
-            if (_stop.Wait(_watchdog.ExitGrace)) return; // disposed meanwhile: the owner handled it
-            (_watchdog.OnFatal ?? DefaultFatal)(Failure!);
-            return;
-        }
-    }
-
-    private static void DefaultFatal(string message)
-    {
-        Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: error: {message}");
-        Console.Error.Flush();
-        Environment.Exit(1);
+        return $"{NcclLibrary.ErrorString(async)} ({async}){(detail.Length > 0 ? ": " + detail : "")}";
     }
 
     public void Dispose()
     {
-        _stop.Set();
-        _watchThread?.Join(TimeSpan.FromSeconds(5));
+        _watchdog.Dispose();
         nint comm;
-        bool aborted;
-        lock (_gate) { comm = _comm; _comm = 0; aborted = _aborted; }
-        if (comm != 0 && !aborted) NcclNative.CommDestroy(comm);
+        lock (_gate) { comm = _comm; _comm = 0; }
+        if (comm != 0 && !_watchdog.Aborted) NcclNative.CommDestroy(comm);
     }
 }
