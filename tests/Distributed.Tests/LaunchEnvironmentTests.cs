@@ -42,11 +42,10 @@ public sealed class LaunchEnvironmentTests
     }
 
     [Fact]
-    public void Slurm_srun_variables_need_an_init_method_for_several_tasks()
+    public void Slurm_srun_variables_default_to_mpi_and_take_fs_from_pf()
     {
         var env = Env(("SLURM_PROCID", "3"), ("SLURM_NTASKS", "4"), ("SLURM_LOCALID", "3"), ("SLURM_JOB_ID", "777"), ("SLURM_STEP_ID", "0"));
-        var act = () => LaunchEnvironment.Detect(LaunchFlags.None, env);
-        act.Should().Throw<DistributedException>().WithMessage("*4 processes (Slurm)*-pi tcp*-pi fs*");
+        LaunchEnvironment.Detect(LaunchFlags.None, env).Method.Should().Be(InitMethod.Mpi);
 
         var info = LaunchEnvironment.Detect(new LaunchFlags { SharedDirectory = "/shared/rdv" }, env);
         info.Should().BeEquivalentTo(new
@@ -161,6 +160,24 @@ public sealed class LaunchEnvironmentTests
         FluentActions.Invoking(() => LaunchEnvironment.Detect(LaunchFlags.None,
                 Env(("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "99999"))))
             .Should().Throw<DistributedException>().WithMessage("MASTER_PORT='99999'*");
+    }
+
+    [Fact]
+    public void Explicit_flags_without_a_method_are_an_error()
+    {
+        var act = () => LaunchEnvironment.Detect(new LaunchFlags { NumProcesses = 2, ProcessRank = 1 }, Env());
+        act.Should().Throw<DistributedException>().WithMessage("2 processes (flags) but no way to exchange the NCCL id: pass -pi tcp*-pi fs*-pi mpi under mpirun");
+    }
+
+    [Fact]
+    public void Llmc_default_values_count_as_not_given()
+    {
+        var flags = LaunchFlags.FromLlmcValues(1, 0, 8, "mpi", "", "");
+        flags.Should().BeEquivalentTo(new LaunchFlags { GpusPerNode = 8 });
+        var info = LaunchEnvironment.Detect(flags, Env(("OMPI_COMM_WORLD_RANK", "1"), ("OMPI_COMM_WORLD_SIZE", "2"), ("OMPI_COMM_WORLD_LOCAL_RANK", "1")));
+        info.Should().BeEquivalentTo(new { Rank = 1, Size = 2, Method = (InitMethod?)InitMethod.Mpi });
+        LaunchFlags.FromLlmcValues(2, 1, 8, "tcp", "10.1.1.1", "").Should().BeEquivalentTo(
+            new LaunchFlags { NumProcesses = 2, ProcessRank = 1, GpusPerNode = 8, InitMethod = "tcp", ServerAddress = "10.1.1.1" });
     }
 
     [Fact]

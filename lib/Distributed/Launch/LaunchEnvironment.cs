@@ -15,7 +15,9 @@ namespace LlmNet.Distributed.Launch;
 ///   torchrun  RANK / WORLD_SIZE / LOCAL_RANK (+ MASTER_ADDR / MASTER_PORT)
 ///   Slurm     SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID
 /// Explicit -pn/-pr must agree with a detected launcher; with no launcher they define the run and the local
-/// GPU is rank % -pg, as in llm.c.
+/// GPU is rank % -pg, as in llm.c. The init method is -pi when given, else fs when -pf is given, tcp when -ps
+/// is given, else the launcher's own: mpi under Open MPI, MPICH and Slurm (srun starts MPI programs), tcp to
+/// MASTER_ADDR under torchrun. Explicit flags without a launcher need -pi, -pf or -ps.
 /// </summary>
 public static class LaunchEnvironment
 {
@@ -26,7 +28,7 @@ public static class LaunchEnvironment
         new("Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", InitMethod.Mpi),
         new("MPICH/Hydra", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", InitMethod.Mpi),
         new("torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", InitMethod.Tcp),
-        new("Slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", null),
+        new("Slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", InitMethod.Mpi),
     ];
 
     /// <summary>Detects from the current process environment.</summary>
@@ -71,9 +73,11 @@ public static class LaunchEnvironment
             preferred = null;
         }
 
+        // An explicit -pi wins; then -pf or -ps imply fs or tcp; then the launcher's natural method.
         InitMethod? method = flags.InitMethod is { } pi ? LaunchFlags.ParseInitMethod(pi)
-            : preferred ?? (flags.SharedDirectory is not null ? InitMethod.Fs
-                : flags.ServerAddress is not null ? InitMethod.Tcp : null);
+            : flags.SharedDirectory is not null ? InitMethod.Fs
+            : flags.ServerAddress is not null ? InitMethod.Tcp
+            : preferred;
 
         string? server = flags.ServerAddress ?? Get(env, "MASTER_ADDR");
         int port = LaunchInfo.DefaultPort;

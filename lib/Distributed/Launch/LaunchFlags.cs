@@ -32,6 +32,21 @@ public sealed record LaunchFlags
 
     public static readonly LaunchFlags None = new();
 
+    /// <summary>
+    /// From llm.c-style values where every flag has a default (-pn 1, -pr 0, -pg 8, -pi mpi, -ps "", -pf ""):
+    /// a value equal to its default counts as "not given", so a launcher's environment decides and -pi is
+    /// chosen from the launcher (mpi under mpirun, tcp under torchrun, fs/tcp when -pf/-ps is given).
+    /// </summary>
+    public static LaunchFlags FromLlmcValues(int numProcesses, int processRank, int gpusPerNode, string initMethod, string serverIp, string fsPath) => new()
+    {
+        NumProcesses = numProcesses == 1 ? null : numProcesses,
+        ProcessRank = processRank == 0 ? null : processRank,
+        GpusPerNode = gpusPerNode,
+        InitMethod = initMethod is "" or "mpi" ? null : initMethod,
+        ServerAddress = serverIp.Length == 0 ? null : serverIp,
+        SharedDirectory = fsPath.Length == 0 ? null : fsPath,
+    };
+
     public const int DefaultGpusPerNode = 8;
 
     /// <summary>Parses a -pi value; throws <see cref="DistributedException"/> listing the accepted values.</summary>
