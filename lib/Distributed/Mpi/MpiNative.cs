@@ -14,8 +14,11 @@ internal static unsafe partial class MpiNative
     [LibraryImport(Lib, EntryPoint = "MPI_Initialized")]
     public static partial int Initialized(out int flag);
 
-    [LibraryImport(Lib, EntryPoint = "MPI_Init")]
-    public static partial int Init(nint argc, nint argv);
+    /// <summary>MPI_THREAD_SERIALIZED has the value 2 in both Open MPI and MPICH.</summary>
+    public const int ThreadSerialized = 2;
+
+    [LibraryImport(Lib, EntryPoint = "MPI_Init_thread")]
+    public static partial int InitThread(nint argc, nint argv, int required, out int provided);
 
     [LibraryImport(Lib, EntryPoint = "MPI_Finalized")]
     public static partial int Finalized(out int flag);
@@ -75,7 +78,8 @@ public sealed unsafe class MpiSession : IDisposable
             byteType = MpichByte;
         }
         Check(MpiNative.Initialized(out int already), "MPI_Initialized");
-        if (already == 0) Check(MpiNative.Init(0, 0), "MPI_Init");
+        // Serialized: the blocking calls run on a helper thread (to bound them with a timeout), one at a time.
+        if (already == 0) Check(MpiNative.InitThread(0, 0, MpiNative.ThreadSerialized, out _), "MPI_Init_thread");
         Check(MpiNative.CommRank(comm, out int rank), "MPI_Comm_rank");
         Check(MpiNative.CommSize(comm, out int size), "MPI_Comm_size");
         return new MpiSession(comm, byteType, already == 0, rank, size);
