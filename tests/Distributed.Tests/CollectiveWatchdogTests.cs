@@ -53,13 +53,13 @@ public sealed class CollectiveWatchdogTests
     public async Task Short_watched_waits_and_a_healthy_communicator_never_abort()
     {
         var comm = new FakeComm();
-        using (var dog = comm.Watchdog(0, TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50)))
+        using (var dog = comm.Watchdog(0, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(50)))
         {
             for (int i = 0; i < 5; i++)
             {
                 using (dog.Watch("step")) await Task.Delay(40, TestContext.Current.CancellationToken);
             }
-            await Task.Delay(400, TestContext.Current.CancellationToken); // no wait in progress: no timeout
+            await Task.Delay(1200, TestContext.Current.CancellationToken); // no wait in progress: no timeout
         }
         comm.Aborts.Should().BeEmpty();
         comm.Fatal.Task.IsCompleted.Should().BeFalse();

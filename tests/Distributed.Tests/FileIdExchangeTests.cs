@@ -9,6 +9,7 @@ public sealed class FileIdExchangeTests
 {
     private static readonly RendezvousOptions Fast = new() { Timeout = TimeSpan.FromSeconds(20), PollInterval = TimeSpan.FromMilliseconds(20) };
     private static readonly RendezvousOptions Short = Fast with { Timeout = TimeSpan.FromMilliseconds(600) };
+    private static readonly RendezvousOptions Medium = Fast with { Timeout = TimeSpan.FromSeconds(2) };
 
     private static Task<byte[][]> ExchangeAll(string dir, string? runId, byte[] id, int size, RendezvousOptions options) =>
         Ranks.RunAsync(size, r => FileIdExchange.Exchange(dir, runId, r, size, r == 0 ? id : [], options));
@@ -63,9 +64,9 @@ public sealed class FileIdExchangeTests
     {
         using var tmp = new TempDirectory();
         var rank2 = Ranks.Thread(() =>
-            FluentActions.Invoking(() => FileIdExchange.Exchange(tmp.Path, "r", 2, 4, [], Short)).Should().Throw<DistributedTimeoutException>());
-        var act = () => FileIdExchange.Exchange(tmp.Path, "r", 0, 4, new byte[128], Short);
-        act.Should().Throw<DistributedTimeoutException>().WithMessage("rank 0: rank(s) 1, 3 of 4 never arrived*within 0.6 s*");
+            FluentActions.Invoking(() => FileIdExchange.Exchange(tmp.Path, "r", 2, 4, [], Medium)).Should().Throw<DistributedTimeoutException>());
+        var act = () => FileIdExchange.Exchange(tmp.Path, "r", 0, 4, new byte[128], Medium);
+        act.Should().Throw<DistributedTimeoutException>().WithMessage("rank 0: rank(s) 1, 3 of 4 never arrived*within 2 s*");
         await rank2;
     }
 
@@ -82,10 +83,12 @@ public sealed class FileIdExchangeTests
     public async Task Different_world_sizes_are_an_error_on_rank_zero()
     {
         using var tmp = new TempDirectory();
+        using var stop = new CancellationTokenSource();
         var rank1 = Ranks.Thread(() =>
-            FluentActions.Invoking(() => FileIdExchange.Exchange(tmp.Path, null, 1, 3, [], Short)).Should().Throw<DistributedTimeoutException>());
-        var act = () => FileIdExchange.Exchange(tmp.Path, null, 0, 2, new byte[128], Fast);
+            FluentActions.Invoking(() => FileIdExchange.Exchange(tmp.Path, null, 1, 3, [], Fast, stop.Token)).Should().Throw<OperationCanceledException>());
+        var act = () => FileIdExchange.Exchange(tmp.Path, null, 0, 2, new byte[128], Fast, TestContext.Current.CancellationToken);
         act.Should().Throw<DistributedException>().WithMessage("rank 0: rank 1 was started with 3 processes but rank 0 with 2*same -pn");
+        await stop.CancelAsync();
         await rank1;
     }
 

@@ -11,6 +11,7 @@ public sealed class TcpExchangeTests
 {
     private static readonly RendezvousOptions Fast = new() { Timeout = TimeSpan.FromSeconds(20), ConnectRetryInterval = TimeSpan.FromMilliseconds(50) };
     private static readonly RendezvousOptions Short = Fast with { Timeout = TimeSpan.FromMilliseconds(800) };
+    private static readonly RendezvousOptions Medium = Fast with { Timeout = TimeSpan.FromSeconds(2) };
     private static readonly IPEndPoint AnyLoopbackPort = new(IPAddress.Loopback, 0);
 
     /// <summary>Starts rank 0 on an ephemeral loopback port and returns its task and the port.</summary>
@@ -56,11 +57,11 @@ public sealed class TcpExchangeTests
     [Fact]
     public async Task Rank_zero_names_the_ranks_that_never_connected()
     {
-        var (root, port) = await StartRoot((ep, ready) => TcpIdExchange.Exchange(0, 3, null, 0, new byte[128], Short, ep, ready));
+        var (root, port) = await StartRoot((ep, ready) => TcpIdExchange.Exchange(0, 3, null, 0, new byte[128], Medium, ep, ready));
         var rank2 = Ranks.Thread(() =>
-            FluentActions.Invoking(() => TcpIdExchange.Exchange(2, 3, "127.0.0.1", port, [], Short)).Should().Throw<DistributedException>());
+            FluentActions.Invoking(() => TcpIdExchange.Exchange(2, 3, "127.0.0.1", port, [], Medium)).Should().Throw<DistributedException>());
         await FluentActions.Awaiting(() => root).Should().ThrowAsync<DistributedTimeoutException>()
-            .WithMessage($"rank 0: rank(s) 1 of 3 never connected to port {port} within 0.8 s*");
+            .WithMessage($"rank 0: rank(s) 1 of 3 never connected to port {port} within 2 s*");
         await rank2;
     }
 
@@ -159,10 +160,10 @@ public sealed class TcpExchangeTests
     {
         var (root, port) = await StartRoot((ep, ready) =>
         {
-            using var g = TcpProcessGroup.Connect(0, 2, 0, null, 0, Short, ep, ready);
+            using var g = TcpProcessGroup.Connect(0, 2, 0, null, 0, Medium, ep, ready);
             return FluentActions.Invoking(g.Barrier).Should().Throw<DistributedTimeoutException>().Which.Message;
         });
-        using var silent = TcpProcessGroup.Connect(1, 2, 0, "127.0.0.1", port, Short);
-        (await root).Should().Match("rank 0: rank 1 did not send the barrier within 0.8 s*");
+        using var silent = TcpProcessGroup.Connect(1, 2, 0, "127.0.0.1", port, Medium);
+        (await root).Should().Match("rank 0: rank 1 did not send the barrier within 2 s*");
     }
 }

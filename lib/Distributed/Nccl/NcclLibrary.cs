@@ -7,13 +7,17 @@ public static unsafe class NcclLibrary
 {
     public const string FileName = "libnccl.so.2";
 
-    private static readonly string[] Candidates = [FileName, "libnccl.so"];
+    /// <summary>Names a specific NCCL build to load instead of the system's libnccl.so.2 (a full path).</summary>
+    public const string OverrideVariable = "LLMNET_NCCL_LIBRARY";
+
     private static nint _ncclGetLastError;
 
     /// <summary>Loads NCCL or throws <see cref="NativeLibraryMissingException"/> naming libnccl.so.2 and the fix.</summary>
     public static void EnsureLoaded()
     {
-        nint h = NativeLibraries.Load(NativeLibraries.NcclName, Candidates, global: false, name =>
+        string? chosen = Environment.GetEnvironmentVariable(OverrideVariable);
+        string[] candidates = string.IsNullOrEmpty(chosen) ? [FileName, "libnccl.so"] : [chosen];
+        nint h = NativeLibraries.Load(NativeLibraries.NcclName, candidates, global: false, name =>
             $"{name} not found: multi-GPU training needs NVIDIA NCCL 2 (install libnccl2, or add its directory to LD_LIBRARY_PATH)");
         if (_ncclGetLastError == 0 && NativeLibrary.TryGetExport(h, "ncclGetLastError", out nint f)) _ncclGetLastError = f;
     }
