@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -7,15 +6,13 @@ using FluentAssertions;
 using LlmNet.Distributed.Launch;
 using LlmNet.Distributed.Nccl;
 using LlmNet.Distributed.Rendezvous;
-using LlmNet.TestSupport;
 using Xunit;
 
 namespace LlmNet.Distributed.Tests;
 
 /// <summary>
 /// Drives the NCCL bindings, bootstrap, process group and watchdog against an ABI-compatible stand-in for
-/// libnccl.so.2 (FakeNccl/fake_nccl.c, built here with the system C compiler). A process binds NCCL once, so
-/// the scenario runs in a child copy of this test executable with LLMNET_NCCL_LIBRARY pointing at the build.
+/// libnccl.so.2 (FakeNccl/fake_nccl.c, built here with the system C compiler), in a child process.
 /// </summary>
 public sealed unsafe class FakeNcclTests
 {
@@ -24,45 +21,14 @@ public sealed unsafe class FakeNcclTests
     [Fact]
     public void Bindings_bootstrap_group_and_watchdog_work_against_an_abi_compatible_nccl()
     {
-        if (Environment.GetEnvironmentVariable(NcclLibrary.OverrideVariable) is { Length: > 0 } lib && lib.Contains("llmnet-fake-nccl"))
-            Scenario(lib);
-        else
-            RunInChild();
-    }
-
-    private static void RunInChild()
-    {
-        string? cc = new[] { "/usr/bin/cc", "/usr/bin/gcc", "/usr/local/bin/cc" }.FirstOrDefault(File.Exists);
-        if (cc is null) Assert.Skip("no C compiler here to build the stand-in NCCL");
-        string exe = Path.Combine(AppContext.BaseDirectory, "LlmNet.Distributed.Tests");
-        if (!File.Exists(exe)) Assert.Skip($"{exe} not found (the tests are not running from their apphost)");
-        using var tmp = new TempDirectory();
-        string lib = Path.Combine(tmp.Path, "llmnet-fake-nccl", "libnccl.so.2");
-        Directory.CreateDirectory(Path.GetDirectoryName(lib)!);
-        string source = Path.Combine(RepoPaths.Root, "tests", "Distributed.Tests", "FakeNccl", "fake_nccl.c");
-        Run(cc, ["-shared", "-fPIC", "-O1", "-o", lib, source, "-lpthread"], null, TimeSpan.FromSeconds(60))
-            .ExitCode.Should().Be(0, "the stand-in NCCL must compile");
-
-        var child = Run(exe, ["-method", TestName, "-noColor"], lib, TimeSpan.FromSeconds(120));
-        child.ExitCode.Should().Be(0, child.Output);
-        child.Output.Should().Contain("Total: 1, Errors: 0, Failed: 0, Skipped: 0", child.Output);
-    }
-
-    private static (int ExitCode, string Output) Run(string file, string[] args, string? ncclLibrary, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        if (ncclLibrary is not null) psi.Environment[NcclLibrary.OverrideVariable] = ncclLibrary;
-        psi.Environment.Remove(NcclEnvironment.NvlsVariable); // the child must switch NVLS off itself
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
+        if (NativeStandIns.IsChild(NcclLibrary.OverrideVariable, out string lib))
         {
-            p.Kill(entireProcessTree: true);
-            return (-1, $"{file} timed out after {timeout}");
+            Scenario(lib);
+            return;
         }
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        using var tmp = new TempDirectory();
+        string built = NativeStandIns.Compile(tmp, "fake_nccl.c", "libnccl.so.2");
+        NativeStandIns.RunTestInChild(TestName, new() { [NcclLibrary.OverrideVariable] = built });
     }
 
     /// <summary>Host memory standing in for the backend's device scalar; Read synchronises the fake stream.</summary>

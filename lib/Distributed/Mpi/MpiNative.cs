@@ -45,7 +45,8 @@ internal static unsafe partial class MpiNative
 /// </summary>
 public sealed unsafe class MpiSession : IDisposable
 {
-    private static readonly string[] Candidates = ["libmpi.so.40", "libmpi.so.12", "libmpi.so"];
+    /// <summary>Names a specific MPI library to load instead of libmpi.so.40 / .12 (a full path).</summary>
+    public const string OverrideVariable = "LLMNET_MPI_LIBRARY";
     private const int MpichCommWorld = 0x44000000, MpichByte = 0x4c00010d;
 
     private readonly nint _commWorld, _byte;
@@ -63,7 +64,9 @@ public sealed unsafe class MpiSession : IDisposable
     /// <summary>Loads libmpi, calls MPI_Init unless already initialised, and reads rank and size of MPI_COMM_WORLD.</summary>
     public static MpiSession Initialize()
     {
-        nint lib = NativeLibraries.Load(NativeLibraries.MpiName, Candidates, global: true, name =>
+        string? chosen = Environment.GetEnvironmentVariable(OverrideVariable);
+        string[] candidates = string.IsNullOrEmpty(chosen) ? ["libmpi.so.40", "libmpi.so.12", "libmpi.so"] : [chosen];
+        nint lib = NativeLibraries.Load(NativeLibraries.MpiName, candidates, global: true, name =>
             $"{name} not found: -pi mpi needs Open MPI's C library (install openmpi, or add its lib directory to LD_LIBRARY_PATH), " +
             "or use -pi tcp -ps <rank 0 address> or -pi fs -pf <shared dir>");
         nint comm, byteType;
