@@ -165,6 +165,12 @@ public sealed class CheckpointFilesTests
         using var tmp = new TempDirectory();
         FluentActions.Invoking(() => CheckpointFiles.CheckResumable(tmp.Path, 5, 2, 1)).Should().Throw<DistributedException>()
             .WithMessage("*state_00000005_00001.bin: missing*");
+        // Ranks 0 and 2 of 3 wrote theirs, rank 1's is gone: the count is right, rank 1 is told its file is missing.
+        File.WriteAllBytes(CheckpointFiles.StateFile(tmp.Path, 5, 0), []);
+        File.WriteAllBytes(CheckpointFiles.StateFile(tmp.Path, 5, 2), []);
+        CheckpointFiles.CheckResumable(tmp.Path, 5, 3, 2);
+        FluentActions.Invoking(() => CheckpointFiles.CheckResumable(tmp.Path, 5, 3, 1)).Should().Throw<DistributedException>()
+            .WithMessage("*state_00000005_00001.bin: missing; every rank needs its own state file*");
     }
 
     [Fact]

@@ -34,10 +34,12 @@ public static partial class CheckpointFiles
     {
         var ranks = StateRanks(dir, step);
         string mine = StateFile(dir, step, rank);
-        if (ranks.Length > 0 && (ranks.Length != processCount || ranks[^1] != processCount - 1))
+        // The highest rank present tells how many processes wrote the checkpoint; a gap below it is a missing file.
+        int writers = ranks.Length == 0 ? 0 : ranks[^1] + 1;
+        if (writers > 0 && writers != processCount)
             throw new DistributedException(
-                $"{mine}: the checkpoint at step {step} was written by {ranks.Length} process(es) (state files for rank(s) {Describe(ranks)}) " +
-                $"but this run has {processCount}; resume with {ranks.Length} processes (-pn / mpirun -np {ranks.Length}) or start a fresh run");
+                $"{mine}: the checkpoint at step {step} was written by {writers} process(es) (state files for rank(s) {Describe(ranks)}) " +
+                $"but this run has {processCount}; resume with {writers} processes (-pn / mpirun -np {writers}) or start a fresh run");
         if (!File.Exists(mine))
             throw new DistributedException($"{mine}: missing; every rank needs its own state file to resume, so the checkpoint at step {step} is incomplete");
     }
