@@ -9,7 +9,7 @@ namespace LlmNet.Distributed.Tests;
 
 /// <summary>
 /// Drives the MPI bindings (RTLD_GLOBAL load, Open MPI's handles as exported globals, MPI_Init_thread, Bcast,
-/// Allgather, Finalize) against a one-process stand-in for libmpi.so.40 (FakeNccl/fake_mpi.c), in a child process.
+/// Allgather, Finalize) against a one-process stand-in for libmpi.so.40 (StandIns/fake_mpi.c), in a child process.
 /// </summary>
 public sealed unsafe class FakeMpiTests
 {

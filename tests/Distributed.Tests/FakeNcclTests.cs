@@ -12,7 +12,7 @@ namespace LlmNet.Distributed.Tests;
 
 /// <summary>
 /// Drives the NCCL bindings, bootstrap, process group and watchdog against an ABI-compatible stand-in for
-/// libnccl.so.2 (FakeNccl/fake_nccl.c, built here with the system C compiler), in a child process.
+/// libnccl.so.2 (StandIns/fake_nccl.c, built here with the system C compiler), in a child process.
 /// </summary>
 public sealed unsafe class FakeNcclTests
 {

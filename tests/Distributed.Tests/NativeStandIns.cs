@@ -7,7 +7,7 @@ using Xunit;
 namespace LlmNet.Distributed.Tests;
 
 /// <summary>
-/// Builds the C stand-ins for NCCL and MPI (tests/Distributed.Tests/FakeNccl) and runs one test of this
+/// Builds the C stand-ins for NCCL and MPI (tests/Distributed.Tests/StandIns) and runs one test of this
 /// executable in a child process that loads them: a process binds a native library once, and the other tests
 /// here check what happens when none is installed.
 /// </summary>
@@ -29,7 +29,7 @@ internal static class NativeStandIns
         if (cc is null) Assert.Skip("no C compiler here to build the native stand-ins");
         string lib = Path.Combine(dir.Path, Marker, libraryName);
         Directory.CreateDirectory(Path.GetDirectoryName(lib)!);
-        var (code, output) = Run(cc, ["-shared", "-fPIC", "-O1", "-o", lib, Path.Combine(RepoPaths.Root, "tests", "Distributed.Tests", "FakeNccl", source), "-lpthread"],
+        var (code, output) = Run(cc, ["-shared", "-fPIC", "-O1", "-o", lib, Path.Combine(RepoPaths.Root, "tests", "Distributed.Tests", "StandIns", source), "-lpthread"],
             new Dictionary<string, string>(), TimeSpan.FromSeconds(60));
         code.Should().Be(0, $"the stand-in {source} must compile: {output}");
         return lib;

@@ -108,12 +108,16 @@ public sealed class NcclCommunicator : IDisposable
         throw new NcclException(result, message);
     }
 
+    /// <summary>
+    /// ncclCommAbort on its own thread: with dead peers it can take long (or, in some NCCL versions, hang), and
+    /// neither the watchdog's exit path nor the main thread may wait on it.
+    /// </summary>
     private void AbortNative()
     {
-        lock (_gate)
-        {
-            if (_comm != 0) NcclNative.CommAbort(_comm);
-        }
+        nint comm;
+        lock (_gate) comm = _comm;
+        if (comm == 0) return;
+        new Thread(() => NcclNative.CommAbort(comm)) { IsBackground = true, Name = "nccl-abort" }.Start();
     }
 
     private string? PollAsyncError()
