@@ -5,7 +5,7 @@ namespace LlmNet.Distributed.Nccl;
 /// guarded by a <see cref="CollectiveWatchdog"/> that polls ncclCommGetAsyncError and aborts the communicator
 /// when a peer dies or a watched wait runs past the timeout.
 /// </summary>
-public sealed class NcclCommunicator : IDisposable
+public sealed class NcclCommunicator : Zero.ICollectives, IDisposable
 {
     private readonly Lock _gate = new();
     private nint _comm;
@@ -74,6 +74,8 @@ public sealed class NcclCommunicator : IDisposable
         Check(NcclNative.GroupStart(), "ncclGroupStart");
         return new GroupScope(this);
     }
+
+    IDisposable Zero.ICollectives.BeginGroup() => Group();
 
     public readonly struct GroupScope(NcclCommunicator owner) : IDisposable
     {
