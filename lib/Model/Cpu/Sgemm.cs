@@ -5,10 +5,11 @@ namespace LlmNet.Model.Cpu;
 
 /// <summary>
 /// A cache-blocked single-precision matrix multiply, C (+)= op(A)·op(B), in the manner of BLIS: the K
-/// dimension is cut into KC-deep slabs, a KC×NC slab of B is packed into 16-wide column panels shared by
-/// all workers, each worker packs MC×KC blocks of A into 6-high row panels, and a 6×16 register-tiled
-/// FMA micro-kernel does the work. Every element of C is summed by one worker in a fixed order (slab by
-/// slab, k ascending within a slab), so the result does not depend on thread scheduling.
+/// dimension is cut into KC-deep slabs, a KC×NC slab of B is packed into NR-wide column panels shared by
+/// all workers, each worker packs MC×KC blocks of A into MR-high row panels, and a register-tiled FMA
+/// micro-kernel (12×32 with AVX-512, 6×16 otherwise) does the work. Every element of C is summed by one
+/// worker in a fixed order (slab by slab, k ascending within a slab), so the result does not depend on
+/// thread count or scheduling.
 /// </summary>
 internal sealed unsafe class Sgemm
 {
