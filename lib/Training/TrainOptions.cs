@@ -35,6 +35,8 @@ public sealed record TrainOptions
     public int SampleEvery { get; init; } = 20;
     public int GenT { get; init; } = 64;
     public int HellaSwag { get; init; }
+    /// <summary>HellaSwag data for -h 1; null = llm.c's dev/data/hellaswag/hellaswag_val.bin or the project's default locations.</summary>
+    public string? HellaSwagData { get; init; }
     public int OverfitSingleBatch { get; init; }
     public int AllowTf32 { get; init; } = 1;
     public int UseMasterWeights { get; init; } = 1;

@@ -8,3 +8,7 @@ public sealed class TempDir : IDisposable
     public string File(string name) => System.IO.Path.Combine(Path, name);
     public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
 }
+
+/// <summary>Tests that redirect Console.Error run one at a time, so no redirect is undone under another test.</summary>
+[Xunit.CollectionDefinition(Name)]
+public sealed class ConsoleErrorCollection { public const string Name = "console-error"; }

@@ -33,7 +33,7 @@ public class TrainerScheduleTests
         var host = new TrainHost
         {
             CreateBackend = TrainProgram.Host.CreateBackend,
-            HellaSwag = (backend, group, ct) => { calls.Add(step); return new HellaSwagScore(3, 12); },
+            CreateHellaSwag = (_, _) => (backend, group, ct) => { calls.Add(step); return new HellaSwagScore(3, 12); },
         };
         var output = new WatchingWriter();
         result = TrainCli.Run(Small(dir.Path, 7) with { HellaSwag = 1, ValEvery = 3 }, host, output, TestContext.Current.CancellationToken);
@@ -108,5 +108,26 @@ public class OverfitTests
         var result = TrainCli.Run(options, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
         result.Steps[^1].Loss.Should().BeLessThan(result.Steps[0].Loss - 5f, "the same 32 tokens every step are memorised");
         result.ValLosses[^1].Loss.Should().BeApproximately(result.Steps[^1].Loss, 1.0f, "validation reads that very batch");
+    }
+}
+
+[Collection(ConsoleErrorCollection.Name)]
+public class HellaSwagWiringTests
+{
+    [Fact]
+    public void The_tool_checks_HellaSwag_data_and_shapes_before_training()
+    {
+        var err = new StringWriter();
+        var saved = Console.Error;
+        Console.SetError(err);
+        try
+        {
+            string[] common = ["-e", TinyRun.ModelPath, "-i", TinyRun.TrainPattern, "-j", TinyRun.ValPattern, "-b", "4", "-t", "64", "-x", "1", "-s", "0", "-h", "1"];
+            TrainProgram.Run([.. common, "--hellaswag-data", "/nonexistent/hellaswag_val.bin"], new StringWriter()).Should().Be(1);
+            err.ToString().Should().Contain("/nonexistent/hellaswag_val.bin");
+            TrainProgram.Run([.. common, "--hellaswag-data", LlmNet.TestSupport.RepoPaths.SharedFile("hellaswag_val_preprocessed.txt.bz2")], new StringWriter()).Should().Be(1);
+            err.ToString().Should().Contain("needs T ≥").And.Contain("but T is 64");
+        }
+        finally { Console.SetError(saved); }
     }
 }

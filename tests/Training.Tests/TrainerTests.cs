@@ -7,6 +7,7 @@ using Xunit;
 
 namespace LlmNet.Training.Tests;
 
+[Collection(ConsoleErrorCollection.Name)]
 public class TrainerTests(ITestOutputHelper log)
 {
     private static TrainOptions Options(string outDir, int maxSteps) => new()

@@ -9,7 +9,7 @@ public static class TrainProgram
     public static TrainHost Host { get; } = new()
     {
         CreateBackend = BackendFactory.Create,
-        HellaSwag = null,
+        CreateHellaSwag = HellaSwagHook.Create,
         CreateProcessGroup = null,
     };
 

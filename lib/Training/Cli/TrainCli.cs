@@ -12,8 +12,11 @@ public sealed class TrainHost
     /// its device settings (-w, -r, -ge, -z, -f) and the process group it shares gradients with.
     /// </summary>
     public required Func<TrainOptions, GptConfig, IProcessGroup, IGptBackend> CreateBackend { get; init; }
-    /// <summary>HellaSwag evaluation for -h 1; null when this build has none.</summary>
-    public HellaSwagEvaluator? HellaSwag { get; init; }
+    /// <summary>
+    /// Prepares HellaSwag evaluation for -h 1 (loads the data and checks B and T, so a bad setup fails at
+    /// start rather than at the first evaluation); null when this build has none.
+    /// </summary>
+    public Func<TrainOptions, IProcessGroup, HellaSwagEvaluator>? CreateHellaSwag { get; init; }
     /// <summary>Joins the process group for -pn &gt; 1; null when this build runs single-process only.</summary>
     public Func<TrainOptions, IProcessGroup>? CreateProcessGroup { get; init; }
 }
@@ -44,9 +47,10 @@ public static class TrainCli
                 throw new UsageException($"sequence length {options.SeqLen} (-t) exceeds the model's maximum {start.Config.MaxSeqLen}");
             if (options.BatchSize <= 0 || options.SeqLen <= 0)
                 throw new UsageException($"batch size ({options.BatchSize}) and sequence length ({options.SeqLen}) must be positive");
+            HellaSwagEvaluator? hellaSwag = options.HellaSwag == 1 ? host.CreateHellaSwag?.Invoke(options, group) : null;
             using var backend = host.CreateBackend(options, start.Config, group);
             backend.SetParameters(start.Parameters);
-            using var trainer = new Trainer(options, backend, group, output, host.HellaSwag);
+            using var trainer = new Trainer(options, backend, group, output, hellaSwag);
             return trainer.Run(start.ResumeStep, start.Source, ct);
         }
         finally

@@ -153,6 +153,7 @@ public static class TrainCommandLine
         var sampleEvery = Add("--sample-every", d.SampleEvery);
         var genT = Add("--gen-tokens", d.GenT);
         var hella = Add("--hellaswag", d.HellaSwag);
+        var hellaData = Add<string?>("--hellaswag-data", d.HellaSwagData, "HellaSwag data for --hellaswag 1 (.bin, .jsonl or preprocessed .txt[.bz2]); default: dev/data/hellaswag/hellaswag_val.bin as llm.c");
         var overfit = Add("--overfit-single-batch", d.OverfitSingleBatch);
         var tf32 = Add("--tf32", d.AllowTf32);
         var master = Add("--master-weights", d.UseMasterWeights);
@@ -205,6 +206,7 @@ public static class TrainCommandLine
             SampleEvery = result.GetValue(sampleEvery),
             GenT = result.GetValue(genT),
             HellaSwag = result.GetValue(hella),
+            HellaSwagData = result.GetValue(hellaData),
             OverfitSingleBatch = result.GetValue(overfit),
             AllowTf32 = result.GetValue(tf32),
             UseMasterWeights = result.GetValue(master),
