@@ -27,16 +27,15 @@ public class TrainerScheduleTests
     public void HellaSwag_hook_runs_on_the_validation_schedule_and_is_logged()
     {
         using var dir = new TempDir();
-        var calls = new List<int>();
-        var result = new TrainResult();
-        int step = 0;
+        int calls = 0;
         var host = new TrainHost
         {
             CreateBackend = TrainProgram.Host.CreateBackend,
-            CreateHellaSwag = (_, _) => (backend, group, ct) => { calls.Add(step); return new HellaSwagScore(3, 12); },
+            CreateHellaSwag = (_, _) => (backend, group, ct) => { calls++; return new HellaSwagScore(3, 12); },
         };
         var output = new WatchingWriter();
-        result = TrainCli.Run(Small(dir.Path, 7) with { HellaSwag = 1, ValEvery = 3 }, host, output, TestContext.Current.CancellationToken);
+        var result = TrainCli.Run(Small(dir.Path, 7) with { HellaSwag = 1, ValEvery = 3 }, host, output, TestContext.Current.CancellationToken);
+        calls.Should().Be(3);
         result.HellaSwag.Select(h => h.Step).Should().Equal(3, 6, 7);
         result.HellaSwag.Should().AllSatisfy(h => h.Accuracy.Should().Be(0.25f));
         File.ReadAllLines(Path.Combine(dir.Path, "main.log")).Where(l => l.Contains("eval:")).Should().Equal("s:3 eval:0.2500", "s:6 eval:0.2500", "s:7 eval:0.2500");
