@@ -26,6 +26,7 @@ public sealed class Trainer : IDisposable
     private readonly IProcessGroup _group;
     private readonly TextWriter _out;
     private readonly HellaSwagEvaluator? _hellaSwag;
+    private readonly ModelDtype _checkpointDtype;
     private readonly DataLoader _train, _val;
     private readonly LearningRateScheduler _scheduler;
     private readonly CheckpointDirectory? _checkpoints;
@@ -33,8 +34,15 @@ public sealed class Trainer : IDisposable
     private XorShift _srRng;
     private ulong _srRngLastUpdate;
 
-    public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, HellaSwagEvaluator? hellaSwag = null)
+    /// <param name="checkpointDtype">
+    /// Element type of model checkpoints: the backend's parameter precision (llm.c writes v3 from fp32 builds,
+    /// v5 from bf16 builds). Default: bf16 when the backend keeps fp32 master weights (so its parameters are
+    /// lower precision), else fp32.
+    /// </param>
+    public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, HellaSwagEvaluator? hellaSwag = null,
+        ModelDtype? checkpointDtype = null)
     {
+        _checkpointDtype = checkpointDtype ?? (backend.KeepsMasterWeights ? ModelDtype.Bf16 : ModelDtype.Fp32);
         _o = options;
         _backend = backend;
         _group = group;
@@ -259,8 +267,7 @@ public sealed class Trainer : IDisposable
             var parameters = new float[n];
             _backend.GetParameters(parameters);
             Say($"Writing model to {dir.ModelPath(step)}");
-            // A backend with fp32 master weights holds bf16 parameters, which llm.c saves as a v5 file.
-            dir.WriteModel(step, _backend.Config, _backend.KeepsMasterWeights ? ModelDtype.Bf16 : ModelDtype.Fp32, parameters);
+            dir.WriteModel(step, _backend.Config, _checkpointDtype, parameters);
         }
         var m = new float[n];
         var v = new float[n];
@@ -355,7 +362,7 @@ public sealed class Trainer : IDisposable
         Row("device", _backend.DeviceName);
         double? peak = PeakFlops.Bf16Tflops(_backend.DeviceName);
         Row("peak TFlops", CFormat.F(peak ?? -1.0, 1));
-        Row("precision", _backend.KeepsMasterWeights ? "BF16" : "FP32");
+        Row("precision", _checkpointDtype == ModelDtype.Bf16 ? "BF16" : "FP32");
         _out.WriteLine(sep);
         Row("load_filename", modelSource);
         Row("max_sequence_length T", c.MaxSeqLen);
@@ -375,7 +382,7 @@ public sealed class Trainer : IDisposable
         Row("zero_stage", _o.ZeroStage);
         _out.WriteLine(sep);
 
-        int paramBytes = _backend.KeepsMasterWeights ? 2 : 4;
+        int paramBytes = _checkpointDtype == ModelDtype.Bf16 ? 2 : 4;
         const long MiB = 1024 * 1024;
         _out.WriteLine($"num_parameters: {n} => bytes: {n * paramBytes}");
         _out.WriteLine($"allocated {n * paramBytes / MiB} MiB for model parameters");

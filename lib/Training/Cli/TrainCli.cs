@@ -17,6 +17,11 @@ public sealed class TrainHost
     /// start rather than at the first evaluation); null when this build has none.
     /// </summary>
     public Func<TrainOptions, IProcessGroup, HellaSwagEvaluator>? CreateHellaSwag { get; init; }
+    /// <summary>
+    /// The element type of the backend's parameters, used for model checkpoints (fp32 → v3, bf16 → v5);
+    /// null: bf16 when the backend keeps fp32 master weights, else fp32.
+    /// </summary>
+    public Func<IGptBackend, ModelDtype>? CheckpointDtype { get; init; }
     /// <summary>Joins the process group for -pn &gt; 1; null when this build runs single-process only.</summary>
     public Func<TrainOptions, IProcessGroup>? CreateProcessGroup { get; init; }
 }
@@ -50,7 +55,7 @@ public static class TrainCli
             HellaSwagEvaluator? hellaSwag = options.HellaSwag == 1 ? host.CreateHellaSwag?.Invoke(options, group) : null;
             using var backend = host.CreateBackend(options, start.Config, group);
             backend.SetParameters(start.Parameters);
-            using var trainer = new Trainer(options, backend, group, output, hellaSwag);
+            using var trainer = new Trainer(options, backend, group, output, hellaSwag, host.CheckpointDtype?.Invoke(backend));
             return trainer.Run(start.ResumeStep, start.Source, ct);
         }
         finally
