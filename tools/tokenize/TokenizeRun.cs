@@ -122,6 +122,7 @@ public sealed class TokenizeRun(TokenizeSettings settings)
                 var batch = await pending;
                 for (int i = 0; i < batch.Documents.Length; i++)
                 {
+                    stop.Token.ThrowIfCancellationRequested();
                     var doc = batch.Documents[i];
                     int skip = first && doc.Position == start.Next ? (int)start.NextTokenOffset : 0;
                     first = false;

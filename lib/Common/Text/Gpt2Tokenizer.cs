@@ -51,6 +51,9 @@ public sealed class Gpt2Tokenizer
         _merger = new BytePairMerger(_tokenBytes);
     }
 
+    /// <summary>The byte-pair merger (tests drive its two merge strategies directly).</summary>
+    internal BytePairMerger Merger => _merger;
+
     /// <summary>One process-wide instance; thread-safe for concurrent Encode/Decode.</summary>
     public static Gpt2Tokenizer Shared => s_shared.Value;
 

@@ -51,8 +51,9 @@ public static class ParquetInput
         if (field is null)
             throw new DataFormatException(path, $"has no column \"{column}\" (columns: {string.Join(", ", reader.Schema.Fields.Select(f => f.Name))})",
                 "Pick the text column with --column NAME");
-        if (field.ClrType != typeof(string))
-            throw new DataFormatException(path, $"column \"{column}\" holds {field.ClrType.Name} values, not text", "Pick the text column with --column NAME");
+        // Parquet.Net reports UTF-8 string columns as string or as ReadOnlyMemory<char>; both read as strings.
+        if (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
+            throw new DataFormatException(path, $"column \"{column}\" holds {field.ClrType} values, not text", "Pick the text column with --column NAME");
         return field;
     }
 
