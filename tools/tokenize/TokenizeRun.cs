@@ -38,11 +38,11 @@ public sealed class TokenizeRun(TokenizeSettings settings)
 
     public async Task<TokenizeResult> RunAsync(CancellationToken ct)
     {
-        var inputs = ValidateInputs();
         if (settings.ShardSize < 1 || settings.ShardSize > TokenShard.MaxTokens)
             throw new UsageException($"--shard-size {settings.ShardSize} is out of range; a shard holds 1..{TokenShard.MaxTokens} tokens");
         if (settings.Prefix.Length == 0 || settings.Prefix.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || settings.Prefix.Contains('/'))
             throw new UsageException($"--prefix \"{settings.Prefix}\" is not a valid file name prefix");
+        var inputs = ValidateInputs();
         int threads = settings.Threads > 0 ? settings.Threads : Environment.ProcessorCount;
 
         string dir = Path.GetFullPath(settings.OutputDirectory);
