@@ -20,7 +20,7 @@ public sealed class ResumeTests
         FineWebParquet.Write(dir["a.parquet"], docs[..150], rowGroupSize: 40);
         File.WriteAllLines(dir["b.jsonl"], docs[150..].Select(d => System.Text.Json.JsonSerializer.Serialize(new { text = d })));
         List<string> inputs = [dir["a.parquet"], dir["b.jsonl"]];
-        Run(new TokenizeSettings(inputs, dir["clean"], "r", 700));
+        Run(new TokenizeSettings(inputs, dir["clean"], "r", 1500));
         return (dir, inputs, Shards(dir["clean"]));
     }
 
@@ -34,14 +34,14 @@ public sealed class ResumeTests
         {
             string outDir = dir[$"out{stopAfter}"];
             using var cts = new CancellationTokenSource();
-            var run = new TokenizeRun(new TokenizeSettings(inputs, outDir, "r", 700));
+            var run = new TokenizeRun(new TokenizeSettings(inputs, outDir, "r", 1500));
             run.ShardWritten += s => { if (s.Index + 1 == stopAfter) cts.Cancel(); };
             var act = () => run.RunAsync(cts.Token).GetAwaiter().GetResult();
             act.Should().Throw<OperationCanceledException>();
             Directory.GetFiles(outDir, "*.tmp-*").Should().BeEmpty();
             Shards(outDir).Count.Should().BeLessThan(clean.Count);
 
-            var resumed = Run(new TokenizeSettings(inputs, outDir, "r", 700));
+            var resumed = Run(new TokenizeSettings(inputs, outDir, "r", 1500));
             resumed.Resumed.Should().BeTrue();
             Shards(outDir).Should().BeEquivalentTo(clean);
             resumed.Documents.Should().Be(400);
@@ -56,7 +56,7 @@ public sealed class ResumeTests
         string outDir = dir["out"];
         string manifestPath = ProgressManifest.PathFor(outDir, "r");
         byte[]? manifestAfter3 = null;
-        var run = new TokenizeRun(new TokenizeSettings(inputs, outDir, "r", 700));
+        var run = new TokenizeRun(new TokenizeSettings(inputs, outDir, "r", 1500));
         run.ShardWritten += s => { if (s.Index == 2) manifestAfter3 = File.ReadAllBytes(manifestPath); };
         await run.RunAsync(TestContext.Current.CancellationToken);
 
@@ -67,7 +67,7 @@ public sealed class ResumeTests
         File.WriteAllBytes(Path.Combine(outDir, "r_train_000006.bin.tmp-1234-abcd"), new byte[5000]);
         File.WriteAllBytes(Path.Combine(outDir, "r_train_000004.bin"), new byte[100]); // garbage under a final name is rewritten
 
-        var resumed = Run(new TokenizeSettings(inputs, outDir, "r", 700));
+        var resumed = Run(new TokenizeSettings(inputs, outDir, "r", 1500));
         resumed.Resumed.Should().BeTrue();
         Directory.GetFiles(outDir, "*.tmp-*").Should().BeEmpty();
         Shards(outDir).Should().BeEquivalentTo(clean);
@@ -78,18 +78,18 @@ public sealed class ResumeTests
     {
         var (dir, inputs, clean) = Setup();
         using var _ = dir;
-        var again = Run(new TokenizeSettings(inputs, dir["clean"], "r", 700));
+        var again = Run(new TokenizeSettings(inputs, dir["clean"], "r", 1500));
         again.AlreadyComplete.Should().BeTrue();
         Shards(dir["clean"]).Should().BeEquivalentTo(clean);
 
-        var otherSize = () => Run(new TokenizeSettings(inputs, dir["clean"], "r", 800));
-        otherSize.Should().Throw<ToolException>().Which.Message.Should().Contain("shard size 700 (now 800)").And.Contain("--restart");
+        var otherSize = () => Run(new TokenizeSettings(inputs, dir["clean"], "r", 1600));
+        otherSize.Should().Throw<ToolException>().Which.Message.Should().Contain("shard size 1500 (now 1600)").And.Contain("--restart");
 
         File.AppendAllText(inputs[1], "{\"text\": \"one more\"}\n");
-        var changed = () => Run(new TokenizeSettings(inputs, dir["clean"], "r", 700));
+        var changed = () => Run(new TokenizeSettings(inputs, dir["clean"], "r", 1500));
         changed.Should().Throw<ToolException>().Which.Message.Should().Contain(inputs[1]).And.Contain("changed");
 
-        var restarted = Run(new TokenizeSettings(inputs, dir["clean"], "r", 800, Restart: true));
+        var restarted = Run(new TokenizeSettings(inputs, dir["clean"], "r", 1600, Restart: true));
         restarted.Resumed.Should().BeFalse();
         restarted.Documents.Should().Be(401);
     }

@@ -63,11 +63,11 @@ public sealed class ShardLayoutTests
     public void Random_documents_match_the_reference_layout()
     {
         var rng = new Random(7);
-        foreach (int shardSize in new[] { 1, 2, 7, 16, 100 })
+        foreach (int shardSize in new[] { 1, 3, 16, 100 })
         {
             using var dir = new TempDir();
             // The reference (like fineweb.py) cannot carry more than one shard of leftover, so documents stay within a shard.
-            var docs = Enumerable.Range(0, 300).Select(_ => (int[])[Eot, .. Enumerable.Range(0, rng.Next(0, shardSize)).Select(_ => rng.Next(50256))]).ToList();
+            var docs = Enumerable.Range(0, 120).Select(_ => (int[])[Eot, .. Enumerable.Range(0, rng.Next(0, shardSize)).Select(_ => rng.Next(50256))]).ToList();
             Pack(dir.Path, shardSize, docs.Select(d => d.Select(t => (ushort)t).ToArray()));
             ReferenceLayout.AssertShards(dir.Path, "t", ReferenceLayout.Shards(docs, shardSize));
         }
