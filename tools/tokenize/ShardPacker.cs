@@ -1,3 +1,4 @@
+using LlmNet.Common.Cli;
 using LlmNet.Common.Formats;
 using LlmNet.Tools.Tokenize.Inputs;
 
@@ -35,12 +36,12 @@ public sealed class ShardPacker(string directory, string prefix, long shardSize,
         while (PendingTokens + rest.Length >= shardSize)
         {
             int take = (int)(shardSize - PendingTokens);
-            Current().Write(rest[..take]);
+            Write(rest[..take]);
             rest = rest[take..];
             consumed += take;
             Commit(position, consumed);
         }
-        if (rest.Length > 0) Current().Write(rest);
+        if (rest.Length > 0) Write(rest);
     }
 
     /// <summary>Writes the last, partial shard (if any tokens are pending).</summary>
@@ -49,15 +50,36 @@ public sealed class ShardPacker(string directory, string prefix, long shardSize,
         if (_current is not null) Commit(end, 0);
     }
 
-    private TokenShardWriter Current() => _current ??= new TokenShardWriter(Path.Combine(directory, ShardName(prefix, NextShardIndex)));
+    private string CurrentPath => Path.Combine(directory, ShardName(prefix, NextShardIndex));
+
+    private void Write(ReadOnlySpan<ushort> tokens)
+    {
+        try
+        {
+            _current ??= new TokenShardWriter(CurrentPath);
+            _current.Write(tokens);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw WriteFailed(e);
+        }
+    }
 
     private void Commit(DocumentPosition position, long tokenOffset)
     {
         var shard = _current!;
-        shard.Commit();
+        try { shard.Commit(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw WriteFailed(e); }
         _current = null;
         onShardWritten(new ShardWritten(NextShardIndex, shard.Path, shard.Count, position, tokenOffset));
         NextShardIndex++;
+    }
+
+    private ToolException WriteFailed(Exception e)
+    {
+        Dispose();
+        return new ToolException($"{CurrentPath}: writing the shard failed ({e.Message.TrimEnd('.')}). " +
+            "The unfinished shard was removed; free disk space (or fix the output directory) and re-run the same command to resume", e);
     }
 
     /// <summary>Drops the unfinished shard (its temporary file is deleted).</summary>

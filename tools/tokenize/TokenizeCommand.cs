@@ -73,6 +73,12 @@ public static class TokenizeCommand
                $"{Rate(p.DocumentsThisRun / seconds)} docs/s, {Rate(p.TokensThisRun / seconds)} tokens/s";
     }
 
+    private static string ShortLine(TokenizeProgress p)
+    {
+        double seconds = Math.Max(p.Elapsed.TotalSeconds, 1e-9);
+        return $"{p.ShardsWritten} shards, {Rate(p.Tokens)} tok, {Rate(p.DocumentsThisRun / seconds)} docs/s, {Rate(p.TokensThisRun / seconds)} tok/s";
+    }
+
     /// <summary>Plain lines for logs: every shard written, and a status line every 10 seconds.</summary>
     private static void AttachLogLines(TokenizeRun run)
     {
@@ -92,7 +98,7 @@ public static class TokenizeCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         return console.Progress()
             .AutoClear(false)
-            .Columns(new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask("starting", maxValue: 1);
@@ -101,7 +107,7 @@ public static class TokenizeCommand
                 {
                     task.MaxValue = Math.Max(1, p.InputBytesTotal);
                     task.Value = p.InputBytesDone;
-                    task.Description = Markup.Escape(Line(p));
+                    task.Description = Markup.Escape(ShortLine(p));
                 };
                 var result = await run.RunAsync(ct);
                 task.Value = task.MaxValue;
