@@ -25,6 +25,31 @@ public sealed class Gpt2EncodingTests
     [InlineData("🙂 ok 👍🏽!", new[] { 8582, 25081, 12876, 50169, 235, 8582, 237, 121, 0 })]
     public void Encoding_matches_tiktoken(string text, int[] expected) => Tok.Encode(text).Should().Equal(expected);
 
+    [Fact]
+    public void Mixed_script_strings_match_tiktoken()
+    {
+        // 300 random strings over spaces of every kind, contractions, Latin, Greek, Cyrillic, CJK, Arabic digits,
+        // emoji, combining marks and letters/digits beyond the BMP, each with the ids tiktoken's gpt2 gives it.
+        foreach (var line in File.ReadLines(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiktoken-gpt2-cases.jsonl")))
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(line);
+            string text = json.RootElement.GetProperty("text").GetString()!;
+            int[] ids = [.. json.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32())];
+            Tok.Encode(text).Should().Equal(ids, because: $"tiktoken encodes {System.Text.Json.JsonSerializer.Serialize(text)} so");
+        }
+    }
+
+    [Fact]
+    public void Tinyshakespeare_encodes_to_tiktokens_exact_stream()
+    {
+        int[] ids = Tok.Encode(File.ReadAllText(RepoPaths.SharedFile("tinyshakespeare.txt")));
+        ids.Should().HaveCount(338_025);
+        // SHA-256 of tiktoken's encode_ordinary ids for the file, as little-endian uint16.
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.Select(i => (ushort)i).ToArray().AsSpan()).ToArray();
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))
+            .Should().Be("25c01b32b32f41897a6359dd222ec114992dc30c357bcafbfe6c56672f76cd31");
+    }
+
     [Theory]
     [InlineData("don't stop", new[] { "don", "'t", " stop" })]
     [InlineData("  a", new[] { " ", " a" })]
