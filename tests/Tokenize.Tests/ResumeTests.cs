@@ -41,7 +41,8 @@ public sealed class ResumeTests
             Directory.GetFiles(outDir, "*.tmp-*").Should().BeEmpty();
             Shards(outDir).Count.Should().BeLessThan(clean.Count);
 
-            var resumed = Run(new TokenizeSettings(inputs, outDir, "r", 1500));
+            // The resumed run may use another thread count (here with inputs read ahead in parallel).
+            var resumed = Run(new TokenizeSettings(inputs, outDir, "r", 1500, Threads: 8));
             resumed.Resumed.Should().BeTrue();
             Shards(outDir).Should().BeEquivalentTo(clean);
             resumed.Documents.Should().Be(400);

@@ -54,6 +54,29 @@ public sealed class TokenizeRunTests
     }
 
     [Fact]
+    public void Inputs_read_ahead_in_parallel_keep_their_order_and_report_errors_in_order()
+    {
+        using var dir = new TempDir();
+        var docs = SampleDocuments(600, seed: 9);
+        var inputs = new List<string>();
+        for (int k = 0; k < 6; k++)
+        {
+            var part = docs[(k * 100)..((k + 1) * 100)];
+            string path = dir[k % 2 == 0 ? $"p{k}.parquet" : $"j{k}.jsonl"];
+            if (k % 2 == 0) FineWebParquet.Write(path, part, rowGroupSize: 30);
+            else File.WriteAllLines(path, part.Select(d => JsonSerializer.Serialize(new { text = d })));
+            inputs.Add(path);
+        }
+        // 12 encoders read 3 inputs at a time.
+        Run(new TokenizeSettings(inputs, dir["out"], "ra", 1000, Threads: 12));
+        ReferenceLayout.AssertShards(dir["out"], "ra", ReferenceLayout.Shards(docs, 1000));
+
+        File.WriteAllText(dir["j3.jsonl"], "{\"text\": \"fine\"}\nnot json\n");
+        var act = () => Run(new TokenizeSettings(inputs, dir["bad"], "ra", 1000, Threads: 12));
+        act.Should().Throw<DataFormatException>().Which.Message.Should().StartWith(dir["j3.jsonl"] + ": line 2");
+    }
+
+    [Fact]
     public void Other_column_names_are_chosen_with_column()
     {
         using var dir = new TempDir();

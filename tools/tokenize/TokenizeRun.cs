@@ -164,19 +164,17 @@ public sealed class TokenizeRun(TokenizeSettings settings)
         {
             var batch = new List<Document>(BatchDocuments);
             long chars = 0;
-            for (int i = from.Input; i < inputs.Count; i++)
+            // About one reader per four encoders keeps them fed (parquet decodes ~5x faster than GPT-2 encodes).
+            int readers = Math.Clamp(threads / 4, 1, 8);
+            await foreach (var doc in OrderedInputs.ReadAsync(inputs, from, settings.Column, readers, ct))
             {
-                var startAt = i == from.Input ? from : new DocumentPosition(i, 0, 0);
-                await foreach (var doc in InputFile.ReadAsync(inputs[i], i, settings.Column, startAt, ct))
+                batch.Add(doc);
+                chars += doc.Text.Length;
+                if (batch.Count >= BatchDocuments || chars >= BatchChars)
                 {
-                    batch.Add(doc);
-                    chars += doc.Text.Length;
-                    if (batch.Count >= BatchDocuments || chars >= BatchChars)
-                    {
-                        await DispatchAsync([.. batch]);
-                        batch.Clear();
-                        chars = 0;
-                    }
+                    await DispatchAsync([.. batch]);
+                    batch.Clear();
+                    chars = 0;
                 }
             }
             if (batch.Count > 0) await DispatchAsync([.. batch]);
