@@ -80,7 +80,8 @@ public sealed class TokenizeRunTests
     public void Other_column_names_are_chosen_with_column()
     {
         using var dir = new TempDir();
-        File.WriteAllLines(dir["a.jsonl"], ["{\"body\": \"one\"}", "{\"body\": \"two two\"}"]);
+        // With a byte-order mark and Windows line ends.
+        File.WriteAllText(dir["a.jsonl"], "{\"body\": \"one\"}\r\n{\"body\": \"two two\"}\r\n", new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: true));
         Run(new TokenizeSettings([dir["a.jsonl"]], dir["out"], "b", 100, Column: "body"));
         ReferenceLayout.AssertShards(dir["out"], "b", ReferenceLayout.Shards(["one", "two two"], 100));
     }

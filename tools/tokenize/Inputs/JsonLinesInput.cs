@@ -27,6 +27,8 @@ public static class JsonLinesInput
         {
             ct.ThrowIfCancellationRequested();
             lineNumber++;
+            // A byte-order mark may precede the first line (files saved by some Windows editors).
+            if (lineOffset == 0 && line.Span.StartsWith("\uFEFF"u8)) line = line[3..];
             if (IsBlank(line.Span)) continue;
             string text = ParseText(path, line, field, startOffset == 0 ? lineNumber.ToString() : $"at byte {lineOffset}");
             yield return new Document(text, new DocumentPosition(inputIndex, index++, lineOffset), lines.Offset);
