@@ -108,7 +108,7 @@ public sealed class TokenizeRun(TokenizeSettings settings)
                 ShardsWritten = shard.Index + 1, TokensWritten = committedTokens, DocumentsStarted = documents,
                 Next = shard.NextDocument, NextTokenOffset = shard.NextTokenOffset,
             };
-            state.Save(manifestPath);
+            SaveManifest(state, manifestPath);
             ShardWritten?.Invoke(shard);
             Report(force: true);
         });
@@ -140,7 +140,7 @@ public sealed class TokenizeRun(TokenizeSettings settings)
                 throw new DataFormatException(inputs[0], "no documents in the inputs", "Check the inputs and --column");
             packer.Finish(last);
             state = state with { Complete = true, DocumentsStarted = documents, TokensWritten = committedTokens };
-            state.Save(manifestPath);
+            SaveManifest(state, manifestPath);
         }
         catch (ChannelClosedException e) when (e.InnerException is not null)
         {
@@ -153,6 +153,16 @@ public sealed class TokenizeRun(TokenizeSettings settings)
         }
         Report(force: true);
         return new TokenizeResult(false, resumed, state.ShardsWritten, documents, committedTokens, documentsThisRun, tokensThisRun, clock.Elapsed);
+    }
+
+    private static void SaveManifest(ProgressManifest manifest, string path)
+    {
+        try { manifest.Save(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ToolException($"{path}: writing the progress manifest failed ({e.Message.TrimEnd('.')}). " +
+                "Finished shards are kept; free disk space and re-run the same command to resume", e);
+        }
     }
 
     /// <summary>Reads documents in order, cuts batches and starts encoding each on a worker.</summary>
