@@ -28,7 +28,7 @@ public sealed class Gpt2EncodingTests
     [Fact]
     public void Mixed_script_strings_match_tiktoken()
     {
-        // 300 random strings over spaces of every kind, contractions, Latin, Greek, Cyrillic, CJK, Arabic digits,
+        // 300 random strings (and 15 hand-picked ones: control characters, odd spaces, URLs, numbers) over spaces of every kind, contractions, Latin, Greek, Cyrillic, CJK, Arabic digits,
         // emoji, combining marks and letters/digits beyond the BMP, each with the ids tiktoken's gpt2 gives it.
         foreach (var line in File.ReadLines(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiktoken-gpt2-cases.jsonl")))
         {
