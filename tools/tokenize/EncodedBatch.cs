@@ -6,22 +6,27 @@ namespace LlmNet.Tools.Tokenize;
 /// <summary>
 /// A run of consecutive documents encoded together on one worker: their tokens back to back (each
 /// document is EOT then its ordinary encoding), where each document ends, and where each came from.
+/// The texts are not kept: once encoded, only positions are needed.
 /// </summary>
 public sealed class EncodedBatch
 {
     [ThreadStatic] private static List<int>? t_ids;
 
-    private EncodedBatch(ushort[] tokens, int[] ends, Document[] documents)
+    private EncodedBatch(ushort[] tokens, int[] ends, DocumentPosition[] positions, long[] inputBytesDone)
     {
         Tokens = tokens;
         Ends = ends;
-        Documents = documents;
+        Positions = positions;
+        InputBytesDone = inputBytesDone;
     }
 
     public ushort[] Tokens { get; }
     /// <summary>Ends[i] is the index just past document i's last token in <see cref="Tokens"/>.</summary>
     public int[] Ends { get; }
-    public Document[] Documents { get; }
+    public DocumentPosition[] Positions { get; }
+    /// <summary>Bytes of its input read once document i was taken (for progress).</summary>
+    public long[] InputBytesDone { get; }
+    public int Count => Positions.Length;
 
     public ReadOnlySpan<ushort> DocumentTokens(int i) => Tokens.AsSpan((i == 0 ? 0 : Ends[i - 1])..Ends[i]);
 
@@ -47,6 +52,6 @@ public sealed class EncodedBatch
             ends[i] = count;
         }
         if (ids.Capacity > 1 << 22) t_ids = null; // do not pin the memory of one giant document
-        return new EncodedBatch(tokens, ends, documents);
+        return new EncodedBatch(tokens, ends, [.. documents.Select(d => d.Position)], [.. documents.Select(d => d.InputBytesDone)]);
     }
 }

@@ -120,19 +120,19 @@ public sealed class TokenizeRun(TokenizeSettings settings)
             await foreach (var pending in batches.Reader.ReadAllAsync(stop.Token))
             {
                 var batch = await pending;
-                for (int i = 0; i < batch.Documents.Length; i++)
+                for (int i = 0; i < batch.Count; i++)
                 {
                     stop.Token.ThrowIfCancellationRequested();
-                    var doc = batch.Documents[i];
-                    int skip = first && doc.Position == start.Next ? (int)start.NextTokenOffset : 0;
+                    var position = batch.Positions[i];
+                    int skip = first && position == start.Next ? (int)start.NextTokenOffset : 0;
                     first = false;
                     var docTokens = batch.DocumentTokens(i);
                     if (skip == 0) { documents++; documentsThisRun++; }
                     tokens += docTokens.Length - skip;
                     tokensThisRun += docTokens.Length - skip;
-                    packer.Add(docTokens, doc.Position, skip);
-                    last = doc.Position;
-                    bytesDone = bytesBefore[doc.Position.Input] + doc.InputBytesDone;
+                    packer.Add(docTokens, position, skip);
+                    last = position;
+                    bytesDone = bytesBefore[position.Input] + batch.InputBytesDone[i];
                 }
                 Report(force: false);
             }
