@@ -10,6 +10,15 @@ public sealed class CliTests
 {
     private static (int Code, string Out, string Err) Tool(params string[] args)
     {
+        using var process = Process.Start(StartInfo(args))!;
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr);
+    }
+
+    private static ProcessStartInfo StartInfo(string[] args)
+    {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
         {
             RedirectStandardOutput = true,
@@ -18,11 +27,41 @@ public sealed class CliTests
         start.ArgumentList.Add("exec");
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "llm-tokenize.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr);
+        return start;
+    }
+
+    [Theory]
+    [InlineData("KILL")]
+    [InlineData("INT")]
+    public void A_killed_or_interrupted_run_leaves_only_whole_shards_and_resumes_to_identical_output(string signal)
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Skip("sends POSIX signals");
+        using var dir = new TempDir();
+        var docs = TokenizeRunTests.SampleDocuments(6000, seed: 4);
+        FineWebParquet.Write(dir["a.parquet"], docs, rowGroupSize: 200);
+        string[] args = [dir["a.parquet"], "--out", dir["out"], "--shard-size", "3000", "--threads", "1"];
+
+        using (var process = Process.Start(StartInfo(args))!)
+        {
+            _ = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            _ = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            var clock = Stopwatch.StartNew();
+            while (!process.HasExited && clock.Elapsed < TimeSpan.FromSeconds(30)
+                   && (!Directory.Exists(dir["out"]) || Directory.GetFiles(dir["out"], "*.bin").Length < 3))
+                Thread.Sleep(5);
+            bool running = !process.HasExited;
+            using (var kill = Process.Start("kill", ["-" + signal, process.Id.ToString()])) kill.WaitForExit();
+            process.WaitForExit();
+            TestContext.Current.SendDiagnosticMessage($"{signal}: running={running} exit={process.ExitCode} shards={Directory.GetFiles(dir["out"], "*.bin").Length} tmp={Directory.GetFiles(dir["out"], "*.tmp-*").Length}");
+            if (signal == "INT" && process.ExitCode != 0) process.ExitCode.Should().Be(130);
+        }
+        foreach (var shard in Directory.GetFiles(dir["out"], "*.bin")) TokenShard.ReadHeader(shard).Should().Be(3000);
+        if (signal == "INT") Directory.GetFiles(dir["out"], "*.tmp-*").Should().BeEmpty();
+
+        var resumed = Tool([.. args, "-q"]);
+        resumed.Code.Should().Be(0, resumed.Err);
+        Directory.GetFiles(dir["out"], "*.tmp-*").Should().BeEmpty();
+        ReferenceLayout.AssertShards(dir["out"], "edu_fineweb", ReferenceLayout.Shards(docs, 3000));
     }
 
     [Fact]
