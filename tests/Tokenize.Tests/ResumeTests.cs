@@ -16,12 +16,20 @@ public sealed class ResumeTests
     private static (TempDir Dir, List<string> Inputs, Dictionary<string, byte[]> Clean) Setup()
     {
         var dir = new TempDir();
-        var docs = TokenizeRunTests.SampleDocuments(400, seed: 21);
-        FineWebParquet.Write(dir["a.parquet"], docs[..150], rowGroupSize: 40);
-        File.WriteAllLines(dir["b.jsonl"], docs[150..].Select(d => System.Text.Json.JsonSerializer.Serialize(new { text = d })));
-        List<string> inputs = [dir["a.parquet"], dir["b.jsonl"]];
-        Run(new TokenizeSettings(inputs, dir["clean"], "r", 1500));
-        return (dir, inputs, Shards(dir["clean"]));
+        try
+        {
+            var docs = TokenizeRunTests.SampleDocuments(400, seed: 21);
+            FineWebParquet.Write(dir["a.parquet"], docs[..150], rowGroupSize: 40);
+            File.WriteAllLines(dir["b.jsonl"], docs[150..].Select(d => System.Text.Json.JsonSerializer.Serialize(new { text = d })));
+            List<string> inputs = [dir["a.parquet"], dir["b.jsonl"]];
+            Run(new TokenizeSettings(inputs, dir["clean"], "r", 1500));
+            return (dir, inputs, Shards(dir["clean"]));
+        }
+        catch
+        {
+            dir.Dispose();
+            throw;
+        }
     }
 
     [Fact]
