@@ -105,17 +105,22 @@ static int Train(string dir, int steps, int threads)
             Console.Write("generating:\n---\n");
             Console.Out.Flush();
             var ids = new List<int>();
+            var nearTies = new List<string>();
             for (int t = 1; t < GenT; t++)
             {
                 backend.Forward(gen, ReadOnlySpan<int>.Empty, B, T);
                 backend.GetLogits(0, t - 1, logits);
-                int next = SampleMult(Softmax(logits), rng.NextFloat32());
+                (int next, float margin) = SampleMult(Softmax(logits), rng.NextFloat32());
+                if (margin < 1e-6f) nearTies.Add($"{t}:{margin:E1}");
                 gen[t] = next;
                 ids.Add(next);
                 SafeWrite(stdout, tok.TokenBytes(next));
             }
             Console.Write("\n---\n");
             Console.WriteLine($"generated ids: {string.Join(' ', ids)}");
+            // With near-uniform probabilities a rounding-level change of the running sum moves the pick to a
+            // neighbouring id; list the tokens whose coin lay within 1e-6 of an edge of the chosen id's cdf interval.
+            Console.WriteLine($"near-tie sampling calls (token:distance): {(nearTies.Count == 0 ? "none" : string.Join(' ', nearTies))}");
         }
         if (step == steps) break; // the last iteration only evaluates
         var started = System.Diagnostics.Stopwatch.StartNew();
@@ -154,15 +159,17 @@ static float[] Softmax(float[] logits)
     return probs;
 }
 
-static int SampleMult(float[] probs, float coin)
+// sample_mult, also returning how far the coin lay from the nearer edge of the chosen id's cdf interval.
+static (int Index, float Margin) SampleMult(float[] probs, float coin)
 {
     float cdf = 0f;
     for (int i = 0; i < probs.Length; i++)
     {
+        float before = cdf;
         cdf += probs[i];
-        if (coin < cdf) return i;
+        if (coin < cdf) return (i, MathF.Min(coin - before, cdf - coin));
     }
-    return probs.Length - 1;
+    return (probs.Length - 1, 0f);
 }
 
 // safe_printf: a single-byte token that is neither printable nor whitespace is skipped.

@@ -33,7 +33,7 @@ gcc -O3 -fopenmp -march=native -fgnu89-inline -w "$LLMC_DIR/train_gpt2.c" -lm -o
 
 echo "== writing inputs with llm.net"
 script="$here/LlmcCrosscheck.cs"
-dotnet run "$script" -- prepare "$work/run" "$shakespeare"
+dotnet run -c Release "$script" -- prepare "$work/run" "$shakespeare"
 
 same() { if cmp -s "$1" "$2"; then echo "identical"; else echo "DIFFERENT ($(cmp "$1" "$2" 2>&1 | head -1))"; fi; }
 for f in dev/data/tinyshakespeare/tiny_shakespeare_train.bin dev/data/tinyshakespeare/tiny_shakespeare_val.bin gpt2_tokenizer.bin; do
@@ -43,7 +43,7 @@ done
 echo "== running llm.c train_gpt2 (40 steps)"
 (cd "$work/run" && stdbuf -oL "$work/train_gpt2" > "$work/llmc.out")
 echo "== running llm.net CpuBackend (40 steps)"
-dotnet run "$script" -- train "$work/run" 40 "$threads" > "$work/ours.out"
+dotnet run -c Release "$script" -- train "$work/run" 40 "$threads" > "$work/ours.out"
 
 echo "== llm.c reading llm.net's checkpoint after step 40"
 mkdir -p "$work/ckpt"
@@ -57,7 +57,7 @@ python3 - "$work/llmc.out" "$work/ours.out" "$ckpt_val" <<'PY'
 import re, sys
 def parse(path):
     steps, vals, gens = {}, [], []
-    text = open(path, 'rb').read().decode('utf-8', 'replace')
+    text = open(path, 'rb').read().decode('utf-8', 'surrogateescape')
     for m in re.finditer(r'^step (\d+): train loss ([0-9.]+)', text, re.M): steps[int(m.group(1))] = float(m.group(2))
     vals = [float(v) for v in re.findall(r'^val loss ([0-9.]+)', text, re.M)]
     gens = re.findall(r'generating:\n---\n(.*?)\n---\n', text, re.S)
@@ -73,7 +73,10 @@ for s in sorted(set(cs) & set(os_)):
     print(f"{'step '+str(s):8}{cs[s]:12.6f}{os_[s]:12.6f}{d:12.6f}")
 print(f"max |diff| over {len(set(cs) & set(os_))} train and {min(len(cv), len(ov))} val losses: {worst:.6f}")
 for i, (a, b) in enumerate(zip(cg, og)):
-    print(f"sample at step {20*(i+1)}: {'identical' if a == b else 'DIFFERENT'} ({len(a)} vs {len(b)} bytes)")
+    a, b = a.encode('utf-8', 'surrogateescape'), b.encode('utf-8', 'surrogateescape')
+    first = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), None)
+    where = "" if a == b else f", first {first} bytes equal; llm.c goes on {a[first:first+12]!r}, llm.net {b[first:first+12]!r}"
+    print(f"sample at step {20*(i+1)}: {'identical' if a == b else 'DIFFERENT'} ({len(a)} vs {len(b)} bytes{where})")
 ckpt = sys.argv[3]
 if ckpt:
     ours_last = ov[-1] if ov else float('nan')
