@@ -1,0 +1,12 @@
+using LlmNet.Model;
+
+namespace LlmNet.Cuda;
+
+/// <summary>
+/// Options of <see cref="CudaBackend"/>, with llm.c's meanings.
+/// Recompute (-r): 0 keeps every activation, 1 (default) recomputes GELU in backward, 2 also recomputes the LayerNorms.
+/// GeluFusion (-ge): 0 separate GELU kernels, 1 GELU in the fc matmul's epilogue, 2 also dGELU in the fcproj backward
+/// matmul; -1 picks llm.c's default (2 on sm_90 and newer, else 0).
+/// DeviceIndex: the GPU ordinal; -1 means the process group's local rank.
+/// </summary>
+public sealed record CudaBackendOptions(int Recompute = 1, int GeluFusion = -1, int DeviceIndex = -1, IProcessGroup? ProcessGroup = null);
