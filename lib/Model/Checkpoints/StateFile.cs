@@ -1,0 +1,161 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using LlmNet.Common.Formats;
+using LlmNet.Common.IO;
+using LlmNet.Model.Random;
+
+namespace LlmNet.Model.Checkpoints;
+
+/// <summary>
+/// Reads and writes llm.c's optimizer/data-loader state file (spec §2.2): 256 int32 header (magic 20240527,
+/// version 1, nproc, rank, use_master_weights, should_shuffle, step at [10], RNG states at [20..23], loader
+/// position at [30..33]), then m, v, optional master, optional loader section.
+/// </summary>
+public static class StateFile
+{
+    public const int Magic = 20240527;
+    public const int Version = 1;
+    public const int HeaderBytes = 1024;
+
+    public static void Write(string path, TrainingState state)
+    {
+        Validate(state);
+        AtomicFile.Write(path, stream => WriteTo(stream, state));
+    }
+
+    /// <summary>Writes the file body to an open stream (no atomicity; see <see cref="Write"/>).</summary>
+    public static void WriteTo(Stream stream, TrainingState state)
+    {
+        Validate(state);
+        var header = new byte[HeaderBytes];
+        var h = header.AsSpan();
+        BinaryPrimitives.WriteInt32LittleEndian(h[0..], Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(h[4..], Version);
+        BinaryPrimitives.WriteInt32LittleEndian(h[8..], state.NumProcesses);
+        BinaryPrimitives.WriteInt32LittleEndian(h[12..], state.ProcessRank);
+        BinaryPrimitives.WriteInt32LittleEndian(h[16..], state.UseMasterWeights ? 1 : 0);
+        BinaryPrimitives.WriteInt32LittleEndian(h[20..], state.ShouldShuffle ? 1 : 0);
+        BinaryPrimitives.WriteInt32LittleEndian(h[40..], state.Step);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[80..], state.RngState);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[88..], state.RngStateLastUpdate);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[120..], state.ShardIndex);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[128..], state.SampleIndex);
+        stream.Write(header);
+        WriteFloats(stream, state.M);
+        WriteFloats(stream, state.V);
+        if (state.Master is { } master) WriteFloats(stream, master);
+        if (state.ShouldShuffle)
+        {
+            Span<byte> u64 = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(u64, (ulong)state.ShardIndices!.Length);
+            stream.Write(u64);
+            stream.Write(MemoryMarshal.AsBytes(state.ShardIndices.AsSpan()));
+            BinaryPrimitives.WriteUInt64LittleEndian(u64, (ulong)state.IntraShardIndices!.Length);
+            stream.Write(u64);
+            stream.Write(MemoryMarshal.AsBytes(state.IntraShardIndices.AsSpan()));
+            stream.Write(state.LoaderRngState);
+        }
+    }
+
+    /// <summary>
+    /// Reads a state file whose m/v/master hold <paramref name="shardParameterCount"/> floats each (N, or N/nproc
+    /// under ZeRO-1: the file does not record it). Throws <see cref="DataFormatException"/> naming the file on any mismatch.
+    /// </summary>
+    public static TrainingState Read(string path, long shardParameterCount)
+    {
+        const string fix = "Resume from an earlier checkpoint or start fresh (-y 0)";
+        FileStream fs;
+        try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
+        catch (FileNotFoundException) { throw new DataFormatException(path, "state file not found", fix); }
+        catch (DirectoryNotFoundException) { throw new DataFormatException(path, "state file not found", fix); }
+        using (fs)
+        {
+            if (fs.Length < HeaderBytes) throw new DataFormatException(path, $"file is {fs.Length} bytes, shorter than the state header (truncated?)", fix);
+            var header = new byte[HeaderBytes];
+            fs.ReadExactly(header);
+            var h = header.AsSpan();
+            int magic = BinaryPrimitives.ReadInt32LittleEndian(h[0..]);
+            if (magic != Magic) throw new DataFormatException(path, $"bad magic {magic} (expected {Magic}); not an llm.c state file", fix);
+            int version = BinaryPrimitives.ReadInt32LittleEndian(h[4..]);
+            if (version != Version) throw new DataFormatException(path, $"unsupported state file version {version} (expected {Version})", fix);
+            bool master = BinaryPrimitives.ReadInt32LittleEndian(h[16..]) != 0;
+            bool shuffle = BinaryPrimitives.ReadInt32LittleEndian(h[20..]) != 0;
+            if (shardParameterCount > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(shardParameterCount));
+            long minimum = HeaderBytes + shardParameterCount * 4L * (master ? 3 : 2);
+            if (fs.Length < minimum || (!shuffle && fs.Length != minimum))
+                throw new DataFormatException(path, $"file is {fs.Length} bytes; {shardParameterCount} optimizer values per buffer need {minimum}{(shuffle ? " plus the loader section" : "")} (wrong model or truncated?)", fix);
+            float[] m = ReadFloats(path, fs, shardParameterCount);
+            float[] v = ReadFloats(path, fs, shardParameterCount);
+            float[]? w = master ? ReadFloats(path, fs, shardParameterCount) : null;
+            int[]? shards = null, intra = null;
+            byte[]? rng = null;
+            if (shuffle)
+            {
+                shards = ReadInts(path, fs);
+                intra = ReadInts(path, fs);
+                rng = new byte[Mt19937.RawStateBytes];
+                ReadExactly(path, fs, rng);
+                if (fs.Position != fs.Length) throw new DataFormatException(path, $"{fs.Length - fs.Position} unexpected bytes after the loader state", fix);
+            }
+            return new TrainingState
+            {
+                NumProcesses = BinaryPrimitives.ReadInt32LittleEndian(h[8..]),
+                ProcessRank = BinaryPrimitives.ReadInt32LittleEndian(h[12..]),
+                ShouldShuffle = shuffle,
+                Step = BinaryPrimitives.ReadInt32LittleEndian(h[40..]),
+                RngState = BinaryPrimitives.ReadUInt64LittleEndian(h[80..]),
+                RngStateLastUpdate = BinaryPrimitives.ReadUInt64LittleEndian(h[88..]),
+                ShardIndex = BinaryPrimitives.ReadUInt64LittleEndian(h[120..]),
+                SampleIndex = BinaryPrimitives.ReadUInt64LittleEndian(h[128..]),
+                M = m,
+                V = v,
+                Master = w,
+                ShardIndices = shards,
+                IntraShardIndices = intra,
+                LoaderRngState = rng,
+            };
+        }
+    }
+
+    private static void Validate(TrainingState state)
+    {
+        if (state.M.Length != state.V.Length || (state.Master is { } w && w.Length != state.M.Length))
+            throw new ArgumentException("m, v and master must have the same length");
+        if (state.ShouldShuffle && (state.ShardIndices is null || state.IntraShardIndices is null || state.LoaderRngState is not { Length: Mt19937.RawStateBytes }))
+            throw new ArgumentException($"a shuffling loader needs shard indices, intra-shard indices and a {Mt19937.RawStateBytes}-byte RNG state");
+    }
+
+    private static void WriteFloats(Stream stream, float[] values)
+    {
+        const int chunk = 1 << 20;
+        for (int i = 0; i < values.Length; i += chunk)
+            stream.Write(MemoryMarshal.AsBytes(values.AsSpan(i, Math.Min(chunk, values.Length - i))));
+    }
+
+    private static float[] ReadFloats(string path, Stream stream, long count)
+    {
+        var values = new float[count];
+        const int chunk = 1 << 20;
+        for (int i = 0; i < values.Length; i += chunk)
+            ReadExactly(path, stream, MemoryMarshal.AsBytes(values.AsSpan(i, Math.Min(chunk, values.Length - i))));
+        return values;
+    }
+
+    private static int[] ReadInts(string path, Stream stream)
+    {
+        Span<byte> u64 = stackalloc byte[8];
+        ReadExactly(path, stream, u64);
+        ulong count = BinaryPrimitives.ReadUInt64LittleEndian(u64);
+        if (count > (ulong)(stream.Length - stream.Position) / 4)
+            throw new DataFormatException(path, $"loader section claims {count} indices, more than the file holds (corrupt?)", "Resume from an earlier checkpoint");
+        var values = new int[count];
+        ReadExactly(path, stream, MemoryMarshal.AsBytes(values.AsSpan()));
+        return values;
+    }
+
+    private static void ReadExactly(string path, Stream stream, Span<byte> destination)
+    {
+        try { stream.ReadExactly(destination); }
+        catch (EndOfStreamException) { throw new DataFormatException(path, "file ended early (truncated?)", "Resume from an earlier checkpoint"); }
+    }
+}

@@ -1,0 +1,412 @@
+using System.Numerics.Tensors;
+
+namespace LlmNet.Model.Cpu;
+
+/// <summary>
+/// The fp32 reference backend: GPT-2 forward, backward and AdamW on the CPU, multithreaded and SIMD, and
+/// deterministic (bit-identical results for any thread count). Parameters are the master weights.
+/// Activations for MaxBatchSize×MaxSeqLen are allocated up front; gradients, optimizer moments and the
+/// backward scratch are allocated on first use, so an inference-only backend (eval, sampling) stays small.
+/// </summary>
+public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
+{
+    private readonly NativeArena _arena = new();
+    private readonly ParallelOptions _options;
+    private readonly Sgemm _gemm;
+    private readonly ParameterLayout _layout;
+    private readonly int _threads;
+    private readonly int L, C, NH, V, Vp;
+    private readonly long N;
+
+    private readonly float* _params;
+    private float* _grads, _m, _v;
+
+    // Activations, each sized for MaxBatchSize·MaxSeqLen rows (BT) and laid out per layer.
+    private readonly float* _residual;   // (L+1, BT, C): [0] is the embedding, [l+1] the output of layer l
+    private readonly float* _residual2;  // (L, BT, C): after attention
+    private readonly float* _ln1, _ln1Mean, _ln1Rstd, _qkv, _atty, _att, _ln2, _ln2Mean, _ln2Rstd, _fch;
+    private readonly float* _gelu;       // (BT, 4C), one layer; recomputed in backward
+    private readonly float* _scratch;    // (BT, C): projection outputs before the residual add, and dln/datty in backward
+    private readonly float* _lnf, _lnfMean, _lnfRstd, _logits, _logSumExp, _losses;
+    private readonly int* _inputs, _targets;
+
+    // Backward scratch, allocated on first Backward.
+    private float* _dresidual, _dqkv, _dfch, _dlogits;
+
+    private int _lastB, _lastT;
+    private bool _haveTargets;
+
+    public CpuBackend(GptConfig config, int maxBatchSize, int maxSeqLen, int threads = 0)
+    {
+        if (maxBatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(maxBatchSize));
+        if (maxSeqLen <= 0 || maxSeqLen > config.MaxSeqLen) throw new ArgumentOutOfRangeException(nameof(maxSeqLen), $"must be 1..{config.MaxSeqLen}");
+        if (config.Channels % config.NumHeads != 0) throw new ArgumentException("channels must be divisible by heads", nameof(config));
+        Config = config;
+        MaxBatchSize = maxBatchSize;
+        MaxSeqLen = maxSeqLen;
+        _threads = threads > 0 ? threads : Environment.ProcessorCount;
+        _options = new ParallelOptions { MaxDegreeOfParallelism = _threads };
+        _layout = ParameterLayout.For(config);
+        (L, C, NH, V, Vp) = (config.NumLayers, config.Channels, config.NumHeads, config.VocabSize, config.PaddedVocabSize);
+        N = _layout.Count;
+        _gemm = new Sgemm(_arena, _threads);
+
+        long bt = (long)maxBatchSize * maxSeqLen;
+        _params = _arena.Floats(N);
+        _residual = _arena.Floats((L + 1) * bt * C);
+        _residual2 = _arena.Floats(L * bt * C);
+        _ln1 = _arena.Floats(L * bt * C);
+        _ln1Mean = _arena.Floats(L * bt);
+        _ln1Rstd = _arena.Floats(L * bt);
+        _qkv = _arena.Floats(L * bt * 3 * C);
+        _atty = _arena.Floats(L * bt * C);
+        _att = _arena.Floats(L * bt * NH * maxSeqLen);
+        _ln2 = _arena.Floats(L * bt * C);
+        _ln2Mean = _arena.Floats(L * bt);
+        _ln2Rstd = _arena.Floats(L * bt);
+        _fch = _arena.Floats(L * bt * 4 * C);
+        _gelu = _arena.Floats(bt * 4 * C);
+        _scratch = _arena.Floats(bt * C);
+        _lnf = _arena.Floats(bt * C);
+        _lnfMean = _arena.Floats(bt);
+        _lnfRstd = _arena.Floats(bt);
+        _logits = _arena.Floats(bt * Vp);
+        _logSumExp = _arena.Floats(bt);
+        _losses = _arena.Floats(bt);
+        _inputs = _arena.Ints(bt);
+        _targets = _arena.Ints(bt);
+    }
+
+    public GptConfig Config { get; }
+    public string DeviceName => $"cpu ({_threads} threads)";
+    public int MaxBatchSize { get; }
+    public int MaxSeqLen { get; }
+    public bool KeepsMasterWeights => false;
+    /// <summary>Native memory held by the backend so far, in bytes.</summary>
+    public long AllocatedBytes => _arena.BytesAllocated;
+
+    private float* Param(int tensor) => _params + _layout.Offsets[tensor];
+    private float* Param(int tensor, int layer) => _params + _layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor);
+    private float* Grad(int tensor, int layer = 0) => _grads + _layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor);
+
+    public void SetParameters(ReadOnlySpan<float> values)
+    {
+        if (values.Length != N) throw new ArgumentException($"expected {N} parameters, got {values.Length}", nameof(values));
+        values.CopyTo(new Span<float>(_params, (int)N));
+    }
+
+    public void GetParameters(Span<float> values)
+    {
+        if (values.Length != N) throw new ArgumentException($"expected {N} parameters, got {values.Length}", nameof(values));
+        new ReadOnlySpan<float>(_params, (int)N).CopyTo(values);
+    }
+
+    public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen)
+    {
+        if (batchSize <= 0 || batchSize > MaxBatchSize) throw new ArgumentOutOfRangeException(nameof(batchSize), $"must be 1..{MaxBatchSize}");
+        if (seqLen <= 0 || seqLen > MaxSeqLen) throw new ArgumentOutOfRangeException(nameof(seqLen), $"must be 1..{MaxSeqLen}");
+        int bt = batchSize * seqLen;
+        if (inputs.Length < bt) throw new ArgumentException($"need {bt} input tokens", nameof(inputs));
+        if (!targets.IsEmpty && targets.Length < bt) throw new ArgumentException($"need {bt} target tokens", nameof(targets));
+        CheckTokens(inputs[..bt], nameof(inputs));
+        inputs[..bt].CopyTo(new Span<int>(_inputs, bt));
+        _haveTargets = !targets.IsEmpty;
+        if (_haveTargets)
+        {
+            CheckTokens(targets[..bt], nameof(targets));
+            targets[..bt].CopyTo(new Span<int>(_targets, bt));
+        }
+        _lastB = batchSize;
+        _lastT = seqLen;
+
+        EncoderForward(bt, seqLen);
+        for (int l = 0; l < L; l++) LayerForward(l, batchSize, seqLen);
+        CpuKernels.LayerNormForward(_options, _lnf, _lnfMean, _lnfRstd, Residual(L, bt), Param(14), Param(15), bt, C);
+        _gemm.Multiply(bt, Vp, C, _lnf, C, false, Param(0), C, true, _logits, Vp, false);
+        if (!_haveTargets) return float.NaN;
+        CrossEntropyForward(bt);
+        double sum = 0;
+        for (int i = 0; i < bt; i++) sum += _losses[i];
+        return (float)(sum / bt);
+    }
+
+    private void CheckTokens(ReadOnlySpan<int> tokens, string name)
+    {
+        foreach (int t in tokens)
+            if ((uint)t >= (uint)V) throw new ArgumentOutOfRangeException(name, t, $"token ids must be in [0, {V})");
+    }
+
+    private float* Residual(int index, int bt) => _residual + (long)index * bt * C;
+
+    private void EncoderForward(int bt, int seqLen)
+    {
+        float* wte = Param(0), wpe = Param(1), x = Residual(0, bt);
+        int* tokens = _inputs;
+        int c = C;
+        Parallel.For(0, bt, _options, r =>
+        {
+            TensorPrimitives.Add(new ReadOnlySpan<float>(wte + (long)tokens[r] * c, c), new ReadOnlySpan<float>(wpe + (long)(r % seqLen) * c, c),
+                new Span<float>(x + (long)r * c, c));
+        });
+    }
+
+    private void LayerForward(int l, int b, int t)
+    {
+        long bt = (long)b * t;
+        int rows = (int)bt;
+        float* input = Residual(l, rows), output = Residual(l + 1, rows);
+        float* residual2 = _residual2 + l * bt * C;
+        float* ln1 = _ln1 + l * bt * C, ln2 = _ln2 + l * bt * C;
+        float* qkv = _qkv + l * bt * 3 * C, atty = _atty + l * bt * C, fch = _fch + l * bt * 4 * C;
+        float* att = _att + l * bt * NH * t;
+
+        CpuKernels.LayerNormForward(_options, ln1, _ln1Mean + l * bt, _ln1Rstd + l * bt, input, Param(2, l), Param(3, l), rows, C);
+        Linear(qkv, ln1, Param(4, l), Param(5, l), rows, C, 3 * C);
+        CpuKernels.AttentionForward(_options, atty, att, qkv, b, t, C, NH);
+        Linear(_scratch, atty, Param(6, l), Param(7, l), rows, C, C);
+        CpuKernels.Add(_options, residual2, input, _scratch, rows, C);
+        CpuKernels.LayerNormForward(_options, ln2, _ln2Mean + l * bt, _ln2Rstd + l * bt, residual2, Param(8, l), Param(9, l), rows, C);
+        Linear(fch, ln2, Param(10, l), Param(11, l), rows, C, 4 * C);
+        CpuKernels.GeluForward(_options, _gelu, fch, rows, 4 * C);
+        Linear(_scratch, _gelu, Param(12, l), Param(13, l), rows, 4 * C, C);
+        CpuKernels.Add(_options, output, residual2, _scratch, rows, C);
+    }
+
+    /// <summary>out[rows, oc] = inp[rows, ic] · weight[oc, ic]ᵀ + bias.</summary>
+    private void Linear(float* output, float* input, float* weight, float* bias, int rows, int ic, int oc)
+    {
+        CpuKernels.BroadcastRows(_options, output, bias, rows, oc);
+        _gemm.Multiply(rows, oc, ic, input, ic, false, weight, ic, true, output, oc, true);
+    }
+
+    private void CrossEntropyForward(int bt)
+    {
+        float* logits = _logits, lse = _logSumExp, losses = _losses;
+        int* targets = _targets;
+        int v = V, vp = Vp;
+        Parallel.For(0, bt, _options, r =>
+        {
+            var row = new ReadOnlySpan<float>(logits + (long)r * vp, v);
+            float max = TensorPrimitives.Max(row);
+            double sum = 0;
+            for (int i = 0; i < v; i++) sum += MathF.Exp(row[i] - max);
+            float logSum = max + (float)Math.Log(sum);
+            lse[r] = logSum;
+            losses[r] = logSum - row[targets[r]];
+        });
+    }
+
+    public void GetLogits(int row, int position, Span<float> values)
+    {
+        if ((uint)row >= (uint)_lastB || (uint)position >= (uint)_lastT) throw new ArgumentOutOfRangeException(nameof(position), "outside the last forward's batch");
+        new ReadOnlySpan<float>(_logits + ((long)row * _lastT + position) * Vp, V).CopyTo(values);
+    }
+
+    public void GetLosses(Span<float> values)
+    {
+        if (!_haveTargets) throw new InvalidOperationException("the last forward pass had no targets");
+        new ReadOnlySpan<float>(_losses, _lastB * _lastT).CopyTo(values);
+    }
+
+    private void EnsureGradients()
+    {
+        if (_grads != null) return;
+        _grads = _arena.Floats(N);
+    }
+
+    private void EnsureBackwardScratch()
+    {
+        if (_dresidual != null) return;
+        long bt = (long)MaxBatchSize * MaxSeqLen;
+        _dresidual = _arena.Floats(bt * C);
+        _dqkv = _arena.Floats(bt * 3 * C);
+        _dfch = _arena.Floats(bt * 4 * C);
+        _dlogits = _arena.Floats(bt * Vp);
+    }
+
+    public void ZeroGradients()
+    {
+        EnsureGradients();
+        ForChunks(N, (start, count) => new Span<float>(_grads + start, count).Clear());
+    }
+
+    public void Backward(float lossScale)
+    {
+        if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
+        EnsureGradients();
+        EnsureBackwardScratch();
+        int b = _lastB, t = _lastT, bt = b * t;
+
+        CrossEntropyBackward(bt, lossScale);
+        // Only the first V columns of dlogits are non-zero, so the pad rows of wte get no gradient.
+        _gemm.Multiply(V, C, bt, _dlogits, Vp, true, _lnf, C, false, Grad(0), C, true);
+        _gemm.Multiply(bt, C, V, _dlogits, Vp, false, Param(0), C, false, _scratch, C, false);
+        new Span<float>(_dresidual, bt * C).Clear();
+        CpuKernels.LayerNormBackward(_options, _dresidual, Grad(14), Grad(15), _scratch, Residual(L, bt), Param(14), _lnfMean, _lnfRstd, bt, C);
+
+        for (int l = L - 1; l >= 0; l--) LayerBackward(l, b, t);
+        EncoderBackward(bt, t);
+    }
+
+    private void CrossEntropyBackward(int bt, float lossScale)
+    {
+        float* logits = _logits, dlogits = _dlogits, lse = _logSumExp;
+        int* targets = _targets;
+        int v = V, vp = Vp;
+        Parallel.For(0, bt, _options, r =>
+        {
+            float* x = logits + (long)r * vp, d = dlogits + (long)r * vp;
+            float shift = lse[r];
+            for (int i = 0; i < v; i++) d[i] = MathF.Exp(x[i] - shift) * lossScale;
+            d[targets[r]] -= lossScale;
+            for (int i = v; i < vp; i++) d[i] = 0;
+        });
+    }
+
+    private void LayerBackward(int l, int b, int t)
+    {
+        long bt = (long)b * t;
+        int rows = (int)bt;
+        float* input = Residual(l, rows);
+        float* residual2 = _residual2 + l * bt * C;
+        float* ln1 = _ln1 + l * bt * C, ln2 = _ln2 + l * bt * C;
+        float* qkv = _qkv + l * bt * 3 * C, atty = _atty + l * bt * C, fch = _fch + l * bt * 4 * C;
+        float* att = _att + l * bt * NH * t;
+        float* dres = _dresidual;
+
+        // MLP block: dres holds d(output of layer l).
+        CpuKernels.GeluForward(_options, _gelu, fch, rows, 4 * C);
+        _gemm.Multiply(C, 4 * C, rows, dres, C, true, _gelu, 4 * C, false, Grad(12, l), 4 * C, true);
+        CpuKernels.BiasBackward(_options, Grad(13, l), dres, rows, C);
+        _gemm.Multiply(rows, 4 * C, C, dres, C, false, Param(12, l), 4 * C, false, _dfch, 4 * C, false);
+        CpuKernels.GeluBackwardInPlace(_options, _dfch, fch, rows, 4 * C);
+        _gemm.Multiply(4 * C, C, rows, _dfch, 4 * C, true, ln2, C, false, Grad(10, l), C, true);
+        CpuKernels.BiasBackward(_options, Grad(11, l), _dfch, rows, 4 * C);
+        _gemm.Multiply(rows, C, 4 * C, _dfch, 4 * C, false, Param(10, l), C, false, _scratch, C, false);
+        CpuKernels.LayerNormBackward(_options, dres, Grad(8, l), Grad(9, l), _scratch, residual2, Param(8, l), _ln2Mean + l * bt, _ln2Rstd + l * bt, rows, C);
+
+        // Attention block: dres now holds d(residual2).
+        _gemm.Multiply(C, C, rows, dres, C, true, atty, C, false, Grad(6, l), C, true);
+        CpuKernels.BiasBackward(_options, Grad(7, l), dres, rows, C);
+        _gemm.Multiply(rows, C, C, dres, C, false, Param(6, l), C, false, _scratch, C, false);
+        CpuKernels.AttentionBackward(_options, _dqkv, _scratch, att, qkv, b, t, C, NH);
+        _gemm.Multiply(3 * C, C, rows, _dqkv, 3 * C, true, ln1, C, false, Grad(4, l), C, true);
+        CpuKernels.BiasBackward(_options, Grad(5, l), _dqkv, rows, 3 * C);
+        _gemm.Multiply(rows, C, 3 * C, _dqkv, 3 * C, false, Param(4, l), C, false, _scratch, C, false);
+        CpuKernels.LayerNormBackward(_options, dres, Grad(2, l), Grad(3, l), _scratch, input, Param(2, l), _ln1Mean + l * bt, _ln1Rstd + l * bt, rows, C);
+    }
+
+    /// <summary>dwte[token] += dx and dwpe[t] += dx; split over channel ranges and summed over rows in order, so repeated tokens stay deterministic.</summary>
+    private void EncoderBackward(int bt, int seqLen)
+    {
+        float* dwte = Grad(0), dwpe = Grad(1), dx = _dresidual;
+        int* tokens = _inputs;
+        int c = C;
+        const int chunk = 64;
+        int chunks = (c + chunk - 1) / chunk;
+        Parallel.For(0, chunks, _options, k =>
+        {
+            int c0 = k * chunk, width = Math.Min(chunk, c - c0);
+            for (int r = 0; r < bt; r++)
+            {
+                var d = new ReadOnlySpan<float>(dx + (long)r * c + c0, width);
+                var te = new Span<float>(dwte + (long)tokens[r] * c + c0, width);
+                var pe = new Span<float>(dwpe + (long)(r % seqLen) * c + c0, width);
+                TensorPrimitives.Add(te, d, te);
+                TensorPrimitives.Add(pe, d, pe);
+            }
+        });
+    }
+
+    public double GradientNormSquared()
+    {
+        EnsureGradients();
+        const int chunk = 1 << 16;
+        long chunks = (N + chunk - 1) / chunk;
+        var partial = new double[chunks];
+        float* g = _grads;
+        long n = N;
+        Parallel.For(0L, chunks, _options, k =>
+        {
+            long start = k * chunk;
+            int count = (int)Math.Min(chunk, n - start);
+            var s = new ReadOnlySpan<float>(g + start, count);
+            double sum = 0;
+            for (int i = 0; i < count; i++) sum += (double)s[i] * s[i];
+            partial[k] = sum;
+        });
+        double total = 0;
+        foreach (double p in partial) total += p;
+        return total;
+    }
+
+    public void GetGradients(Span<float> values)
+    {
+        if (values.Length != N) throw new ArgumentException($"expected {N} gradients, got {values.Length}", nameof(values));
+        EnsureGradients();
+        new ReadOnlySpan<float>(_grads, (int)N).CopyTo(values);
+    }
+
+    private void EnsureOptimizerState()
+    {
+        if (_m != null) return;
+        _m = _arena.Floats(N);
+        _v = _arena.Floats(N);
+    }
+
+    public void Update(in AdamWStep step)
+    {
+        EnsureGradients();
+        EnsureOptimizerState();
+        float lr = step.LearningRate, beta1 = step.Beta1, beta2 = step.Beta2, eps = step.Epsilon, scale = step.GradScale;
+        float correction1 = 1.0f - MathF.Pow(beta1, step.T);
+        float correction2 = 1.0f - MathF.Pow(beta2, step.T);
+        float* p = _params, g = _grads, m = _m, v = _v;
+        for (int tensor = 0; tensor < ParameterLayout.TensorCount; tensor++)
+        {
+            float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0f;
+            long offset = _layout.Offsets[tensor];
+            ForChunks(_layout.Sizes[tensor], (start, count) =>
+            {
+                long end = offset + start + count;
+                for (long i = offset + start; i < end; i++)
+                {
+                    float grad = scale * g[i];
+                    float mi = beta1 * m[i] + (1.0f - beta1) * grad;
+                    float vi = beta2 * v[i] + (1.0f - beta2) * grad * grad;
+                    float mHat = mi / correction1;
+                    float vHat = vi / correction2;
+                    m[i] = mi;
+                    v[i] = vi;
+                    p[i] -= lr * (mHat / (MathF.Sqrt(vHat) + eps) + wd * p[i]);
+                }
+            });
+        }
+    }
+
+    public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master)
+    {
+        if (m.Length != N || v.Length != N) throw new ArgumentException($"m and v need {N} values");
+        if (_m == null) { m.Clear(); v.Clear(); return; }
+        new ReadOnlySpan<float>(_m, (int)N).CopyTo(m);
+        new ReadOnlySpan<float>(_v, (int)N).CopyTo(v);
+    }
+
+    public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master)
+    {
+        if (m.Length != N || v.Length != N) throw new ArgumentException($"m and v need {N} values");
+        EnsureOptimizerState();
+        m.CopyTo(new Span<float>(_m, (int)N));
+        v.CopyTo(new Span<float>(_v, (int)N));
+    }
+
+    /// <summary>Runs body over [0, count) in fixed 64K-element chunks on the thread pool.</summary>
+    private void ForChunks(long count, Action<long, int> body)
+    {
+        const int chunk = 1 << 16;
+        long chunks = (count + chunk - 1) / chunk;
+        Parallel.For(0L, chunks, _options, k => body(k * chunk, (int)Math.Min(chunk, count - k * chunk)));
+    }
+
+    public void Dispose() => _arena.Dispose();
+}

@@ -1,0 +1,53 @@
+using LlmNet.Model.Random;
+
+namespace LlmNet.Model;
+
+/// <summary>Fresh GPT-2 parameters, initialised exactly as llm.c does for a model descriptor (spec §6.2).</summary>
+public static class GptModel
+{
+    public const uint InitSeed = 42;
+    public const float InitStd = 0.02f;
+
+    /// <summary>A new fp32 parameter buffer (llm.c order) holding the seed-42 initialisation.</summary>
+    public static float[] CreateFresh(GptConfig config)
+    {
+        var layout = ParameterLayout.For(config);
+        if (layout.Count > Array.MaxLength) throw new ArgumentException($"{layout.Count} parameters do not fit one host array", nameof(config));
+        var parameters = new float[layout.Count];
+        InitializeFresh(config, parameters);
+        return parameters;
+    }
+
+    /// <summary>
+    /// Writes the fresh initialisation into <paramref name="parameters"/> (length N). One mt19937(42) stream,
+    /// one normal_ call per tensor in torch's module order: wte's first V rows, wpe, then for each layer
+    /// qkvw, attprojw, fcw, fcprojw. The two residual projections use std 0.02/√(2L); LayerNorm weights are 1;
+    /// biases and wte's pad rows are 0.
+    /// </summary>
+    public static void InitializeFresh(GptConfig config, Span<float> parameters)
+    {
+        var layout = ParameterLayout.For(config);
+        if (parameters.Length != layout.Count) throw new ArgumentException($"expected {layout.Count} parameters, got {parameters.Length}", nameof(parameters));
+        parameters.Clear();
+        Span<float> Tensor(Span<float> all, int i) => all.Slice((int)layout.Offsets[i], (int)layout.Sizes[i]);
+        Span<float> LayerSlice(Span<float> all, int i, int l) => Tensor(all, i).Slice((int)(l * layout.PerLayerSize(i)), (int)layout.PerLayerSize(i));
+
+        var rng = new Mt19937(InitSeed);
+        int c = config.Channels;
+        // llm.c forms the scale as 0.02f * (1/sqrtf(2L)); the same fp32 steps keep the std bit-identical.
+        float residualScale = 1.0f / MathF.Sqrt(2.0f * config.NumLayers);
+        float residualStd = InitStd * residualScale;
+        rng.FillNormal(Tensor(parameters, 0)[..(config.VocabSize * c)], 0, InitStd);
+        rng.FillNormal(Tensor(parameters, 1), 0, InitStd);
+        for (int l = 0; l < config.NumLayers; l++)
+        {
+            rng.FillNormal(LayerSlice(parameters, 4, l), 0, InitStd);
+            rng.FillNormal(LayerSlice(parameters, 6, l), 0, residualStd);
+            rng.FillNormal(LayerSlice(parameters, 10, l), 0, InitStd);
+            rng.FillNormal(LayerSlice(parameters, 12, l), 0, residualStd);
+        }
+        Tensor(parameters, 2).Fill(1);
+        Tensor(parameters, 8).Fill(1);
+        Tensor(parameters, 14).Fill(1);
+    }
+}
