@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using LlmNet.Model;
+using LlmNet.Model.Numerics;
 
 namespace LlmNet.Cuda;
 
@@ -392,12 +393,23 @@ public sealed class CudaBackend : IGptBackend
         uint seed = NextRandom();
         _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(1), _dresidual.Ptr, B, T, C, seed);
 
-        // Bucket positions by token on the host (ascending positions within a bucket, largest buckets first),
-        // so each block sums one token's rows in a fixed order: deterministic without atomics.
+        int[] host = TokenBuckets(_hostInputs, out int nb);
+        _device.Upload(_buckets.Ptr, (ReadOnlySpan<int>)host);
+        ulong tokens = _buckets.Ptr, starts = _buckets.Ptr + (ulong)nb * 4, positions = _buckets.Ptr + (ulong)(2 * nb + 1) * 4;
+        _k.Launch("wte_backward", (nb, 1), 256, 0, Grad(0), _dresidual.Ptr, tokens, starts, positions, C, NextRandom());
+    }
+
+    /// <summary>
+    /// Groups positions by token for the deterministic wte backward: [tokens(nb) | starts(nb+1) | positions(bt)],
+    /// positions ascending inside a bucket, largest buckets first (so long blocks start early).
+    /// </summary>
+    internal static int[] TokenBuckets(ReadOnlySpan<int> inputs, out int bucketCount)
+    {
+        int bt = inputs.Length;
         int[] order = new int[bt];
         for (int i = 0; i < bt; i++) order[i] = i;
-        int[] keys = (int[])_hostInputs.Clone();
-        Array.Sort(keys, order); // unstable: restore position order inside buckets below
+        int[] keys = inputs.ToArray();
+        Array.Sort(keys, order);
         var buckets = new List<(int Token, int Start, int Count)>();
         for (int i = 0; i < bt;)
         {
@@ -419,9 +431,8 @@ public sealed class CudaBackend : IGptBackend
             cursor += buckets[k].Count;
         }
         host[2 * nb] = cursor;
-        _device.Upload(_buckets.Ptr, (ReadOnlySpan<int>)host);
-        ulong tokens = _buckets.Ptr, starts = _buckets.Ptr + (ulong)nb * 4, positions = _buckets.Ptr + (ulong)(2 * nb + 1) * 4;
-        _k.Launch("wte_backward", (nb, 1), 256, 0, Grad(0), _dresidual.Ptr, tokens, starts, positions, C, NextRandom());
+        bucketCount = nb;
+        return host;
     }
 
     public double GradientNormSquared()
@@ -557,31 +568,4 @@ public sealed class CudaBackend : IGptBackend
         _k?.Dispose();
         _device?.Dispose();
     }
-}
-
-/// <summary>Host-side bf16 conversions (raw 16-bit patterns): widening is exact, narrowing rounds to nearest even.</summary>
-public static class Bf16
-{
-    public static ushort FromFloat(float f)
-    {
-        uint b = BitConverter.SingleToUInt32Bits(f);
-        if ((b & 0x7fffffffu) > 0x7f800000u) return (ushort)((b >> 16) | 0x40u);
-        b += 0x7fffu + ((b >> 16) & 1u);
-        return (ushort)(b >> 16);
-    }
-
-    public static float ToFloat(ushort h) => BitConverter.UInt32BitsToSingle((uint)h << 16);
-
-    public static void FromFloat(ReadOnlySpan<float> src, Span<ushort> dst)
-    {
-        for (int i = 0; i < src.Length; i++) dst[i] = FromFloat(src[i]);
-    }
-
-    public static void ToFloat(ReadOnlySpan<ushort> src, Span<float> dst)
-    {
-        for (int i = 0; i < src.Length; i++) dst[i] = ToFloat(src[i]);
-    }
-
-    /// <summary>The value after a round trip through bf16.</summary>
-    public static float Round(float f) => ToFloat(FromFloat(f));
 }
