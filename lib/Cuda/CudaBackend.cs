@@ -538,9 +538,13 @@ public sealed class CudaBackend : IGptBackend
     internal static int AttentionDqSharedBytes(int hs) => 4 * (2 * 64 * (hs + 1) + 2 * AttentionKeysPerTile(hs) * hs);
     internal static int AttentionDkvSharedBytes(int hs) => AttentionDqSharedBytes(hs) + 4 * 2 * AttentionKeysPerTile(hs);
 
+    /// <summary>Head size 64 (every GPT-2 dN) runs the tensor-core flash kernels; other sizes the fp32 per-row kernels.</summary>
+    private bool UseFlash => Config.HeadSize == 64;
+
     private void AllowAttentionSharedMemory()
     {
         int hs = Config.HeadSize;
+        if (UseFlash) return;
         _k.AllowSharedMemory($"attention_backward_dq_{hs}", AttentionDqSharedBytes(hs));
         _k.AllowSharedMemory($"attention_backward_dkv_{hs}", AttentionDkvSharedBytes(hs));
     }
@@ -548,6 +552,11 @@ public sealed class CudaBackend : IGptBackend
     private void Attention(ulong outp, ulong lse, ulong qkv, int B, int T)
     {
         int hs = Config.HeadSize, nh = Config.NumHeads;
+        if (UseFlash)
+        {
+            _k.Launch("flash_forward_64", (CeilDiv(T, 64), B * nh), 128, 0, outp, lse, qkv, T, nh);
+            return;
+        }
         _k.Launch($"attention_forward_{hs}", (CeilDiv(T, 64), B * nh), 64, 0, outp, lse, qkv, T, nh);
     }
 
@@ -555,6 +564,12 @@ public sealed class CudaBackend : IGptBackend
     {
         int hs = Config.HeadSize, nh = Config.NumHeads;
         _k.Launch("attention_backward_delta", (CeilDiv((long)B * nh * T, 256), 1), 256, 0, _attDelta.Ptr, dout, outp, B, T, nh, hs);
+        if (UseFlash)
+        {
+            _k.Launch("flash_backward_dq_64", (CeilDiv(T, 64), B * nh), 128, 0, dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
+            _k.Launch("flash_backward_dkv_64", (CeilDiv(T, 64), B * nh), 128, 0, dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
+            return;
+        }
         _k.Launch($"attention_backward_dq_{hs}", (CeilDiv(T, 64), B * nh), 64, AttentionDqSharedBytes(hs), dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
         _k.Launch($"attention_backward_dkv_{hs}", (CeilDiv(T, 64), B * nh), 64, AttentionDkvSharedBytes(hs), dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
     }

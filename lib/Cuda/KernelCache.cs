@@ -100,7 +100,7 @@ public static unsafe class KernelCache
 /// <summary>The backend's kernels: sources embedded in this assembly, concatenated in dependency order.</summary>
 public static class KernelSources
 {
-    public static readonly string[] Files = ["common.cuh", "elementwise.cu", "layernorm.cu", "attention.cu", "classifier.cu", "optimizer.cu"];
+    public static readonly string[] Files = ["common.cuh", "elementwise.cu", "layernorm.cu", "attention.cu", "flash.cu", "classifier.cu", "optimizer.cu"];
 
     public static readonly string[] Options = ["-std=c++17", "--use_fast_math"];
 
@@ -170,8 +170,11 @@ public sealed unsafe class KernelModule : IDisposable
         long* values = stackalloc long[args.Length];
         void** pointers = stackalloc void*[args.Length];
         for (int i = 0; i < args.Length; i++) { values[i] = args[i].Bits; pointers[i] = &values[i]; }
+        bool profile = KernelProfiler.Enabled;
+        if (profile) KernelProfiler.Begin(_device.Stream);
         Driver.Check(Driver.cuLaunchKernel(f, (uint)grid.X, (uint)grid.Y, 1, (uint)block.X, (uint)block.Y, 1, (uint)sharedBytes,
             _device.Stream, pointers, null), $"cuLaunchKernel({name})");
+        if (profile) KernelProfiler.End(_device.Stream, name);
     }
 
     public void Dispose()

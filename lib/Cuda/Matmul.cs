@@ -69,8 +69,11 @@ public sealed unsafe class Matmul : IDisposable
         SetPointers(plan.Desc, epilogue, bias, aux, m);
         float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
         CublasLt.HeuristicResult algo = plan.Algo;
+        bool profile = KernelProfiler.Enabled;
+        if (profile) KernelProfiler.Begin(_device.Stream);
         CublasLt.Check(CublasLt.cublasLtMatmul(_handle, plan.Desc, &alpha, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
             algo.Algo, _workspace.Ptr, (nuint)WorkspaceBytes, _device.Stream), $"cublasLtMatmul(m={m}, n={n}, k={k}, {epilogue})");
+        if (profile) KernelProfiler.End(_device.Stream, $"matmul {m}x{n}x{k}{(transA ? " tA" : "")}{(transB ? " tB" : "")}{(accumulate ? " acc" : "")} {epilogue}");
     }
 
     private Plan Create(PlanKey key, ulong bias, ulong aux)

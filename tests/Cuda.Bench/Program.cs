@@ -53,7 +53,7 @@ internal static class Bench
         ushort[] data = TokenShard.ReadAll(args[6]);
         int recompute = args.Length > 7 ? int.Parse(args[7]) : 1;
         int gelu = args.Length > 8 ? int.Parse(args[8]) : -1;
-        const int warmup = 3;
+        int warmup = int.TryParse(Environment.GetEnvironmentVariable("WARMUP"), out int w) ? w : 3;
 
         var sw = Stopwatch.StartNew();
         using var backend = new CudaBackend(config, B, T, new CudaBackendOptions(recompute, gelu));
@@ -69,6 +69,8 @@ internal static class Bench
         var times = new List<double>();
         for (int step = 0; step < steps + warmup; step++)
         {
+            bool profileStep = step == warmup && Environment.GetEnvironmentVariable("LLMNET_CUDA_PROFILE") == "1";
+            KernelProfiler.Enabled = profileStep;
             var t0 = Stopwatch.GetTimestamp();
             double lossSum = 0;
             for (int micro = 0; micro < accum; micro++)
@@ -87,6 +89,15 @@ internal static class Bench
             float scale = norm > 1 ? (float)(1 / norm) : 1f;
             backend.Update(new AdamWStep(6e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, scale, step + 1));
             double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            KernelProfiler.Enabled = false;
+            if (profileStep)
+            {
+                double gpu = KernelProfiler.Results.Sum(r => r.Ms);
+                Console.WriteLine($"PROFILE step {step + 1}: {ms:F1} ms wall, {gpu:F1} ms in kernels and matmuls (serialized)");
+                foreach (var (name, kms, count) in KernelProfiler.Results)
+                    Console.WriteLine($"PROFILE {kms,9:F2} ms {100 * kms / gpu,5:F1}% {count,6}x  {name}");
+                continue;
+            }
             if (step >= warmup) times.Add(ms);
             Console.WriteLine($"step {step + 1,3}: loss {lossSum / accum:F6} norm {norm:F4} ({ms:F1} ms, {tokensPerStep / ms * 1000:F0} tok/s)");
         }

@@ -15,8 +15,8 @@ for what in "$@"; do
              grep -E "\[FAIL\]|Total:" $OUT/tests.log | head -40 ;;
     torch)   timeout 200 $D/bench/llm-cuda-bench export /tmp/ref > $OUT/export.log 2>&1; tail -3 $OUT/export.log
              PYTHONUNBUFFERED=1 timeout 200 python3 $D/cuda/torch_reference.py /tmp/ref > $OUT/torch.log 2>&1; tail -28 $OUT/torch.log ;;
-    bench12) timeout 300 $D/bench/llm-cuda-bench train d12 64 1024 8 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d12.log 2>&1; grep -E "RESULT|error|step   [1-4]:" $OUT/bench_d12.log ;;
+    bench12) timeout 300 $D/bench/llm-cuda-bench train d12 64 1024 8 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d12.log 2>&1; grep -E "RESULT|error|step   [1-4]:|PROFILE" $OUT/bench_d12.log | head -60 ;;
     bench48) timeout 300 $D/bench/llm-cuda-bench train d48 16 1024 1 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48.log 2>&1; grep -E "RESULT|error|step   [1-4]:" $OUT/bench_d48.log ;;
-    bench48a) timeout 500 $D/bench/llm-cuda-bench train d48 16 1024 64 ${STEPS:-3} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48a.log 2>&1; grep -E "RESULT|error|step" $OUT/bench_d48a.log ;;
+    bench48a) WARMUP=1 timeout 500 $D/bench/llm-cuda-bench train d48 16 1024 64 ${STEPS:-3} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48a.log 2>&1; grep -E "RESULT|error|step" $OUT/bench_d48a.log ;;
   esac
 done
