@@ -513,7 +513,7 @@ public sealed class CudaBackend : IGptBackend
 
     private int Splits(long rows, int columns)
     {
-        int colBlocks = (columns + 31) / 32;
+        int colBlocks = (columns + 63) / 64;
         int target = 4 * _device.MultiprocessorCount;
         return (int)Math.Clamp((target + colBlocks - 1) / colBlocks, 1, Math.Max(1, rows / 64));
     }
@@ -530,7 +530,7 @@ public sealed class CudaBackend : IGptBackend
     {
         int splits = Splits(rows, columns);
         int rowsPerSplit = (rows + splits - 1) / splits;
-        _k.Launch("column_partial_sums", ((columns + 31) / 32, splits), (32, 8), 0, _partials.Ptr, dout, inp, mean, rstd, rows, columns, rowsPerSplit);
+        _k.Launch("column_partial_sums", ((columns + 63) / 64, splits), (32, 8), 0, _partials.Ptr, dout, inp, mean, rstd, rows, columns, rowsPerSplit);
         _k.Launch("column_finish", (CeilDiv(columns, 256), 1), 256, 0, dweight, dbias, _partials.Ptr, splits, columns);
     }
 

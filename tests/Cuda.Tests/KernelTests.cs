@@ -85,7 +85,7 @@ public sealed class KernelTests : IDisposable
         Gpu.Kernels.Launch("layernorm_backward_dinp", (Blocks(N, 8), 1), 256, 0, dinp, dO, xin, dMean, dRstd, Gpu.Bf16(w), N, C);
         int splits = 3, rowsPerSplit = (N + splits - 1) / splits;
         ulong partial = Gpu.PoisonedF32(splits * 2 * C);
-        Gpu.Kernels.Launch("column_partial_sums", ((C + 31) / 32, splits), (32, 8), 0, partial, dO, xin, dMean, dRstd, N, C, rowsPerSplit);
+        Gpu.Kernels.Launch("column_partial_sums", ((C + 63) / 64, splits), (32, 8), 0, partial, dO, xin, dMean, dRstd, N, C, rowsPerSplit);
         Gpu.Kernels.Launch("column_finish", (Blocks(C, 256), 1), 256, 0, dw, db, partial, splits, C);
 
         double[] eDinp = new double[N * C], eDw = new double[C], eDb = new double[C];
@@ -122,7 +122,7 @@ public sealed class KernelTests : IDisposable
         ulong db = Gpu.Bf16(db0);
         int splits = 7, rowsPerSplit = (N + splits - 1) / splits;
         ulong partial = Gpu.PoisonedF32(splits * OC);
-        Gpu.Kernels.Launch("column_partial_sums", ((OC + 31) / 32, splits), (32, 8), 0, partial, Gpu.Bf16(dout), 0UL, 0UL, 0UL, N, OC, rowsPerSplit);
+        Gpu.Kernels.Launch("column_partial_sums", ((OC + 63) / 64, splits), (32, 8), 0, partial, Gpu.Bf16(dout), 0UL, 0UL, 0UL, N, OC, rowsPerSplit);
         Gpu.Kernels.Launch("column_finish", (Blocks(OC, 256), 1), 256, 0, 0UL, db, partial, splits, OC);
         double[] e = new double[OC];
         for (int c = 0; c < OC; c++) { e[c] = db0[c]; for (int n = 0; n < N; n++) e[c] += dout[(long)n * OC + c]; }

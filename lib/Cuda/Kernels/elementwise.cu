@@ -33,6 +33,7 @@ extern "C" __global__ void wte_backward(bf16* dwte, const bf16* dout, const int*
     for (int c = threadIdx.x; c < C; c += blockDim.x)
     {
         float acc = 0.0f;
+#pragma unroll 8
         for (int i = begin; i < end; i++) acc += bf2f(dout[(long)positions[i] * C + c]);
         long o = (long)token * C + c;
         dwte[o] = stochastic_round(bf2f(dwte[o]) + acc, squirrel_noise5((unsigned int)o, seed));

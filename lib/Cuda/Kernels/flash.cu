@@ -81,18 +81,22 @@ __device__ __forceinline__ void load_a_rows(unsigned (*a)[4], const bf16* base, 
     }
 }
 
-// 64 rows x 64 columns into a padded shared tile (128 threads, 16 bytes each); rows at or past T become zeros.
-__device__ __forceinline__ void load_tile(bf16* dst, const bf16* src, long rowStride, int row0, int T)
+// 64 rows x 64 columns into a padded shared tile through cp.async (128 threads, 16-byte copies that bypass
+// registers; rows at or past T are zero-filled), so the next tile streams in while the current one is being multiplied. The caller commits and waits.
+__device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, long rowStride, int row0, int T)
 {
     for (int e = threadIdx.x; e < 64 * 8; e += 128)
     {
         int r = e >> 3, c = (e & 7) * 8, row = row0 + r;
-        uint4 v;
-        v.x = v.y = v.z = v.w = 0u;
-        if (row < T) v = *reinterpret_cast<const uint4*>(src + (long)row * rowStride + c);
-        *reinterpret_cast<uint4*>(dst + r * FA_LD + c) = v;
+        bool valid = row < T;
+        const bf16* p = src + (long)(valid ? row : 0) * rowStride + c;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(smem_addr(dst + r * FA_LD + c)), "l"(p), "r"(valid ? 16 : 0));
     }
 }
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_1() { asm volatile("cp.async.wait_group 1;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_0() { asm volatile("cp.async.wait_group 0;\n" ::); }
 
 __device__ __forceinline__ float group_max(float v)
 {
@@ -108,8 +112,8 @@ __device__ __forceinline__ float group_sum(float v)
 
 extern "C" __global__ void __launch_bounds__(128) flash_forward_64(bf16* out, float* lse, const bf16* qkv, int T, int NH)
 {
-    __shared__ __align__(16) bf16 Ks[64 * FA_LD];
-    __shared__ __align__(16) bf16 Vs[64 * FA_LD];
+    __shared__ __align__(16) bf16 Ks[2][64 * FA_LD];
+    __shared__ __align__(16) bf16 Vs[2][64 * FA_LD];
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int q0 = (gridDim.x - 1 - blockIdx.x) * 64; // longest rows first
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
@@ -123,43 +127,55 @@ extern "C" __global__ void __launch_bounds__(128) flash_forward_64(bf16* out, fl
     for (int nt = 0; nt < 8; nt++) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
     float m0 = -LLM_FLT_MAX, m1 = -LLM_FLT_MAX, l0 = 0.0f, l1 = 0.0f;
     const float sl2 = rsqrtf((float)FA_D) * LOG2E;
-    int lastKey = min(T - 1, q0 + 63);
-    for (int j0 = 0; j0 <= lastKey; j0 += 64)
+    int tiles = min(T - 1, q0 + 63) / 64 + 1;
+    load_tile_async(Ks[0], base + C, rs, 0, T);
+    load_tile_async(Vs[0], base + 2 * C, rs, 0, T);
+    cp_async_commit();
+    for (int t = 0; t < tiles; t++)
     {
-        __syncthreads();
-        load_tile(Ks, base + C, rs, j0, T);
-        load_tile(Vs, base + 2 * C, rs, j0, T);
-        __syncthreads();
-        if (j0 > r0 + 15) continue; // tile entirely above this warp's diagonal
-        float s[8][4];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-        mma_abt(s, qa, Ks, g, tig);
-        float mx0 = FA_NEG_INF, mx1 = FA_NEG_INF;
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++)
-            {
-                int j = j0 + nt * 8 + tig * 2 + (e & 1);
-                int i = e < 2 ? i0 : i1;
-                float v = j <= i ? s[nt][e] * sl2 : FA_NEG_INF;
-                s[nt][e] = v;
-                if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
-            }
-        float n0 = fmaxf(m0, group_max(mx0)), n1 = fmaxf(m1, group_max(mx1));
-        float c0 = exp2f(m0 - n0), c1 = exp2f(m1 - n1);
-        m0 = n0; m1 = n1; l0 *= c0; l1 *= c1;
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++)
+        int buf = t & 1, j0 = t * 64;
+        if (t + 1 < tiles)
         {
-            o[nt][0] *= c0; o[nt][1] *= c0; o[nt][2] *= c1; o[nt][3] *= c1;
-            s[nt][0] = exp2f(s[nt][0] - n0); s[nt][1] = exp2f(s[nt][1] - n0);
-            s[nt][2] = exp2f(s[nt][2] - n1); s[nt][3] = exp2f(s[nt][3] - n1);
-            l0 += s[nt][0] + s[nt][1];
-            l1 += s[nt][2] + s[nt][3];
+            load_tile_async(Ks[buf ^ 1], base + C, rs, j0 + 64, T);
+            load_tile_async(Vs[buf ^ 1], base + 2 * C, rs, j0 + 64, T);
+            cp_async_commit();
+            cp_async_wait_1();
         }
-        mma_pv(o, s, Vs, lane);
+        else cp_async_wait_0();
+        __syncthreads();
+        if (j0 <= r0 + 15) // else the tile lies entirely above this warp's diagonal
+        {
+            float s[8][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+            mma_abt(s, qa, Ks[buf], g, tig);
+            float mx0 = FA_NEG_INF, mx1 = FA_NEG_INF;
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                {
+                    int j = j0 + nt * 8 + tig * 2 + (e & 1);
+                    int i = e < 2 ? i0 : i1;
+                    float v = j <= i ? s[nt][e] * sl2 : FA_NEG_INF;
+                    s[nt][e] = v;
+                    if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
+                }
+            float n0 = fmaxf(m0, group_max(mx0)), n1 = fmaxf(m1, group_max(mx1));
+            float c0 = exp2f(m0 - n0), c1 = exp2f(m1 - n1);
+            m0 = n0; m1 = n1; l0 *= c0; l1 *= c1;
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++)
+            {
+                o[nt][0] *= c0; o[nt][1] *= c0; o[nt][2] *= c1; o[nt][3] *= c1;
+                s[nt][0] = exp2f(s[nt][0] - n0); s[nt][1] = exp2f(s[nt][1] - n0);
+                s[nt][2] = exp2f(s[nt][2] - n1); s[nt][3] = exp2f(s[nt][3] - n1);
+                l0 += s[nt][0] + s[nt][1];
+                l1 += s[nt][2] + s[nt][3];
+            }
+            mma_pv(o, s, Vs[buf], lane);
+        }
+        __syncthreads(); // all warps are done with this buffer before it is refilled
     }
     l0 = group_sum(l0);
     l1 = group_sum(l1);
@@ -184,8 +200,8 @@ extern "C" __global__ void __launch_bounds__(128) flash_forward_64(bf16* out, fl
 extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
                                                                        const float* delta, int T, int NH)
 {
-    __shared__ __align__(16) bf16 Ks[64 * FA_LD];
-    __shared__ __align__(16) bf16 Vs[64 * FA_LD];
+    __shared__ __align__(16) bf16 Ks[2][64 * FA_LD];
+    __shared__ __align__(16) bf16 Vs[2][64 * FA_LD];
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int q0 = (gridDim.x - 1 - blockIdx.x) * 64;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
@@ -202,34 +218,46 @@ extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64(bf16* dqk
     float dq[8][4];
 #pragma unroll
     for (int nt = 0; nt < 8; nt++) dq[nt][0] = dq[nt][1] = dq[nt][2] = dq[nt][3] = 0.0f;
-    int lastKey = min(T - 1, q0 + 63);
-    for (int j0 = 0; j0 <= lastKey; j0 += 64)
+    int tiles = min(T - 1, q0 + 63) / 64 + 1;
+    load_tile_async(Ks[0], base + C, rs, 0, T);
+    load_tile_async(Vs[0], base + 2 * C, rs, 0, T);
+    cp_async_commit();
+    for (int t = 0; t < tiles; t++)
     {
-        __syncthreads();
-        load_tile(Ks, base + C, rs, j0, T);
-        load_tile(Vs, base + 2 * C, rs, j0, T);
-        __syncthreads();
-        if (j0 > r0 + 15) continue;
-        float s[8][4], dp[8][4];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++)
+        int buf = t & 1, j0 = t * 64;
+        if (t + 1 < tiles)
         {
-            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-            dp[nt][0] = dp[nt][1] = dp[nt][2] = dp[nt][3] = 0.0f;
+            load_tile_async(Ks[buf ^ 1], base + C, rs, j0 + 64, T);
+            load_tile_async(Vs[buf ^ 1], base + 2 * C, rs, j0 + 64, T);
+            cp_async_commit();
+            cp_async_wait_1();
         }
-        mma_abt(s, qa, Ks, g, tig);
-        mma_abt(dp, ga, Vs, g, tig);
+        else cp_async_wait_0();
+        __syncthreads();
+        if (j0 <= r0 + 15)
+        {
+            float s[8][4], dp[8][4];
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++)
+            for (int nt = 0; nt < 8; nt++)
             {
-                int j = j0 + nt * 8 + tig * 2 + (e & 1);
-                int i = e < 2 ? i0 : i1;
-                float p = (j <= i && i < T) ? exp2f(s[nt][e] * sl2 - (e < 2 ? L0 : L1)) : 0.0f;
-                s[nt][e] = p * (dp[nt][e] - (e < 2 ? D0 : D1));
+                s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+                dp[nt][0] = dp[nt][1] = dp[nt][2] = dp[nt][3] = 0.0f;
             }
-        mma_pv(dq, s, Ks, lane);
+            mma_abt(s, qa, Ks[buf], g, tig);
+            mma_abt(dp, ga, Vs[buf], g, tig);
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                {
+                    int j = j0 + nt * 8 + tig * 2 + (e & 1);
+                    int i = e < 2 ? i0 : i1;
+                    float p = (j <= i && i < T) ? exp2f(s[nt][e] * sl2 - (e < 2 ? L0 : L1)) : 0.0f;
+                    s[nt][e] = p * (dp[nt][e] - (e < 2 ? D0 : D1));
+                }
+            mma_pv(dq, s, Ks[buf], lane);
+        }
+        __syncthreads();
     }
     const float scale = rsqrtf((float)FA_D);
     bf16* out0 = dqkv + ((long)b * T + i0) * rs + h * FA_D + tig * 2;
@@ -247,9 +275,9 @@ extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64(bf16* dqk
 extern "C" __global__ void __launch_bounds__(128) flash_backward_dkv_64(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
                                                                         const float* delta, int T, int NH)
 {
-    __shared__ __align__(16) bf16 Qs[64 * FA_LD];
-    __shared__ __align__(16) bf16 Gs[64 * FA_LD];
-    __shared__ float Ls[64], Ds[64];
+    __shared__ __align__(16) bf16 Qs[2][64 * FA_LD];
+    __shared__ __align__(16) bf16 Gs[2][64 * FA_LD];
+    __shared__ float Ls[2][64], Ds[2][64];
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int k0 = blockIdx.x * 64; // longest columns (small keys) first
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
@@ -268,41 +296,60 @@ extern "C" __global__ void __launch_bounds__(128) flash_backward_dkv_64(bf16* dq
         dk[nt][0] = dk[nt][1] = dk[nt][2] = dk[nt][3] = 0.0f;
         dv[nt][0] = dv[nt][1] = dv[nt][2] = dv[nt][3] = 0.0f;
     }
-    for (int q0 = k0; q0 < T; q0 += 64)
+    int tiles = k0 < T ? (T - 1 - k0) / 64 + 1 : 0;
+    load_tile_async(Qs[0], base, rs, k0, T);
+    load_tile_async(Gs[0], gbase, C, k0, T);
+    cp_async_commit();
+    if (threadIdx.x < 64)
     {
-        __syncthreads();
-        load_tile(Qs, base, rs, q0, T);
-        load_tile(Gs, gbase, C, q0, T);
-        if (threadIdx.x < 64)
+        int i = k0 + threadIdx.x;
+        Ls[0][threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
+        Ds[0][threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
+    }
+    for (int t = 0; t < tiles; t++)
+    {
+        int buf = t & 1, q0 = k0 + t * 64;
+        if (t + 1 < tiles)
         {
-            int i = q0 + threadIdx.x;
-            Ls[threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
-            Ds[threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
-        }
-        __syncthreads();
-        if (q0 + 63 < r0) continue; // every query of the tile precedes this warp's keys
-        float st[8][4], dpt[8][4];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++)
-        {
-            st[nt][0] = st[nt][1] = st[nt][2] = st[nt][3] = 0.0f;
-            dpt[nt][0] = dpt[nt][1] = dpt[nt][2] = dpt[nt][3] = 0.0f;
-        }
-        mma_abt(st, ka, Qs, g, tig);
-        mma_abt(dpt, va, Gs, g, tig);
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++)
+            load_tile_async(Qs[buf ^ 1], base, rs, q0 + 64, T);
+            load_tile_async(Gs[buf ^ 1], gbase, C, q0 + 64, T);
+            cp_async_commit();
+            if (threadIdx.x < 64)
             {
-                int qi = nt * 8 + tig * 2 + (e & 1), i = q0 + qi;
-                int j = e < 2 ? j0k : j1k;
-                float p = (i >= j && i < T) ? exp2f(st[nt][e] * sl2 - Ls[qi]) : 0.0f;
-                st[nt][e] = p;
-                dpt[nt][e] = p * (dpt[nt][e] - Ds[qi]);
+                int i = q0 + 64 + threadIdx.x;
+                Ls[buf ^ 1][threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
+                Ds[buf ^ 1][threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
             }
-        mma_pv(dv, st, Gs, lane);
-        mma_pv(dk, dpt, Qs, lane);
+            cp_async_wait_1();
+        }
+        else cp_async_wait_0();
+        __syncthreads();
+        if (q0 + 63 >= r0) // else every query of the tile precedes this warp's keys
+        {
+            float st[8][4], dpt[8][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++)
+            {
+                st[nt][0] = st[nt][1] = st[nt][2] = st[nt][3] = 0.0f;
+                dpt[nt][0] = dpt[nt][1] = dpt[nt][2] = dpt[nt][3] = 0.0f;
+            }
+            mma_abt(st, ka, Qs[buf], g, tig);
+            mma_abt(dpt, va, Gs[buf], g, tig);
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                {
+                    int qi = nt * 8 + tig * 2 + (e & 1), i = q0 + qi;
+                    int j = e < 2 ? j0k : j1k;
+                    float p = (i >= j && i < T) ? exp2f(st[nt][e] * sl2 - Ls[buf][qi]) : 0.0f;
+                    st[nt][e] = p;
+                    dpt[nt][e] = p * (dpt[nt][e] - Ds[buf][qi]);
+                }
+            mma_pv(dv, st, Gs[buf], lane);
+            mma_pv(dk, dpt, Qs[buf], lane);
+        }
+        __syncthreads();
     }
     const float scale = rsqrtf((float)FA_D);
     bf16* k0p = dqkv + ((long)b * T + j0k) * rs + C + h * FA_D + tig * 2;

@@ -87,41 +87,55 @@ extern "C" __global__ void layernorm_backward_dinp(bf16* dinp, const bf16* dout,
     }
 }
 
-// Column reductions over N rows in two deterministic stages. Stage 1: block (32, 8) covers 32 columns and one
-// slice of rows; partial[(split*planes + p)*C + c]. With inp == nullptr it sums dout (a bias gradient, 1 plane);
-// otherwise it sums dout*norm and dout (LN weight and bias gradients, 2 planes).
+// Column reductions over N rows in two deterministic stages. Stage 1: block (32, 8) covers 64 columns (two
+// adjacent bf16 per thread, so a warp reads 128 contiguous bytes of a row) and one slice of rows;
+// partial[(split*planes + p)*C + c]. With inp == nullptr it sums dout (a bias gradient, 1 plane);
+// otherwise it sums dout*norm and dout (LN weight and bias gradients, 2 planes). C must be even.
 extern "C" __global__ void column_partial_sums(float* partial, const bf16* dout, const bf16* inp, const float* mean, const float* rstd,
                                                int N, int C, int rowsPerSplit)
 {
-    __shared__ float sw[8][33];
-    __shared__ float sb[8][33];
-    int c = blockIdx.x * 32 + threadIdx.x;
+    __shared__ float sw[8][65];
+    __shared__ float sb[8][65];
+    int c = blockIdx.x * 64 + threadIdx.x * 2;
     int split = blockIdx.y;
     int begin = split * rowsPerSplit;
     int end = min(N, begin + rowsPerSplit);
-    float accW = 0.0f, accB = 0.0f;
+    float w0 = 0.0f, w1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
     if (c < C)
     {
+#pragma unroll 4
         for (int r = begin + threadIdx.y; r < end; r += 8)
         {
-            float d = bf2f(dout[(long)r * C + c]);
-            accB += d;
-            if (inp != nullptr) accW += d * (bf2f(inp[(long)r * C + c]) - mean[r]) * rstd[r];
+            unsigned int d = *reinterpret_cast<const unsigned int*>(dout + (long)r * C + c);
+            float d0 = lo2f(d), d1 = hi2f(d);
+            b0 += d0;
+            b1 += d1;
+            if (inp != nullptr)
+            {
+                unsigned int x = *reinterpret_cast<const unsigned int*>(inp + (long)r * C + c);
+                float m = mean[r], s = rstd[r];
+                w0 += d0 * (lo2f(x) - m) * s;
+                w1 += d1 * (hi2f(x) - m) * s;
+            }
         }
     }
-    sw[threadIdx.y][threadIdx.x] = accW;
-    sb[threadIdx.y][threadIdx.x] = accB;
+    sw[threadIdx.y][threadIdx.x * 2] = w0;
+    sw[threadIdx.y][threadIdx.x * 2 + 1] = w1;
+    sb[threadIdx.y][threadIdx.x * 2] = b0;
+    sb[threadIdx.y][threadIdx.x * 2 + 1] = b1;
     __syncthreads();
-    if (threadIdx.y == 0 && c < C)
+    // 256 threads finish 64 columns x 2 planes: thread (x, y) with y < 2 sums its column over the 8 row groups
+    int col = threadIdx.x + (threadIdx.y & 1) * 32, cc = blockIdx.x * 64 + col;
+    if (threadIdx.y < 2 && cc < C)
     {
         float w = 0.0f, b = 0.0f;
-        for (int k = 0; k < 8; k++) { w += sw[k][threadIdx.x]; b += sb[k][threadIdx.x]; }
+        for (int k = 0; k < 8; k++) { w += sw[k][col]; b += sb[k][col]; }
         if (inp != nullptr)
         {
-            partial[((long)split * 2 + 0) * C + c] = w;
-            partial[((long)split * 2 + 1) * C + c] = b;
+            partial[((long)split * 2 + 0) * C + cc] = w;
+            partial[((long)split * 2 + 1) * C + cc] = b;
         }
-        else partial[(long)split * C + c] = b;
+        else partial[(long)split * C + cc] = b;
     }
 }
 
