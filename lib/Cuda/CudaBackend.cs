@@ -158,6 +158,7 @@ public sealed class CudaBackend : IGptBackend
 
     public void SetParameters(ReadOnlySpan<float> values)
     {
+        _device.MakeCurrent();
         CheckLength(values.Length, "parameters");
         UploadAsBf16(_params.Ptr, values);
         _device.Upload(_master.Ptr, values);
@@ -166,18 +167,21 @@ public sealed class CudaBackend : IGptBackend
 
     public void GetParameters(Span<float> values)
     {
+        _device.MakeCurrent();
         CheckLength(values.Length, "parameters");
         DownloadBf16(values, _params.Ptr);
     }
 
     public void GetGradients(Span<float> values)
     {
+        _device.MakeCurrent();
         CheckLength(values.Length, "gradients");
         DownloadBf16(values, _grads.Ptr);
     }
 
     public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master)
     {
+        _device.MakeCurrent();
         CheckLength(m.Length, "m"); CheckLength(v.Length, "v"); CheckLength(master.Length, "master");
         _device.Download(m, _m.Ptr);
         _device.Download(v, _v.Ptr);
@@ -186,6 +190,7 @@ public sealed class CudaBackend : IGptBackend
 
     public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master)
     {
+        _device.MakeCurrent();
         CheckLength(m.Length, "m"); CheckLength(v.Length, "v");
         _device.Upload(_m.Ptr, m);
         _device.Upload(_v.Ptr, v);
@@ -249,6 +254,7 @@ public sealed class CudaBackend : IGptBackend
 
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen)
     {
+        _device.MakeCurrent();
         if (batchSize < 1 || batchSize > MaxBatchSize || seqLen < 1 || seqLen > MaxSeqLen)
             throw new ArgumentException($"batch {batchSize}x{seqLen} exceeds the allocated {MaxBatchSize}x{MaxSeqLen}");
         int bt = batchSize * seqLen;
@@ -314,6 +320,7 @@ public sealed class CudaBackend : IGptBackend
 
     public void GetLogits(int row, int position, Span<float> values)
     {
+        _device.MakeCurrent();
         if (row < 0 || row >= _b || position < 0 || position >= _t) throw new ArgumentOutOfRangeException(nameof(row), $"({row},{position}) is outside the last batch {_b}x{_t}");
         int V = Config.VocabSize;
         if (values.Length < V) throw new ArgumentException($"need room for {V} logits");
@@ -324,6 +331,7 @@ public sealed class CudaBackend : IGptBackend
 
     public void GetLosses(Span<float> values)
     {
+        _device.MakeCurrent();
         if (!_haveTargets) throw new InvalidOperationException("the last forward pass had no targets");
         _device.Download(values[..(_b * _t)], _losses.Ptr);
     }
@@ -332,11 +340,13 @@ public sealed class CudaBackend : IGptBackend
 
     public void ZeroGradients()
     {
+        _device.MakeCurrent();
         _device.Zero(_grads.Ptr, _grads.Bytes);
     }
 
     public void Backward(float lossScale)
     {
+        _device.MakeCurrent();
         if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
         int B = _b, T = _t, bt = B * T, L = Config.NumLayers, C = Config.Channels, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
 
@@ -396,7 +406,7 @@ public sealed class CudaBackend : IGptBackend
         int[] host = TokenBuckets(_hostInputs, out int nb);
         _device.Upload(_buckets.Ptr, (ReadOnlySpan<int>)host);
         ulong tokens = _buckets.Ptr, starts = _buckets.Ptr + (ulong)nb * 4, positions = _buckets.Ptr + (ulong)(2 * nb + 1) * 4;
-        _k.Launch("wte_backward", (nb, 1), 256, 0, Grad(0), _dresidual.Ptr, tokens, starts, positions, C, NextRandom());
+        _k.Launch("wte_backward", (nb, 1), 256, 0, Grad(0), _dresidual.Ptr, tokens, starts, positions, C, seed);
     }
 
     /// <summary>
@@ -437,6 +447,7 @@ public sealed class CudaBackend : IGptBackend
 
     public double GradientNormSquared()
     {
+        _device.MakeCurrent();
         _k.Launch("norm_squared_partial", (NormBlocks, 1), NormThreads, 0, _normPartials.Ptr, _grads.Ptr, _layout.Count);
         float[] partial = new float[NormBlocks];
         _device.Download(partial.AsSpan(), _normPartials.Ptr);
@@ -447,6 +458,7 @@ public sealed class CudaBackend : IGptBackend
 
     public void Update(in AdamWStep step)
     {
+        _device.MakeCurrent();
         if (!_masterValid)
         {
             // Master weights start as the bf16 parameters widened to fp32 (llm.c copies them on the first update).
