@@ -1,2 +1,2 @@
-// Entry point of llm-fetch; the tool is being built (see the issue tracker).
-Console.Error.WriteLine("llm-fetch: not built yet"); return 2;
+// llm-fetch: downloads training and evaluation data (FineWeb-EDU parquet, llm.c token shards, HellaSwag).
+return LlmNet.Tools.Fetch.FetchApp.Run(args);

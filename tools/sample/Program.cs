@@ -1,2 +1,92 @@
-// Entry point of llm-sample; the tool is being built (see the issue tracker).
-Console.Error.WriteLine("llm-sample: not built yet"); return 2;
+using System.CommandLine;
+using LlmNet.Common.Cli;
+using LlmNet.Common.Text;
+using LlmNet.Model;
+using LlmNet.Model.Checkpoints;
+using LlmNet.Model.Cpu;
+using LlmNet.Training.Sampling;
+
+namespace LlmNet.Tools.Sample;
+
+/// <summary>llm-sample: generate text from a checkpoint, streaming tokens to stdout. See docs/train.md.</summary>
+public static class SampleProgram
+{
+    public static int Main(string[] args) => Run(args, Console.Out);
+
+    /// <summary>In-process entry point (tests): same as running the executable with <paramref name="args"/>.</summary>
+    public static int Run(string[] args, TextWriter output) => ToolRunner.Run("llm-sample", ct =>
+    {
+        var init = new Option<string>("--init", "-e") { Description = "model file to sample from (.bin, fp32 v3 or bf16 v5)", Required = true };
+        var prompt = new Option<string?>("--prompt", "-p") { Description = "text to continue (default: start a new document from EOT, as llm.c does)" };
+        var count = new Option<int>("--gen-tokens", "-g") { Description = "number of tokens to generate", DefaultValueFactory = _ => 64 };
+        var seed = new Option<ulong>("--seed") { Description = "xorshift seed of the sampler's coin", DefaultValueFactory = _ => LlmcSampler.SessionSeed };
+        var temperature = new Option<float>("--temperature") { Description = "divide logits by this; 0 = greedy", DefaultValueFactory = _ => 1.0f };
+        var topK = new Option<int>("--top-k") { Description = "sample only among the K most likely tokens (0 = all)", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        device.AcceptOnlyFromAmong("cpu", "cuda", "auto");
+        var llmc = new Option<bool>("--llmc-sampler") { Description = "llm.c's exact sampler: coin state 1337, temperature 1, no top-k, full forward passes, no stop at EOT" };
+        var keepGoing = new Option<bool>("--no-stop") { Description = "keep generating after an EOT token" };
+        var command = new RootCommand("Generates text from a GPT-2 checkpoint, streaming it to stdout.")
+        {
+            init, prompt, count, seed, temperature, topK, device, llmc, keepGoing,
+        };
+        var parsed = command.Parse(args);
+        if (parsed.Action is System.CommandLine.Help.HelpAction)
+        {
+            parsed.Invoke(new InvocationConfiguration { Output = output });
+            return ToolRunner.Ok;
+        }
+        if (parsed.Errors.Count > 0) throw new UsageException(parsed.Errors[0].Message);
+
+        string path = parsed.GetValue(init)!;
+        int n = parsed.GetValue(count);
+        if (n < 0) throw new UsageException($"--gen-tokens must be at least 0, got {n}");
+        bool exact = parsed.GetValue(llmc);
+        if (exact && (parsed.GetValue(temperature) != 1.0f || parsed.GetValue(topK) != 0))
+            throw new UsageException("--llmc-sampler uses temperature 1 and no top-k; drop --temperature/--top-k");
+
+        float[] parameters = ModelFile.Read(path, out var config);
+        var tokenizer = Gpt2Tokenizer.Shared;
+        int[] context = [Gpt2Tokenizer.EndOfText, .. parsed.GetValue(prompt) is { } text ? tokenizer.Encode(text) : []];
+        if (context.Length >= config.MaxSeqLen)
+            throw new UsageException($"the prompt is {context.Length - 1} tokens; the model's context holds {config.MaxSeqLen}");
+
+        var writer = new TokenTextWriter(output);
+        if (parsed.GetValue(prompt) is { } shown) output.Write(shown);
+        if (exact)
+        {
+            // llm.c's sampling session: a genT-token buffer starting with EOT (+ the prompt), filled in place.
+            int genT = Math.Min(context.Length + n, config.MaxSeqLen);
+            using var backend = CreateBackend(parsed.GetValue(device)!, config, genT);
+            backend.SetParameters(parameters);
+            LlmcSampler.Generate(backend, genT, genT, writer.Write, ct, context, parsed.GetValue(seed));
+        }
+        else
+        {
+            using var backend = CreateBackend(parsed.GetValue(device)!, config, config.MaxSeqLen, incremental: true);
+            backend.SetParameters(parameters);
+            var options = new SampleOptions
+            {
+                MaxNewTokens = n,
+                Temperature = parsed.GetValue(temperature),
+                TopK = parsed.GetValue(topK),
+                Seed = parsed.GetValue(seed),
+                StopAtEndOfText = !parsed.GetValue(keepGoing),
+            };
+            TextSampler.Generate(backend, context, options, writer.Write, ct);
+        }
+        writer.Finish();
+        output.WriteLine();
+        return ToolRunner.Ok;
+    });
+
+    /// <summary>
+    /// The one place llm-sample turns --device into a backend. With <paramref name="incremental"/> the CPU
+    /// backend decodes through its key/value cache, so its full-sequence activations can stay minimal.
+    /// </summary>
+    private static IGptBackend CreateBackend(string device, GptConfig config, int seqLen, bool incremental = false) => device switch
+    {
+        "cuda" => throw new ToolException("CUDA backend not built in; use --device cpu"),
+        _ => new CpuBackend(config, 1, incremental ? 1 : seqLen),
+    };
+}

@@ -1,2 +1,3 @@
-// Entry point of llm-tokenize; the tool is being built (see the issue tracker).
-Console.Error.WriteLine("llm-tokenize: not built yet"); return 2;
+using LlmNet.Tools.Tokenize;
+
+return CommandLine.Invoke(CommandLine.Build(), args);

@@ -12,7 +12,10 @@ public static class ToolRunner
     public const int Ok = 0, Failure = 1, Usage = 2, Interrupted = 130;
 
     /// <summary>Runs <paramref name="body"/>, turning expected failures into one-line errors.</summary>
-    public static int Run(string toolName, Func<CancellationToken, int> body)
+    public static int Run(string toolName, Func<CancellationToken, int> body) => Run(toolName, body, Console.Error);
+
+    /// <summary>As <see cref="Run(string, Func{CancellationToken, int})"/>, writing the error line to <paramref name="error"/> (in-process callers, tests).</summary>
+    public static int Run(string toolName, Func<CancellationToken, int> body, TextWriter error)
     {
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -23,17 +26,17 @@ public static class ToolRunner
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            Console.Error.WriteLine($"{toolName}: interrupted; finished files are kept, unfinished ones were removed");
+            error.WriteLine($"{toolName}: interrupted; finished files are kept, unfinished ones were removed");
             return Interrupted;
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"{toolName}: error: {e.Message} (see {toolName} --help)");
+            error.WriteLine($"{toolName}: error: {e.Message} (see {toolName} --help)");
             return Usage;
         }
         catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException or InvalidDataException or ToolException)
         {
-            Console.Error.WriteLine($"{toolName}: error: {e.Message}");
+            error.WriteLine($"{toolName}: error: {e.Message}");
             return Failure;
         }
         finally

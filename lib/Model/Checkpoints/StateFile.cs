@@ -95,7 +95,9 @@ public static class StateFile
                 intra = ReadInts(path, fs);
                 rng = new byte[Mt19937.RawStateBytes];
                 ReadExactly(path, fs, rng);
-                if (fs.Position != fs.Length) throw new DataFormatException(path, $"{fs.Length - fs.Position} unexpected bytes after the loader state", fix);
+                if (fs.Position != fs.Length) throw new DataFormatException(path, $"{fs.Length - fs.Position} unexpected bytes after the loader state (wrong model size or corrupt?)", fix);
+                if (!IsPermutation(shards) || !IsPermutation(intra))
+                    throw new DataFormatException(path, "the loader's shuffle indices are not permutations (wrong model size or corrupt?)", fix);
             }
             return new TrainingState
             {
@@ -115,6 +117,17 @@ public static class StateFile
                 LoaderRngState = rng,
             };
         }
+    }
+
+    private static bool IsPermutation(int[] values)
+    {
+        var seen = new bool[values.Length];
+        foreach (int v in values)
+        {
+            if ((uint)v >= (uint)values.Length || seen[v]) return false;
+            seen[v] = true;
+        }
+        return true;
     }
 
     private static void Validate(TrainingState state)

@@ -6,8 +6,9 @@ namespace LlmNet.Model.Cpu;
 public sealed unsafe partial class CpuBackend
 {
     // Allocated on first use: keys and values (L, maxT, C), and one position's activations.
-    private float* _kCache, _vCache, _dx, _dln, _dqkv1, _dy, _dfc, _dlogits1, _dscores;
+    private float* _kCache, _vCache, _dx, _dln, _dqkv1, _dy, _dfc, _dgelu1, _dlogits1, _dscores;
     private int _position;
+    private static readonly ParallelOptions Serial = new() { MaxDegreeOfParallelism = 1 };
 
     public int Position => _position;
 
@@ -53,8 +54,8 @@ public sealed unsafe partial class CpuBackend
             TensorPrimitives.Add(x, new ReadOnlySpan<float>(_dln, c), x);
             LayerNormRow(_dln, _dx, Param(8, l), Param(9, l));
             MatVec(_dfc, Param(10, l), _dln, Param(11, l), 4 * c, c);
-            for (int i = 0; i < 4 * c; i++) _dfc[i] = CpuKernels.Gelu(_dfc[i]);
-            MatVec(_dln, Param(12, l), _dfc, Param(13, l), c, 4 * c);
+            CpuKernels.GeluForward(Serial, _dgelu1, _dfc, 1, 4 * c);
+            MatVec(_dln, Param(12, l), _dgelu1, Param(13, l), c, 4 * c);
             TensorPrimitives.Add(x, new ReadOnlySpan<float>(_dln, c), x);
         }
         LayerNormRow(_dln, _dx, Param(14), Param(15));
@@ -74,6 +75,7 @@ public sealed unsafe partial class CpuBackend
         _dqkv1 = _arena.Floats(3 * C);
         _dy = _arena.Floats(C);
         _dfc = _arena.Floats(4 * C);
+        _dgelu1 = _arena.Floats(4 * C);
         _dlogits1 = _arena.Floats(Vp);
         _dscores = _arena.Floats(Config.MaxSeqLen);
     }
@@ -81,7 +83,7 @@ public sealed unsafe partial class CpuBackend
     private void LayerNormRow(float* output, float* input, float* weight, float* bias)
     {
         float mean, rstd;
-        CpuKernels.LayerNormForward(new ParallelOptions { MaxDegreeOfParallelism = 1 }, output, &mean, &rstd, input, weight, bias, 1, C);
+        CpuKernels.LayerNormForward(Serial, output, &mean, &rstd, input, weight, bias, 1, C);
     }
 
     /// <summary>out[o] = W[o,:]·x + bias[o], rows split over threads in fixed blocks.</summary>

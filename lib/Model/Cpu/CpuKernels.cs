@@ -1,5 +1,5 @@
+using System.Buffers;
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 
 namespace LlmNet.Model.Cpu;
 
@@ -111,41 +111,53 @@ internal static unsafe class CpuKernels
         Parallel.For(0, rows, options, r => TensorPrimitives.Add(Row(a, r, columns), Row(b, r, columns), Row(output, r, columns)));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Gelu(float x)
-    {
-        float cube = 0.044715f * x * x * x;
-        return 0.5f * x * (1.0f + MathF.Tanh(GeluScale * (x + cube)));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float GeluGrad(float x)
-    {
-        float cube = 0.044715f * x * x * x;
-        float u = GeluScale * (x + cube);
-        float tanh = MathF.Tanh(u);
-        float cosh = MathF.Cosh(u);
-        float sech2 = 1.0f / (cosh * cosh);
-        return 0.5f * (1.0f + tanh) + x * 0.5f * sech2 * GeluScale * (1.0f + 3.0f * 0.044715f * x * x);
-    }
-
-    /// <summary>out = gelu(x), tanh approximation.</summary>
+    /// <summary>out = gelu(x), tanh approximation, vectorised per row (out must not alias x).</summary>
     public static void GeluForward(ParallelOptions options, float* output, float* input, int rows, int columns)
     {
         Parallel.For(0, rows, options, r =>
         {
-            float* x = input + (long)r * columns, y = output + (long)r * columns;
-            for (int c = 0; c < columns; c++) y[c] = Gelu(x[c]);
+            var x = new ReadOnlySpan<float>(input + (long)r * columns, columns);
+            var y = new Span<float>(output + (long)r * columns, columns);
+            // y = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+            TensorPrimitives.Multiply(x, x, y);
+            TensorPrimitives.Multiply(y, 0.044715f, y);
+            TensorPrimitives.Add(y, 1.0f, y);
+            TensorPrimitives.Multiply(y, x, y);
+            TensorPrimitives.Multiply(y, GeluScale, y);
+            TensorPrimitives.Tanh(y, y);
+            TensorPrimitives.Add(y, 1.0f, y);
+            TensorPrimitives.Multiply(y, x, y);
+            TensorPrimitives.Multiply(y, 0.5f, y);
         });
     }
 
-    /// <summary>d[i] = gelu'(x[i])·d[i], in place on the incoming gradient.</summary>
+    /// <summary>d = gelu'(x)·d, in place on the incoming gradient, vectorised per row.</summary>
     public static void GeluBackwardInPlace(ParallelOptions options, float* dinout, float* input, int rows, int columns)
     {
         Parallel.For(0, rows, options, r =>
         {
-            float* x = input + (long)r * columns, d = dinout + (long)r * columns;
-            for (int c = 0; c < columns; c++) d[c] *= GeluGrad(x[c]);
+            var x = new ReadOnlySpan<float>(input + (long)r * columns, columns);
+            var d = new Span<float>(dinout + (long)r * columns, columns);
+            float[] rented = ArrayPool<float>.Shared.Rent(2 * columns);
+            var tanh = rented.AsSpan(0, columns);
+            var poly = rented.AsSpan(columns, columns);
+            // u = √(2/π)·(x + 0.044715·x³); gelu' = 0.5·(1 + tanh u) + 0.5·x·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²)
+            TensorPrimitives.Multiply(x, x, poly);
+            TensorPrimitives.Multiply(poly, 0.044715f, tanh);
+            TensorPrimitives.Add(tanh, 1.0f, tanh);
+            TensorPrimitives.Multiply(tanh, x, tanh);
+            TensorPrimitives.Multiply(tanh, GeluScale, tanh);
+            TensorPrimitives.Tanh(tanh, tanh);
+            TensorPrimitives.Multiply(poly, 3.0f * 0.044715f, poly);
+            TensorPrimitives.Add(poly, 1.0f, poly);
+            TensorPrimitives.Multiply(poly, x, poly);
+            TensorPrimitives.Multiply(poly, 0.5f * GeluScale, poly);
+            for (int c = 0; c < columns; c++)
+            {
+                float t = tanh[c];
+                d[c] *= 0.5f * (1.0f + t) + poly[c] * (1.0f - t * t);
+            }
+            ArrayPool<float>.Shared.Return(rented);
         });
     }
 

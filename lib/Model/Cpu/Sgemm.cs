@@ -5,15 +5,18 @@ namespace LlmNet.Model.Cpu;
 
 /// <summary>
 /// A cache-blocked single-precision matrix multiply, C (+)= op(A)·op(B), in the manner of BLIS: the K
-/// dimension is cut into KC-deep slabs, a KC×NC slab of B is packed into 16-wide column panels shared by
-/// all workers, each worker packs MC×KC blocks of A into 6-high row panels, and a 6×16 register-tiled
-/// FMA micro-kernel does the work. Every element of C is summed by one worker in a fixed order (slab by
-/// slab, k ascending within a slab), so the result does not depend on thread scheduling.
+/// dimension is cut into KC-deep slabs, a KC×NC slab of B is packed into NR-wide column panels shared by
+/// all workers, each worker packs MC×KC blocks of A into MR-high row panels, and a register-tiled FMA
+/// micro-kernel (12×32 with AVX-512, 6×16 otherwise) does the work. Every element of C is summed by one
+/// worker in a fixed order (slab by slab, k ascending within a slab), so the result does not depend on
+/// thread count or scheduling.
 /// </summary>
 internal sealed unsafe class Sgemm
 {
-    private const int MR = 6, NR = 16;
     private const int KC = 256, MC = 96, NC = 3072, NSub = 256;
+    // Micro-tile: 12×32 with 512-bit vectors (24 accumulators of the 32 zmm registers), else 6×16 with 256-bit (12 of 16 ymm).
+    private static readonly bool Wide = Vector512.IsHardwareAccelerated;
+    private static readonly int MR = Wide ? 12 : 6, NR = Wide ? 32 : 16;
 
     private readonly int _workers;
     private readonly ParallelOptions _options;
@@ -99,8 +102,7 @@ internal sealed unsafe class Sgemm
             {
                 if (nr == NR)
                 {
-                    Vector256.Store(Vector256.Load(src), dst);
-                    Vector256.Store(Vector256.Load(src + 8), dst + 8);
+                    new ReadOnlySpan<float>(src, NR).CopyTo(new Span<float>(dst, NR));
                 }
                 else
                 {
@@ -110,11 +112,14 @@ internal sealed unsafe class Sgemm
         }
         else
         {
-            for (int j = 0; j < NR; j++)
+            // Transposed B: walk k outermost so the packed panel is written contiguously while the NR source
+            // rows are read as NR parallel streams.
+            float** rows = stackalloc float*[32];
+            for (int j = 0; j < NR; j++) rows[j] = job.B + (long)(j0 + Math.Min(j, nr - 1)) * job.Ldb + job.Pc;
+            for (int kk = 0; kk < kc; kk++, dst += NR)
             {
-                if (j >= nr) { for (int kk = 0; kk < kc; kk++) dst[kk * NR + j] = 0f; continue; }
-                float* src = job.B + (long)(j0 + j) * job.Ldb + job.Pc;
-                for (int kk = 0; kk < kc; kk++) dst[kk * NR + j] = src[kk];
+                for (int j = 0; j < nr; j++) dst[j] = rows[j][kk];
+                for (int j = nr; j < NR; j++) dst[j] = 0f;
             }
         }
     }
@@ -123,16 +128,18 @@ internal sealed unsafe class Sgemm
     private static void PackA(Job job, int i0, int mc, float* dst)
     {
         int kc = job.Kc;
+        float** rows = stackalloc float*[16];
         for (int ir = 0; ir < mc; ir += MR, dst += kc * MR)
         {
             int mr = Math.Min(MR, mc - ir);
             if (!job.TransA)
             {
-                for (int i = 0; i < MR; i++)
+                for (int i = 0; i < MR; i++) rows[i] = job.A + (long)(i0 + ir + Math.Min(i, mr - 1)) * job.Lda + job.Pc;
+                float* d = dst;
+                for (int kk = 0; kk < kc; kk++, d += MR)
                 {
-                    if (i >= mr) { for (int kk = 0; kk < kc; kk++) dst[kk * MR + i] = 0f; continue; }
-                    float* src = job.A + (long)(i0 + ir + i) * job.Lda + job.Pc;
-                    for (int kk = 0; kk < kc; kk++) dst[kk * MR + i] = src[kk];
+                    for (int i = 0; i < mr; i++) d[i] = rows[i][kk];
+                    for (int i = mr; i < MR; i++) d[i] = 0f;
                 }
             }
             else
@@ -151,7 +158,7 @@ internal sealed unsafe class Sgemm
         int j0 = jb * NSub, nsub = Math.Min(NSub, job.Nc - j0);
         PackA(job, i0, mc, packedA);
         int kc = job.Kc;
-        float* tile = stackalloc float[MR * NR];
+        float* tile = stackalloc float[12 * 32];
         for (int jr = 0; jr < nsub; jr += NR)
         {
             int nr = Math.Min(NR, nsub - jr);
@@ -163,11 +170,11 @@ internal sealed unsafe class Sgemm
                 float* c = job.C + (long)(i0 + ir) * job.Ldc + job.Jc + j0 + jr;
                 if (mr == MR && nr == NR)
                 {
-                    Kernel6x16(kc, ap, bp, c, job.Ldc, job.Accumulate);
+                    Kernel(kc, ap, bp, c, job.Ldc, job.Accumulate);
                 }
                 else
                 {
-                    Kernel6x16(kc, ap, bp, tile, NR, false);
+                    Kernel(kc, ap, bp, tile, NR, false);
                     for (int i = 0; i < mr; i++)
                         for (int j = 0; j < nr; j++)
                             c[(long)i * job.Ldc + j] = job.Accumulate ? c[(long)i * job.Ldc + j] + tile[i * NR + j] : tile[i * NR + j];
@@ -176,12 +183,89 @@ internal sealed unsafe class Sgemm
         }
     }
 
+    private static void Kernel(int kc, float* a, float* b, float* c, int ldc, bool accumulate)
+    {
+        if (Wide) Kernel12x32(kc, a, b, c, ldc, accumulate);
+        else Kernel6x16(kc, a, b, c, ldc, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel12x32(int kc, float* a, float* b, float* c, int ldc, bool accumulate)
+    {
+        Vector512<float> c00 = default, c01 = default;
+        Vector512<float> c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default;
+        Vector512<float> c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default;
+        Vector512<float> c70 = default, c71 = default;
+        Vector512<float> c80 = default, c81 = default;
+        Vector512<float> c90 = default, c91 = default;
+        Vector512<float> c100 = default, c101 = default;
+        Vector512<float> c110 = default, c111 = default;
+        for (int p = 0; p < kc; p++, a += 12, b += 32)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            Vector512<float> av;
+            av = Vector512.Create(a[0]);
+            c00 = Vector512.MultiplyAddEstimate(av, b0, c00); c01 = Vector512.MultiplyAddEstimate(av, b1, c01);
+            av = Vector512.Create(a[1]);
+            c10 = Vector512.MultiplyAddEstimate(av, b0, c10); c11 = Vector512.MultiplyAddEstimate(av, b1, c11);
+            av = Vector512.Create(a[2]);
+            c20 = Vector512.MultiplyAddEstimate(av, b0, c20); c21 = Vector512.MultiplyAddEstimate(av, b1, c21);
+            av = Vector512.Create(a[3]);
+            c30 = Vector512.MultiplyAddEstimate(av, b0, c30); c31 = Vector512.MultiplyAddEstimate(av, b1, c31);
+            av = Vector512.Create(a[4]);
+            c40 = Vector512.MultiplyAddEstimate(av, b0, c40); c41 = Vector512.MultiplyAddEstimate(av, b1, c41);
+            av = Vector512.Create(a[5]);
+            c50 = Vector512.MultiplyAddEstimate(av, b0, c50); c51 = Vector512.MultiplyAddEstimate(av, b1, c51);
+            av = Vector512.Create(a[6]);
+            c60 = Vector512.MultiplyAddEstimate(av, b0, c60); c61 = Vector512.MultiplyAddEstimate(av, b1, c61);
+            av = Vector512.Create(a[7]);
+            c70 = Vector512.MultiplyAddEstimate(av, b0, c70); c71 = Vector512.MultiplyAddEstimate(av, b1, c71);
+            av = Vector512.Create(a[8]);
+            c80 = Vector512.MultiplyAddEstimate(av, b0, c80); c81 = Vector512.MultiplyAddEstimate(av, b1, c81);
+            av = Vector512.Create(a[9]);
+            c90 = Vector512.MultiplyAddEstimate(av, b0, c90); c91 = Vector512.MultiplyAddEstimate(av, b1, c91);
+            av = Vector512.Create(a[10]);
+            c100 = Vector512.MultiplyAddEstimate(av, b0, c100); c101 = Vector512.MultiplyAddEstimate(av, b1, c101);
+            av = Vector512.Create(a[11]);
+            c110 = Vector512.MultiplyAddEstimate(av, b0, c110); c111 = Vector512.MultiplyAddEstimate(av, b1, c111);
+        }
+        Store(c, c00, c01, accumulate);
+        Store(c + ldc, c10, c11, accumulate);
+        Store(c + 2 * ldc, c20, c21, accumulate);
+        Store(c + 3 * ldc, c30, c31, accumulate);
+        Store(c + 4 * ldc, c40, c41, accumulate);
+        Store(c + 5 * ldc, c50, c51, accumulate);
+        Store(c + 6 * ldc, c60, c61, accumulate);
+        Store(c + 7 * ldc, c70, c71, accumulate);
+        Store(c + 8 * ldc, c80, c81, accumulate);
+        Store(c + 9 * ldc, c90, c91, accumulate);
+        Store(c + 10 * ldc, c100, c101, accumulate);
+        Store(c + 11 * ldc, c110, c111, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* c, Vector512<float> lo, Vector512<float> hi, bool accumulate)
+    {
+        if (accumulate)
+        {
+            lo = Vector512.Load(c) + lo;
+            hi = Vector512.Load(c + 16) + hi;
+        }
+        Vector512.Store(lo, c);
+        Vector512.Store(hi, c + 16);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool accumulate)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++, a += MR, b += NR)
+        for (int p = 0; p < kc; p++, a += 6, b += 16)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);

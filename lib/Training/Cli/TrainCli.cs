@@ -1,0 +1,93 @@
+using LlmNet.Common.Cli;
+using LlmNet.Model;
+using LlmNet.Model.Checkpoints;
+
+namespace LlmNet.Training.Cli;
+
+/// <summary>What the llm-train executable plugs into the trainer: how to make a backend and the optional evaluators.</summary>
+public sealed class TrainHost
+{
+    /// <summary>
+    /// Creates the backend for the run's --device (cpu, cuda or auto), sized for its B×T micro-batches, with
+    /// its device settings (-w, -r, -ge, -z, -f) and the process group it shares gradients with.
+    /// </summary>
+    public required Func<TrainOptions, GptConfig, IProcessGroup, IGptBackend> CreateBackend { get; init; }
+    /// <summary>
+    /// Prepares HellaSwag evaluation for -h 1 (loads the data and checks B and T, so a bad setup fails at
+    /// start rather than at the first evaluation); null when this build has none.
+    /// </summary>
+    public Func<TrainOptions, IProcessGroup, HellaSwagEvaluator>? CreateHellaSwag { get; init; }
+    /// <summary>
+    /// The element type of the backend's parameters, used for model checkpoints (fp32 → v3, bf16 → v5);
+    /// null: bf16 when the backend keeps fp32 master weights, else fp32.
+    /// </summary>
+    public Func<IGptBackend, ModelDtype>? CheckpointDtype { get; init; }
+    /// <summary>Joins the process group for -pn &gt; 1; null when this build runs single-process only.</summary>
+    public Func<TrainOptions, IProcessGroup>? CreateProcessGroup { get; init; }
+}
+
+/// <summary>The body of llm-train: parse, pick the starting model (fresh, file, or latest checkpoint), train.</summary>
+public static class TrainCli
+{
+    public const string ToolName = "llm-train";
+
+    public static int Run(IReadOnlyList<string> args, TrainHost host, TextWriter output) =>
+        ToolRunner.Run(ToolName, ct =>
+        {
+            var options = TrainCommandLine.Parse(args, output);
+            if (options is null) return ToolRunner.Ok;
+            Run(options, host, output, ct);
+            return ToolRunner.Ok;
+        });
+
+    public static TrainResult Run(TrainOptions options, TrainHost host, TextWriter output, CancellationToken ct = default)
+    {
+        IProcessGroup group = options.NumProcesses > 1
+            ? host.CreateProcessGroup?.Invoke(options) ?? throw new ToolException($"{options.NumProcesses} processes (-pn) need the multi-process launcher, which this build lacks; run with -pn 1")
+            : SingleProcess.Instance;
+        try
+        {
+            var start = ResolveStart(options);
+            if (options.SeqLen > start.Config.MaxSeqLen)
+                throw new UsageException($"sequence length {options.SeqLen} (-t) exceeds the model's maximum {start.Config.MaxSeqLen}");
+            if (options.BatchSize <= 0 || options.SeqLen <= 0)
+                throw new UsageException($"batch size ({options.BatchSize}) and sequence length ({options.SeqLen}) must be positive");
+            HellaSwagEvaluator? hellaSwag = options.HellaSwag == 1 ? host.CreateHellaSwag?.Invoke(options, group) : null;
+            using var backend = host.CreateBackend(options, start.Config, group);
+            backend.SetParameters(start.Parameters);
+            using var trainer = new Trainer(options, backend, group, output, hellaSwag, host.CheckpointDtype?.Invoke(backend));
+            return trainer.Run(start.ResumeStep, start.Source, ct);
+        }
+        finally
+        {
+            if (!ReferenceEquals(group, SingleProcess.Instance)) group.Dispose();
+        }
+    }
+
+    /// <summary>Where a run starts: its parameters, their shape, where they came from, and the step being resumed (if any).</summary>
+    public sealed record Start(float[] Parameters, GptConfig Config, string Source, int? ResumeStep);
+
+    /// <summary>
+    /// -y 1 with a complete checkpoint in -o: that checkpoint's model. Otherwise -e: a path ending in .bin
+    /// is a model file (v3 fp32 or v5 bf16); anything else is a descriptor for a fresh seed-42 init.
+    /// </summary>
+    public static Start ResolveStart(TrainOptions options)
+    {
+        if (options.Resume == 1)
+        {
+            if (options.OutputDir is null) throw new UsageException("resuming (-y 1) needs an output folder (-o)");
+            var dir = new CheckpointDirectory(options.OutputDir);
+            if (dir.LatestDone() is int step)
+            {
+                string path = dir.ModelPath(step);
+                return new Start(ModelFile.Read(path, out var config), config, path, step);
+            }
+        }
+        if (options.Init.EndsWith(".bin", StringComparison.Ordinal))
+            return new Start(ModelFile.Read(options.Init, out var config), config, options.Init, null);
+        GptConfig fresh;
+        try { fresh = GptConfig.FromDescriptor(options.Init); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        return new Start(GptModel.CreateFresh(fresh), fresh, options.Init, null);
+    }
+}

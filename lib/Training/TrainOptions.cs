@@ -1,0 +1,56 @@
+namespace LlmNet.Training;
+
+/// <summary>
+/// Every setting of a training run, with llm.c's train_gpt2.cu defaults (spec §5). The command line
+/// (llm.c's single-dash flags or the long names) fills it; the trainer only reads it.
+/// </summary>
+public sealed record TrainOptions
+{
+    public string TrainData { get; init; } = "dev/data/tinyshakespeare/tiny_shakespeare_train.bin";
+    public string ValData { get; init; } = "dev/data/tinyshakespeare/tiny_shakespeare_val.bin";
+    /// <summary>A model file (*.bin) or a descriptor (dN, gpt2:dN, gpt3:cN) for a fresh init.</summary>
+    public string Init { get; init; } = "gpt2_124M_bf16.bin";
+    public string? OutputDir { get; init; }
+    public int CheckpointEvery { get; init; }
+    public int CheckpointsKeep { get; init; }
+    public int MajorCheckpointEvery { get; init; }
+    public int Resume { get; init; }
+    public int BatchSize { get; init; } = 4;
+    public int SeqLen { get; init; } = 1024;
+    /// <summary>Tokens per update; −1 means B·T·processes (no accumulation).</summary>
+    public int TotalBatchSize { get; init; } = -1;
+    /// <summary>−1 means one epoch of the training data.</summary>
+    public int MaxSteps { get; init; } = -1;
+    public string LrScheduler { get; init; } = "cosine";
+    public float LearningRate { get; init; } = 3e-4f;
+    public int LogGpuEvery { get; init; } = -1;
+    public int Warmup { get; init; }
+    public float FinalLrFraction { get; init; } = 1.0f;
+    public float WeightDecay { get; init; }
+    public float SkipUpdateLossZ { get; init; }
+    public float SkipUpdateGradZ { get; init; }
+    public int ValEvery { get; init; } = 20;
+    /// <summary>−1 means the whole validation set.</summary>
+    public int ValMaxSteps { get; init; } = 20;
+    public int SampleEvery { get; init; } = 20;
+    public int GenT { get; init; } = 64;
+    public int HellaSwag { get; init; }
+    /// <summary>HellaSwag data for -h 1; null = llm.c's dev/data/hellaswag/hellaswag_val.bin or the project's default locations.</summary>
+    public string? HellaSwagData { get; init; }
+    public int OverfitSingleBatch { get; init; }
+    public int AllowTf32 { get; init; } = 1;
+    public int UseMasterWeights { get; init; } = 1;
+    /// <summary>−1 is llm.c's "auto", which it resolves to 0.</summary>
+    public int GeluFusion { get; init; } = -1;
+    public int ZeroStage { get; init; }
+    public int Recompute { get; init; } = 1;
+    public int NumProcesses { get; init; } = 1;
+    public int ProcessRank { get; init; }
+    public int GpusPerNode { get; init; } = 8;
+    public string InitMethod { get; init; } = "mpi";
+    public string ServerIp { get; init; } = "";
+    public string FsPath { get; init; } = "";
+    /// <summary>cpu, cuda or auto (cuda when a GPU backend is available, else cpu).</summary>
+    public string Device { get; init; } = "auto";
+    public bool Quiet { get; init; }
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The whole pipeline at toy scale, in a few minutes on 2 CPU cores (on the GPU when one is present):
+# build the tools, make a small corpus, tokenize it into llm.c shards, train a small GPT-2 until its
+# val loss has clearly fallen, score HellaSwag on a sample, generate text, and draw the curves.
+#
+# Works offline: the default corpus is the English API documentation (XML) that ships inside the
+# .NET SDK's reference packs, turned into plain text. Online, --fineweb starts from a FineWeb-EDU
+# parquet download instead (one file is ~2 GB).
+#
+# Usage: pipelines/quickstart.sh [--input FILE...] [--fineweb] [--hellaswag FILE] [--steps N]
+#                                [--stage NAME | --from NAME | --list]
+# Settings (environment, same names as the flags): WORK (default ./runs/quickstart), INPUT, HELLASWAG
+#   (.jsonl, .bin or the preprocessed .txt(.bz2)), STEPS (default 120), MODEL (default d6), DEVICE (auto).
+
+source "$(dirname "$0")/lib/stages.sh"
+
+WORK=${WORK:-$REPO_ROOT/runs/quickstart}
+STEPS=${STEPS:-120}
+MODEL=${MODEL:-d6}
+DEVICE=${DEVICE:-auto}
+HELLASWAG=${HELLASWAG:-}
+FINEWEB=${FINEWEB:-0}
+INPUTS=()
+[[ -n ${INPUT:-} ]] && INPUTS=($INPUT)
+
+args=()
+while (($#)); do
+  case $1 in
+    --input) shift; while (($#)) && [[ $1 != --* ]]; do INPUTS+=("$1"); shift; done ;;
+    --fineweb) FINEWEB=1; shift ;;
+    --hellaswag) HELLASWAG=${2:?--hellaswag needs a file}; shift 2 ;;
+    --steps) STEPS=${2:?--steps needs a number}; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+
+STAGES=(corpus tokenize hellaswag train eval sample plot)
+CORPUS=$WORK/corpus
+SHARDS=$WORK/shards
+RUN=$WORK/run
+
+# Plain text from the SDK's XML docs: cref/langword/paramref become their names, tags and entities go.
+xml_to_text() {
+  sed -E -e 's/<see (cref|langword|href)="([A-Z]:)?([^"]*)"[^>]*\/>/\3/g' \
+         -e 's/<(paramref|typeparamref) name="([^"]*)"[^>]*\/>/\2/g' \
+         -e 's/<[^>]+>//g' -e 's/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&apos;/'"'"'/g; s/&amp;/\&/g' \
+         -e 's/^[[:space:]]+//' "$1" | grep -v '^$' || true
+}
+
+sdk_doc_folder() {
+  local dn; dn=$(dirname "$(readlink -f "$(command -v dotnet)")")
+  ls -d "$dn"/packs/Microsoft.NETCore.App.Ref/*/ref/net*/ 2>/dev/null | sort -V | tail -1
+}
+
+stage_corpus() {
+  if (( ${#INPUTS[@]} )); then echo "corpus: using ${INPUTS[*]}"; return; fi
+  if [[ -f $CORPUS/.complete ]]; then echo "corpus: $CORPUS exists"; return; fi
+  rm -rf "$CORPUS" && mkdir -p "$CORPUS"
+  if (( FINEWEB )); then
+    "$BIN/llm-fetch" fineweb-edu --sample 10BT --files 1 --out "$CORPUS"
+  else
+    local docs; docs=$(sdk_doc_folder)
+    [[ -n $docs ]] || die "no .NET SDK reference pack found for the default corpus; pass --input FILE (text, .jsonl or .parquet)"
+    local f n=0
+    for f in "$docs"*.xml; do xml_to_text "$f" > "$CORPUS/$(basename "${f%.xml}").txt"; n=$((n + 1)); done
+    echo "corpus: $n documents from $docs ($(du -sh "$CORPUS" | cut -f1) of text)"
+  fi
+  touch "$CORPUS/.complete"
+}
+
+corpus_files() {
+  if (( ${#INPUTS[@]} )); then printf '%s\n' "${INPUTS[@]}"; elif (( FINEWEB )); then ls "$CORPUS"/*.parquet; else ls "$CORPUS"/*.txt; fi
+}
+
+stage_tokenize() {
+  if [[ -f $SHARDS/.complete ]]; then echo "tokenize: $SHARDS exists"; return; fi
+  local files; mapfile -t files < <(corpus_files)
+  # Small shards: the first 100k tokens are the val split, the rest train.
+  "$BIN/llm-tokenize" "${files[@]}" --out "$SHARDS" --prefix quick --shard-size 100000
+  touch "$SHARDS/.complete"
+}
+
+stage_hellaswag() {
+  local dir=$WORK/hellaswag
+  if [[ -n $HELLASWAG ]]; then
+    [[ -f $HELLASWAG ]] || die "--hellaswag $HELLASWAG: no such file"
+    echo "hellaswag: using $HELLASWAG"; return
+  fi
+  if [[ -s $dir/hellaswag_val.jsonl ]]; then echo "hellaswag: $dir/hellaswag_val.jsonl exists"; return; fi
+  if timeout 120 "$BIN/llm-fetch" hellaswag --out "$dir" --quiet; then
+    echo "hellaswag: downloaded to $dir"
+  else
+    echo "hellaswag: could not download the validation set (offline?); HellaSwag is skipped. Pass --hellaswag FILE to use a local copy."
+  fi
+}
+
+hellaswag_file() {
+  if [[ -n $HELLASWAG ]]; then echo "$HELLASWAG"; elif [[ -s $WORK/hellaswag/hellaswag_val.jsonl ]]; then echo "$WORK/hellaswag/hellaswag_val.jsonl"; fi
+}
+
+final_model() { printf '%s/model_%08d.bin' "$RUN" "$STEPS"; }
+
+stage_train() {
+  if [[ -f $(printf '%s/DONE_%08d' "$RUN" "$STEPS") ]]; then echo "train: finished run in $RUN"; return; fi
+  mkdir -p "$RUN"
+  "$BIN/llm-train" -i "$SHARDS/quick_train_*.bin" -j "$SHARDS/quick_val_*.bin" -o "$RUN" -e "$MODEL" \
+    -b 4 -t 64 -x "$STEPS" -l 0.001 -u 10 -q 0.1 -c 0.1 -v 20 -m 8 -s "$STEPS" -g 48 -n "$STEPS" -y 1 \
+    --device "$DEVICE"
+}
+
+stage_eval() {
+  local data; data=$(hellaswag_file)
+  if [[ -z $data ]]; then echo "eval: no HellaSwag data; skipped"; return; fi
+  "$BIN/llm-eval" hellaswag -e "$(final_model)" --data "$data" --limit 40 --device "$DEVICE" --json | tee "$RUN/hellaswag.json.tmp"
+  tail -n 1 "$RUN/hellaswag.json.tmp" > "$RUN/hellaswag.json" && rm -f "$RUN/hellaswag.json.tmp"
+}
+
+stage_sample() {
+  "$BIN/llm-sample" -e "$(final_model)" --prompt "Returns a value that indicates whether" -g 40 --seed 1 --device "$DEVICE" | tee "$RUN/sample.txt"
+}
+
+stage_plot() {
+  "$BIN/llm-plot" "$RUN/main.log" --out "$RUN/curves.png"
+  "$BIN/llm-plot" "$RUN/main.log" --out "$RUN/curves.svg" --quiet
+}
+
+run_stages "${args[@]}"
+cat <<OUT
+artefacts:
+  corpus      $CORPUS
+  shards      $SHARDS
+  checkpoint  $(final_model)
+  log         $RUN/main.log
+  hellaswag   $RUN/hellaswag.json
+  sample      $RUN/sample.txt
+  plots       $RUN/curves.png $RUN/curves.svg
+OUT

@@ -1,0 +1,132 @@
+using FluentAssertions;
+using LlmNet.Model.Checkpoints;
+using LlmNet.Model.Random;
+using LlmNet.Tools.Train;
+using LlmNet.Training.Cli;
+using Xunit;
+
+namespace LlmNet.Training.Tests;
+
+public class TrainerScheduleTests
+{
+    private static TrainOptions Small(string outDir, int maxSteps) => new()
+    {
+        TrainData = TinyRun.TrainPattern,
+        ValData = TinyRun.ValPattern,
+        Init = TinyRun.ModelPath,
+        OutputDir = outDir,
+        BatchSize = 1,
+        SeqLen = 8,
+        MaxSteps = maxSteps,
+        ValMaxSteps = 1,
+        SampleEvery = 0,
+        Device = "cpu",
+    };
+
+    [Fact]
+    public void HellaSwag_hook_runs_on_the_validation_schedule_and_is_logged()
+    {
+        using var dir = new TempDir();
+        int calls = 0;
+        var host = new TrainHost
+        {
+            CreateBackend = TrainProgram.Host.CreateBackend,
+            CreateHellaSwag = (_, _) => (backend, group, ct) => { calls++; return new HellaSwagScore(3, 12); },
+        };
+        var output = new WatchingWriter();
+        var result = TrainCli.Run(Small(dir.Path, 7) with { HellaSwag = 1, ValEvery = 3 }, host, output, TestContext.Current.CancellationToken);
+        calls.Should().Be(3);
+        result.HellaSwag.Select(h => h.Step).Should().Equal(3, 6, 7);
+        result.HellaSwag.Should().AllSatisfy(h => h.Accuracy.Should().Be(0.25f));
+        File.ReadAllLines(Path.Combine(dir.Path, "main.log")).Where(l => l.Contains("eval:")).Should().Equal("s:3 eval:0.2500", "s:6 eval:0.2500", "s:7 eval:0.2500");
+        output.ToString().Should().Contain("HellaSwag: 3/12 = 0.250000");
+
+        var noHook = () => TrainCli.Run(Small(dir.Path, 1) with { HellaSwag = 1 }, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        noHook.Should().Throw<LlmNet.Common.Cli.ToolException>().WithMessage("*HellaSwag*");
+    }
+
+    [Fact]
+    public void Loss_outliers_skip_updates_after_the_128_step_window_fills()
+    {
+        using var dir = new TempDir();
+        // A threshold below any z-score: every update is skipped once z-scores exist (from step 128 on).
+        var output = new WatchingWriter();
+        var result = TrainCli.Run(Small(dir.Path, 131) with { SkipUpdateLossZ = -1000f, ValEvery = 1000, CheckpointEvery = 130, LearningRate = 1e-3f },
+            TrainProgram.Host, output, TestContext.Current.CancellationToken);
+        result.Steps.Take(128).Should().AllSatisfy(s => s.Skipped.Should().BeFalse());
+        result.Steps.Skip(128).Should().AllSatisfy(s => s.Skipped.Should().BeTrue());
+        output.ToString().Should().Contain("skipping update due to loss z-score of");
+        File.ReadAllBytes(Path.Combine(dir.Path, "model_00000131.bin")).Should().Equal(File.ReadAllBytes(Path.Combine(dir.Path, "model_00000130.bin")),
+            "a skipped update leaves the parameters alone");
+        File.ReadAllLines(Path.Combine(dir.Path, "main.log")).Count(l => l.Contains("trl:")).Should().Be(131, "skipped steps are still logged");
+    }
+
+    [Fact]
+    public void Stochastic_rounding_rng_advances_once_per_micro_step_and_16_times_per_update()
+    {
+        using var dir = new TempDir();
+        TrainCli.Run(Small(dir.Path, 3) with { TotalBatchSize = 3 * 8, CheckpointEvery = 3, ValEvery = 100 },
+            TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        var state = StateFile.Read(Path.Combine(dir.Path, "state_00000003_00000.bin"), LlmNet.Model.ParameterLayout.For(TinyRun.Config).Count);
+        var rng = new XorShift(13371337);
+        ulong lastUpdate = 0;
+        for (int step = 0; step < 3; step++)
+        {
+            for (int micro = 0; micro < 3; micro++) rng.NextUInt32();
+            lastUpdate = rng.State;
+            for (int t = 0; t < 16; t++) rng.NextUInt32();
+        }
+        state.RngState.Should().Be(rng.State);
+        state.RngStateLastUpdate.Should().Be(lastUpdate);
+        state.Step.Should().Be(3);
+        state.ShouldShuffle.Should().BeTrue();
+        state.SampleIndex.Should().Be(9, "three updates of three micro-steps each read nine samples of the first shard");
+    }
+}
+
+public class OverfitTests
+{
+    [Fact]
+    public void Overfitting_a_single_batch_drives_its_loss_down()
+    {
+        var options = new TrainOptions
+        {
+            TrainData = "/nonexistent/ignored_*.bin", // -a 1 trains on the validation data
+            ValData = TinyRun.ValPattern,
+            Init = TinyRun.ModelPath,
+            BatchSize = 2,
+            SeqLen = 16,
+            MaxSteps = 30,
+            LearningRate = 1e-2f,
+            OverfitSingleBatch = 1,
+            ValEvery = 1000,
+            ValMaxSteps = 1,
+            SampleEvery = 0,
+            Device = "cpu",
+        };
+        var result = TrainCli.Run(options, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        result.Steps[^1].Loss.Should().BeLessThan(result.Steps[0].Loss - 5f, "the same 32 tokens every step are memorised");
+        result.ValLosses[^1].Loss.Should().BeApproximately(result.Steps[^1].Loss, 1.0f, "validation reads that very batch");
+    }
+}
+
+[Collection(ConsoleErrorCollection.Name)]
+public class HellaSwagWiringTests
+{
+    [Fact]
+    public void The_tool_checks_HellaSwag_data_and_shapes_before_training()
+    {
+        var err = new StringWriter();
+        var saved = Console.Error;
+        Console.SetError(err);
+        try
+        {
+            string[] common = ["-e", TinyRun.ModelPath, "-i", TinyRun.TrainPattern, "-j", TinyRun.ValPattern, "-b", "4", "-t", "64", "-x", "1", "-s", "0", "-h", "1"];
+            TrainProgram.Run([.. common, "--hellaswag-data", "/nonexistent/hellaswag_val.bin"], new StringWriter()).Should().Be(1);
+            err.ToString().Should().Contain("/nonexistent/hellaswag_val.bin");
+            TrainProgram.Run([.. common, "--hellaswag-data", LlmNet.TestSupport.RepoPaths.SharedFile("hellaswag_val_preprocessed.txt.bz2")], new StringWriter()).Should().Be(1);
+            err.ToString().Should().Contain("needs T ≥").And.Contain("but T is 64");
+        }
+        finally { Console.SetError(saved); }
+    }
+}

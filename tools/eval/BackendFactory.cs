@@ -1,0 +1,48 @@
+using LlmNet.Common.Cli;
+using LlmNet.Model;
+using LlmNet.Model.Checkpoints;
+using LlmNet.Model.Cpu;
+
+namespace LlmNet.Tools.Eval;
+
+/// <summary>The one place llm-eval creates a compute backend and loads the model into it.</summary>
+internal static class BackendFactory
+{
+    public static readonly string[] Devices = ["auto", "cpu", "cuda"];
+
+    /// <summary>
+    /// Creates a backend on <paramref name="device"/> sized for (maxBatch, maxSeqLen) holding
+    /// <paramref name="model"/>: an llm.c model file (v3 or v5), or a descriptor (d12, gpt3:c768) for
+    /// llm.c's fresh seed-42 initialisation. <paramref name="threads"/> ≤ 0 uses every CPU core.
+    /// </summary>
+    public static IGptBackend Create(string device, string model, int maxBatch, int maxSeqLen, int threads = 0)
+    {
+        // auto prefers CUDA once this build carries a CUDA backend; until then it means the CPU.
+        string chosen = device == "auto" ? "cpu" : device;
+        if (chosen == "cuda")
+            throw new ToolException("--device cuda: this build of llm-eval has no CUDA backend yet. Use --device cpu");
+
+        var (config, parameters) = LoadModel(model);
+        if (maxSeqLen > config.MaxSeqLen)
+            throw new ToolException($"{model}: the model's context is {config.MaxSeqLen} positions but T = {maxSeqLen} was asked for. Lower --seq-len");
+        var backend = new CpuBackend(config, maxBatch, maxSeqLen, threads);
+        backend.SetParameters(parameters);
+        return backend;
+    }
+
+    private static (GptConfig Config, float[] Parameters) LoadModel(string model)
+    {
+        if (File.Exists(model))
+        {
+            var parameters = ModelFile.Read(model, out var config);
+            return (config, parameters);
+        }
+        GptConfig fresh;
+        try { fresh = GptConfig.FromDescriptor(model); }
+        catch (ArgumentException e)
+        {
+            throw new ToolException($"{model}: no such model file, and not a model descriptor ({e.Message})");
+        }
+        return (fresh, GptModel.CreateFresh(fresh));
+    }
+}
