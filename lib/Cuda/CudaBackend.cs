@@ -11,7 +11,7 @@ namespace LlmNet.Cuda;
 /// assembly's kernels. All device memory is allocated once, in the constructor, for (maxBatch, maxSeq), and
 /// every reduction is deterministic, so the same inputs give bitwise the same losses on every run.
 /// </summary>
-public sealed class CudaBackend : IGptBackend
+public sealed class CudaBackend : IGptBackend, IStochasticRounding
 {
     private const int NormBlocks = 1024, NormThreads = 512;
 
