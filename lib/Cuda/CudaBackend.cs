@@ -18,7 +18,7 @@ namespace LlmNet.Cuda;
 /// last micro-step (all-reduce with ZeRO-0; reduce-scatter with ZeRO-1, where each process keeps m, v and master
 /// for its 1/N shard only and the updated parameters are all-gathered), see docs/multi-gpu.md.
 /// </summary>
-public sealed class CudaBackend : IGptBackend
+public sealed class CudaBackend : IGptBackend, IStochasticRounding
 {
     private const int NormBlocks = 1024, NormThreads = 512;
 

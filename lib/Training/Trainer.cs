@@ -314,6 +314,7 @@ public sealed class Trainer : IDisposable
         _backend.SetOptimizerState(state.M, state.V, _backend.KeepsMasterWeights ? state.Master : ReadOnlySpan<float>.Empty);
         _srRng = new XorShift(state.RngState);
         _srRngLastUpdate = state.RngStateLastUpdate;
+        if (_backend is IStochasticRounding rounding) rounding.RngState = state.RngState;
         try
         {
             _train.RestoreState(new DataLoaderState(state.ShouldShuffle, checked((int)state.ShardIndex), checked((int)state.SampleIndex),

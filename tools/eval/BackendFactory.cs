@@ -1,14 +1,14 @@
 using LlmNet.Common.Cli;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
-using LlmNet.Model.Cpu;
+using LlmNet.Cuda;
 
 namespace LlmNet.Tools.Eval;
 
 /// <summary>The one place llm-eval creates a compute backend and loads the model into it.</summary>
 internal static class BackendFactory
 {
-    public static readonly string[] Devices = ["auto", "cpu", "cuda"];
+    public static readonly string[] Devices = Backends.DeviceNames;
 
     /// <summary>
     /// Creates a backend on <paramref name="device"/> sized for (maxBatch, maxSeqLen) holding
@@ -17,15 +17,10 @@ internal static class BackendFactory
     /// </summary>
     public static IGptBackend Create(string device, string model, int maxBatch, int maxSeqLen, int threads = 0)
     {
-        // auto prefers CUDA once this build carries a CUDA backend; until then it means the CPU.
-        string chosen = device == "auto" ? "cpu" : device;
-        if (chosen == "cuda")
-            throw new ToolException("--device cuda: this build of llm-eval has no CUDA backend yet. Use --device cpu");
-
         var (config, parameters) = LoadModel(model);
         if (maxSeqLen > config.MaxSeqLen)
             throw new ToolException($"{model}: the model's context is {config.MaxSeqLen} positions but T = {maxSeqLen} was asked for. Lower --seq-len");
-        var backend = new CpuBackend(config, maxBatch, maxSeqLen, threads);
+        var backend = Backends.Create(device, config, maxBatch, maxSeqLen, new BackendSettings(CpuThreads: threads));
         backend.SetParameters(parameters);
         return backend;
     }
