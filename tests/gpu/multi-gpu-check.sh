@@ -22,9 +22,9 @@ BIN=$(cd "${BIN:-bin}" 2>/dev/null && pwd) || { echo "multi-gpu-check: BIN folde
 OUT=${OUT:-out}; mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 TOL=${TOL:-0.03}
 KILL_DIST_TIMEOUT=${KILL_DIST_TIMEOUT:-20}
-RUN_TIMEOUT=${RUN_TIMEOUT:-150}   # seconds any one training run may take
+RUN_TIMEOUT=${RUN_TIMEOUT:-100}   # seconds any one training run may take
 export NCCL_NVLS_ENABLE=0
-export LLMNET_DIST_TIMEOUT=${LLMNET_DIST_TIMEOUT:-90}
+export LLMNET_DIST_TIMEOUT=${LLMNET_DIST_TIMEOUT:-60}
 export LLMNET_KERNEL_CACHE=${LLMNET_KERNEL_CACHE:-/tmp/llmnet-kernels}
 export LD_LIBRARY_PATH=${CUDA_HOME:-/usr/local/cuda}/lib64:${LD_LIBRARY_PATH:-}
 MPIRUN=(mpirun --allow-run-as-root --bind-to none -np 2
@@ -43,7 +43,7 @@ command -v mpirun >/dev/null || { echo "multi-gpu-check: mpirun not found: insta
 [[ -x $BIN/llm-train && -x $BIN/llm-tokenize ]] || { echo "multi-gpu-check: $BIN lacks llm-train/llm-tokenize; run ./build.sh $BIN"; exit 2; }
 echo "tools: $BIN; logs: $OUT; $gpus GPUs; $(mpirun --version 2>&1 | head -1)"
 
-DATA=${DATA:-$OUT/data}
+DATA=${DATA:-$OUT/data}; [[ -d $DATA ]] && DATA=$(cd "$DATA" && pwd)
 if [[ ! -f $DATA/tiny_val_000000.bin ]]; then
   SHARED_DATA=${SHARED_DATA:-}
   for d in "$SHARED_DATA" shared/data ../shared/data /work/shared/data; do
