@@ -24,6 +24,7 @@ TOL=${TOL:-0.05}
 KILL_DIST_TIMEOUT=${KILL_DIST_TIMEOUT:-20}
 RUN_TIMEOUT=${RUN_TIMEOUT:-100}   # seconds any one training run may take
 export NCCL_NVLS_ENABLE=0
+export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}  # containers without ptrace
 export LLMNET_DIST_TIMEOUT=${LLMNET_DIST_TIMEOUT:-60}
 export LLMNET_KERNEL_CACHE=${LLMNET_KERNEL_CACHE:-/tmp/llmnet-kernels}
 export LD_LIBRARY_PATH=${CUDA_HOME:-/usr/local/cuda}/lib64:${LD_LIBRARY_PATH:-}
