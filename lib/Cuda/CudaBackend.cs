@@ -1,5 +1,9 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
+using LlmNet.Common.Cli;
+using LlmNet.Distributed;
+using LlmNet.Distributed.Nccl;
+using LlmNet.Distributed.Zero;
 using LlmNet.Model;
 using LlmNet.Model.Numerics;
 
@@ -10,6 +14,9 @@ namespace LlmNet.Cuda;
 /// LayerNorm statistics, AdamW moments and master weights. Matmuls run on cuBLASLt; everything else in this
 /// assembly's kernels. All device memory is allocated once, in the constructor, for (maxBatch, maxSeq), and
 /// every reduction is deterministic, so the same inputs give bitwise the same losses on every run.
+/// In a <see cref="CudaProcessGroup"/> of several processes the gradients are averaged in bf16 with NCCL on the
+/// last micro-step (all-reduce with ZeRO-0; reduce-scatter with ZeRO-1, where each process keeps m, v and master
+/// for its 1/N shard only and the updated parameters are all-gathered), see docs/multi-gpu.md.
 /// </summary>
 public sealed class CudaBackend : IGptBackend, IStochasticRounding
 {
@@ -22,6 +29,10 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly List<DeviceBuffer> _buffers = [];
     private readonly int _recompute, _geluFusion;
     private readonly IProcessGroup _group;
+    private readonly NcclCommunicator? _comm;       // null for one process
+    private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
+    private readonly ZeroCollectives? _sync;
+    private bool _gradientsPendingReduce;           // backward ran since the last gradient exchange
     private ulong _rng;
 
     // Model state.
@@ -46,12 +57,24 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             throw new ArgumentException($"the CUDA attention kernels support head sizes 64, 80, 96 and 128, not {config.HeadSize}");
         if (options.Recompute is < 0 or > 2) throw new ArgumentException($"recompute must be 0, 1 or 2 (got {options.Recompute})");
         _group = options.ProcessGroup ?? SingleProcess.Instance;
+        _layout = ParameterLayout.For(config);
         if (_group.Size > 1)
-            throw new NotSupportedException("the CUDA backend trains on one GPU per process group of size 1; multi-GPU gradient reduction is not implemented");
+        {
+            if (_group is not CudaProcessGroup cuda)
+                throw new NotSupportedException($"the CUDA backend averages gradients over NCCL and needs a {nameof(CudaProcessGroup)}, not a {_group.GetType().Name}");
+            _comm = cuda.Communicator;
+            int stage = options.ZeroStage >= 0 ? options.ZeroStage : cuda.ZeroStage;
+            _shard = ResolveShard(_layout, _group.Size, _group.Rank, stage, out string? note);
+            if (note is not null && _group.Rank == 0) Console.WriteLine(note);
+            _sync = new ZeroCollectives(_comm, _shard, NcclDataType.BFloat16);
+        }
+        else
+        {
+            _shard = ZeroShardLayout.Create(_layout, 1, 0, 0);
+        }
         Config = config;
         MaxBatchSize = maxBatch;
         MaxSeqLen = maxSeq;
-        _layout = ParameterLayout.For(config);
         _rng = 13371337UL + (ulong)_group.Rank;
 
         _device = new CudaDevice(options.DeviceIndex >= 0 ? options.DeviceIndex : _group.LocalRank);
@@ -67,9 +90,10 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             long nh = config.NumHeads, vp = config.PaddedVocabSize;
             _params = Alloc("parameters (bf16)", n * 2);
             _grads = Alloc("gradients (bf16)", n * 2);
-            _m = Alloc("AdamW m (fp32)", n * 4);
-            _v = Alloc("AdamW v (fp32)", n * 4);
-            _master = Alloc("master weights (fp32)", n * 4);
+            long shard = _shard.ShardNumParameters;
+            _m = Alloc("AdamW m (fp32)", shard * 4);
+            _v = Alloc("AdamW v (fp32)", shard * 4);
+            _master = Alloc("master weights (fp32)", shard * 4);
 
             long lnLayers = _recompute >= 2 ? 1 : L;
             _encoded = Alloc("encoded (B,T,C)", bt * C * 2);
@@ -130,6 +154,9 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public int MaxSeqLen { get; }
     public bool KeepsMasterWeights => true;
     public CudaDevice Device => _device;
+    /// <summary>The ZeRO stage in effect: 1 when the optimizer state is sharded over the processes, else 0.</summary>
+    public int ZeroStage => _shard.Stage;
+    public long OptimizerStateCount => _shard.ShardNumParameters;
     public int Recompute => _recompute;
     public int GeluFusion => _geluFusion;
 
@@ -161,7 +188,10 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         _device.MakeCurrent();
         CheckLength(values.Length, "parameters");
         UploadAsBf16(_params.Ptr, values);
-        _device.Upload(_master.Ptr, values);
+        if (_shard.Stage == 0) _device.Upload(_master.Ptr, values);
+        else
+            foreach (var s in _shard.Slices())
+                _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, values.Slice(checked((int)s.ParameterOffset), checked((int)s.Count)));
         _masterValid = true;
     }
 
@@ -182,7 +212,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master)
     {
         _device.MakeCurrent();
-        CheckLength(m.Length, "m"); CheckLength(v.Length, "v"); CheckLength(master.Length, "master");
+        CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v"); CheckShardLength(master.Length, "master");
         _device.Download(m, _m.Ptr);
         _device.Download(v, _v.Ptr);
         _device.Download(master, _master.Ptr);
@@ -191,7 +221,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master)
     {
         _device.MakeCurrent();
-        CheckLength(m.Length, "m"); CheckLength(v.Length, "v");
+        CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
         _device.Upload(_m.Ptr, m);
         _device.Upload(_v.Ptr, v);
         if (master.IsEmpty)
@@ -201,7 +231,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         }
         else
         {
-            CheckLength(master.Length, "master");
+            CheckShardLength(master.Length, "master");
             _device.Upload(_master.Ptr, master);
             _masterValid = true;
         }
@@ -213,6 +243,12 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private void CheckLength(int length, string what)
     {
         if (length != _layout.Count) throw new ArgumentException($"{what}: expected {_layout.Count} values, got {length}");
+    }
+
+    private void CheckShardLength(int length, string what)
+    {
+        if (length != _shard.ShardNumParameters)
+            throw new ArgumentException($"{what}: expected {_shard.ShardNumParameters} values (this process's optimizer shard), got {length}");
     }
 
     private void UploadAsBf16(ulong dst, ReadOnlySpan<float> values)
@@ -342,9 +378,25 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     {
         _device.MakeCurrent();
         _device.Zero(_grads.Ptr, _grads.Bytes);
+        _gradientsPendingReduce = false;
     }
 
-    public void Backward(float lossScale)
+    public void Backward(float lossScale) => Backward(lossScale, lastMicroStep: false);
+
+    /// <summary>
+    /// Backward; on the last micro-step of an accumulation window with several processes, also averages the
+    /// gradients across them. (Called without it, the exchange happens at the first of
+    /// <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
+    /// </summary>
+    public void Backward(float lossScale, bool lastMicroStep)
+    {
+        BackwardPass(lossScale);
+        if (_sync is null) return;
+        _gradientsPendingReduce = true;
+        if (lastMicroStep) ReduceGradients();
+    }
+
+    private void BackwardPass(float lossScale)
     {
         _device.MakeCurrent();
         if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
@@ -448,7 +500,17 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public double GradientNormSquared()
     {
         _device.MakeCurrent();
-        _k.Launch("norm_squared_partial", (NormBlocks, 1), NormThreads, 0, _normPartials.Ptr, _grads.Ptr, _layout.Count);
+        if (_gradientsPendingReduce) ReduceGradients();
+        if (_shard.Stage == 0) return NormSquared(_grads.Ptr, _layout.Count);
+        // ZeRO-1: each process holds the averaged gradients of its own chunks only.
+        double local = 0;
+        foreach (var s in _shard.Slices()) local += NormSquared(_grads.Ptr + (ulong)s.ParameterOffset * 2, s.Count);
+        return _group.AllReduceSum(local);
+    }
+
+    private double NormSquared(ulong gradients, long count)
+    {
+        _k.Launch("norm_squared_partial", (NormBlocks, 1), NormThreads, 0, _normPartials.Ptr, gradients, count);
         float[] partial = new float[NormBlocks];
         _device.Download(partial.AsSpan(), _normPartials.Ptr);
         double sum = 0;
@@ -456,18 +518,77 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         return sum;
     }
 
+    /// <summary>
+    /// Averages the gradients across processes in bf16 (ncclAvg), in llm.c's groups: one per layer (its 12
+    /// tensors), then one for wte, wpe, lnfw and lnfb. ZeRO-0 all-reduces in place; ZeRO-1 reduce-scatters, leaving
+    /// each process's averaged chunk at its own offset. The collectives are queued on the compute stream, after
+    /// the backward pass, and the host waits under the watchdog so a dead peer is an error, not a hang.
+    /// </summary>
+    private void ReduceGradients()
+    {
+        _gradientsPendingReduce = false;
+        try
+        {
+            nint grads = (nint)_grads.Ptr, stream = _device.Stream;
+            for (int l = Config.NumLayers - 1; l >= 0; l--) _sync!.ReduceLayerGradients(grads, l, stream);
+            _sync!.ReduceNonLayerGradients(grads, stream);
+            using (_comm!.Watch("gradient averaging")) _device.Synchronize();
+        }
+        catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
+    }
+
+    /// <summary>ZeRO-0: every process takes rank 0's rounded parameters; ZeRO-1: every process gathers every chunk.</summary>
+    private void ShareParameters()
+    {
+        try
+        {
+            if (_shard.Stage == 1) _sync!.GatherParameters((nint)_params.Ptr, _device.Stream);
+            else _comm!.Broadcast((nint)_params.Ptr, (nint)_params.Ptr, _layout.Count, NcclDataType.BFloat16, 0, _device.Stream);
+            using (_comm!.Watch("parameter exchange")) _device.Synchronize();
+        }
+        catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
+    }
+
+    private ToolException CollectiveFailed(Exception e) => new(_comm?.Failure ?? $"rank {_group.Rank}: {e.Message}", e);
+
+    /// <summary>
+    /// The ZeRO stage this run can use: <see cref="ZeroShardLayout.Create(ParameterLayout, int, int, int, out string?)"/>'s
+    /// rules, plus ZeRO-1 only when every chunk starts and ends on 8 elements (the norm kernel reads 16 bytes at a time).
+    /// </summary>
+    internal static ZeroShardLayout ResolveShard(ParameterLayout layout, int processCount, int rank, int stage, out string? note)
+    {
+        ZeroShardLayout shard;
+        try { shard = ZeroShardLayout.Create(layout, processCount, rank, stage, out note); }
+        catch (DistributedException e) { throw new ArgumentException(e.Message, e); }
+        if (shard.Stage == 1 && shard.Slices().Any(s => s.Count % 8 != 0 || s.ParameterOffset % 8 != 0))
+        {
+            note = $"ZeRO-1 disabled: a tensor's chunk for {processCount} processes is not a multiple of 8 elements; using stage 0";
+            shard = ZeroShardLayout.Create(layout, processCount, rank, 0);
+        }
+        return shard;
+    }
+
     public void Update(in AdamWStep step)
     {
         _device.MakeCurrent();
+        if (_gradientsPendingReduce) ReduceGradients();
         if (!_masterValid)
         {
             // Master weights start as the bf16 parameters widened to fp32 (llm.c copies them on the first update).
             float[] widened = new float[_layout.Count];
             DownloadBf16(widened, _params.Ptr);
-            _device.Upload(_master.Ptr, (ReadOnlySpan<float>)widened);
+            if (_shard.Stage == 0) _device.Upload(_master.Ptr, (ReadOnlySpan<float>)widened);
+            else
+                foreach (var s in _shard.Slices())
+                    _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, (ReadOnlySpan<float>)widened.AsSpan(checked((int)s.ParameterOffset), checked((int)s.Count)));
             _masterValid = true;
         }
         float c1 = 1.0f - MathF.Pow(step.Beta1, step.T), c2 = 1.0f - MathF.Pow(step.Beta2, step.T);
+        if (_shard.Stage == 1)
+        {
+            UpdateShard(step, c1, c2);
+            return;
+        }
         for (int i = 0; i < ParameterLayout.TensorCount; i++)
         {
             long n = _layout.Sizes[i];
@@ -476,7 +597,33 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.Ptr + off * 2, _master.Ptr + off * 4, _grads.Ptr + off * 2,
                 _m.Ptr + off * 4, _v.Ptr + off * 4, n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
         }
+        // Each process rounded with its own seeds; rank 0's parameters (those the model file records) become everyone's.
+        if (_comm is not null) ShareParameters();
         _device.Synchronize();
+    }
+
+    /// <summary>
+    /// ZeRO-1: AdamW on this process's chunk of every layer's copy of every tensor (m, v and master at the
+    /// chunk's shard offset), then the all-gather that rebuilds the full parameters everywhere. One seed per
+    /// tensor, as in the unsharded update, so the seed stream stays in step with the trainer's copy of it.
+    /// </summary>
+    private void UpdateShard(in AdamWStep step, float c1, float c2)
+    {
+        for (int i = 0; i < ParameterLayout.TensorCount; i++)
+        {
+            float wd = ParameterLayout.HasWeightDecay(i) ? step.WeightDecay : 0.0f;
+            uint seed = NextRandom();
+            for (int l = 0; l < _layout.LayersOf(i); l++)
+            {
+                var s = _shard.Slice(i, l);
+                ulong p = (ulong)s.ParameterOffset, q = (ulong)s.ShardOffset;
+                // Layers of one tensor get distinct seeds so their rounding noise is independent.
+                uint layerSeed = seed ^ (uint)(l * 0x9E3779B1u);
+                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.Ptr + p * 2, _master.Ptr + q * 4, _grads.Ptr + p * 2,
+                    _m.Ptr + q * 4, _v.Ptr + q * 4, s.Count, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, layerSeed);
+            }
+        }
+        ShareParameters();
     }
 
     private uint NextRandom()

@@ -39,6 +39,23 @@ public sealed unsafe class CudaDevice : IDisposable
         TotalMemory = (long)total;
     }
 
+    /// <summary>
+    /// Makes GPU <paramref name="ordinal"/>'s primary context current on the calling thread, as cudaSetDevice
+    /// does for the runtime API (NCCL, which uses the runtime, then works on that GPU). The context stays
+    /// retained for the life of the process.
+    /// </summary>
+    public static void BindPrimaryContext(int ordinal)
+    {
+        NativeLibraries.Require(NativeLibraries.Driver);
+        Driver.Check(Driver.cuInit(0), "cuInit");
+        Driver.Check(Driver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
+        if (ordinal < 0 || ordinal >= count)
+            throw new CudaException($"CUDA device {ordinal} does not exist: this machine has {count} device(s); check -pg or the launcher's local rank");
+        Driver.Check(Driver.cuDeviceGet(out int device, ordinal), "cuDeviceGet");
+        Driver.Check(Driver.cuDevicePrimaryCtxRetain(out IntPtr context, device), "cuDevicePrimaryCtxRetain");
+        Driver.Check(Driver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    }
+
     /// <summary>True when a driver and at least one GPU are present; otherwise says why (missing library, no device, driver error).</summary>
     public static bool IsPresent(out string reason)
     {
