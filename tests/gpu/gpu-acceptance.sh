@@ -5,7 +5,8 @@
 # tiny_train_*.bin / tiny_val_*.bin (llm-tokenize tinyshakespeare.txt --prefix tiny) and a HellaSwag file.
 #
 # Usage: tests/gpu/gpu-acceptance.sh [tests] [train] [eval] [sample] [multi]   (default: all)
-# Environment: DEVICE (cuda; cpu for a dry run), MODEL (d12), B (8), T (1024), STEPS (20), LIMIT (300).
+# Environment: DEVICE (cuda; cpu for a dry run), MODEL (d12), B (8), T (1024), STEPS (20), LIMIT (300),
+#   CPU_LIMIT (100: examples also scored on the CPU), MULTI_TIMEOUT (330 s).
 set -uo pipefail
 OUT=${OUT:-out}; BIN=${BIN:-bin}; CUDA_TESTS=${CUDA_TESTS:-}; DATA=${DATA:-data}
 DEVICE=${DEVICE:-cuda}; MODEL=${MODEL:-d12}; B=${B:-8}; T=${T:-1024}; STEPS=${STEPS:-20}; LIMIT=${LIMIT:-300}
@@ -60,7 +61,7 @@ run_eval() {
   stamp "HellaSwag: $DEVICE vs PyTorch vs CPU"
   timeout 200 "$BIN/llm-eval" hellaswag -e "$model" --data "$HELLASWAG" --limit "$LIMIT" --device "$DEVICE" --json --per-example "$OUT/eval-dev.jsonl" > "$OUT/eval-dev.log" 2>&1
   tail -1 "$OUT/eval-dev.log"
-  local cpu_limit=$(( LIMIT < 100 ? LIMIT : 100 ))
+  local cpu_limit=$(( LIMIT < ${CPU_LIMIT:-100} ? LIMIT : ${CPU_LIMIT:-100} ))
   timeout 300 "$BIN/llm-eval" hellaswag -e "$model" --data "$HELLASWAG" --limit "$cpu_limit" --device cpu --json --per-example "$OUT/eval-cpu.jsonl" > "$OUT/eval-cpu.log" 2>&1
   tail -1 "$OUT/eval-cpu.log"
   if python3 -c "import torch" 2>/dev/null; then
@@ -103,7 +104,7 @@ run_multi() {
   local gpus; gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
   (( gpus >= 2 )) || { echo "SKIP multi ($gpus GPU)" | tee -a "$summary"; return; }
   stamp "multi-GPU checks"
-  BIN=$BIN DATA=$DATA OUT=$OUT/multi timeout 330 bash tests/gpu/multi-gpu-check.sh > "$OUT/multi.log" 2>&1
+  BIN=$BIN DATA=$DATA OUT=$OUT/multi timeout "${MULTI_TIMEOUT:-330}" bash tests/gpu/multi-gpu-check.sh > "$OUT/multi.log" 2>&1
   grep -E "PASS|FAIL|error" "$OUT/multi.log" | head -20 | sed 's/^/multi: /' | tee -a "$summary"
 }
 
