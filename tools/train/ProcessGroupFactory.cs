@@ -1,8 +1,6 @@
 using LlmNet.Common.Cli;
 using LlmNet.Cuda;
-using LlmNet.Distributed;
 using LlmNet.Distributed.Launch;
-using LlmNet.Distributed.Rendezvous;
 using LlmNet.Model;
 using LlmNet.Training;
 
@@ -10,7 +8,8 @@ namespace LlmNet.Tools.Train;
 
 /// <summary>
 /// Where llm-train finds out whether it is one of several processes (-pn/-pr/-pi/-ps/-pf, or the variables of
-/// mpirun, srun or torchrun) and, if so, joins them over NCCL before the backend picks its GPU.
+/// mpirun, srun or torchrun) and, if so, joins them over NCCL before the backend picks its GPU
+/// (the shared part lives in <see cref="ProcessGroups"/>).
 /// </summary>
 public static class ProcessGroupFactory
 {
@@ -21,21 +20,12 @@ public static class ProcessGroupFactory
     /// <summary>Same, with the launch detection supplied (tests).</summary>
     public static IProcessGroup Create(TrainOptions options, Func<LaunchInfo> detect)
     {
-        LaunchInfo launch;
-        try { launch = detect(); }
-        catch (DistributedException e) { throw new UsageException(e.Message); }
+        LaunchInfo launch = ProcessGroups.DetectLaunch(detect);
         if (!launch.IsMultiProcess) return SingleProcess.Instance;
 
         if (options.Device == "cpu")
             throw new ToolException($"{launch}: training with {launch.Size} processes needs GPUs (--device cuda or auto); " +
                 "the CPU backend trains in a single process, so run one process with --device cpu");
-        if (!CudaBackend.IsAvailable(out string reason))
-            throw new ToolException($"{launch}: training with {launch.Size} processes needs a GPU per process, but {reason}. " +
-                "Run on a machine with GPUs, or one process with --device cpu");
-
-        RendezvousOptions rendezvous;
-        try { rendezvous = RendezvousOptions.FromEnvironment(); }
-        catch (DistributedException e) { throw new UsageException(e.Message); }
-        return CudaProcessGroup.Join(launch, rendezvous, options.ZeroStage);
+        return ProcessGroups.JoinCuda(launch, options.ZeroStage, "training");
     }
 }
