@@ -13,4 +13,5 @@ for proj in tools/*/llm-*.csproj; do
   dotnet publish "$proj" -c Release -r "$rid" --self-contained false -o "$out" --nologo -v quiet -p:UseAppHost=true -p:GenerateDocumentationFile=false >/dev/null \
     || { echo "build.sh: building $proj failed; run: dotnet publish $proj -c Release" >&2; exit 1; }
 done
+touch "$out/.built"
 echo "built: $(cd "$out" && ls llm-* | grep -v '\.' | tr '\n' ' ')-> $out/"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPT-2 124M (d12) on ~10B tokens of FineWeb-EDU: llm.c's run_gpt2_124M.sh settings (18,865 steps of 524,288 tokens).
+# GPT-2 124M (d12) on ~10B tokens of FineWeb-EDU: llm.c's run_gpt2_124M.sh settings (18,865 steps of 524,288 tokens;
+# llm.c's script trains on classic FineWeb 10B, this one on the pre-tokenized FineWeb-EDU shards).
 #
 # Stages: fetch (llm.c's pre-tokenized FineWeb-EDU shards, or SOURCE=parquet to download parquet and
 # tokenize it here), hellaswag (download + convert to .bin), train (all local GPUs through mpirun,

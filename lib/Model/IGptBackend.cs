@@ -43,6 +43,12 @@ public interface IGptBackend : IDisposable
     void ZeroGradients();
     /// <summary>Backward pass of the last forward with targets; dloss per position = lossScale (1/(B·T·accum)). Gradients accumulate (+=).</summary>
     void Backward(float lossScale);
+    /// <summary>
+    /// Backward with the position in the accumulation window: on the last micro-step a multi-process backend
+    /// averages the gradients across processes (after that, <see cref="GradientNormSquared"/> and
+    /// <see cref="Update"/> see the averaged gradients). A single-process backend needs only the first overload.
+    /// </summary>
+    void Backward(float lossScale, bool lastMicroStep) => Backward(lossScale);
     /// <summary>Squared global L2 norm of the gradients, computed deterministically.</summary>
     double GradientNormSquared();
     /// <summary>Copies the gradients out as fp32 (tests, debugging).</summary>
@@ -52,6 +58,11 @@ public interface IGptBackend : IDisposable
 
     /// <summary>Optimizer state as stored in llm.c's state file: m, v, and master weights (empty span when the backend keeps none).</summary>
     bool KeepsMasterWeights { get; }
+    /// <summary>
+    /// Elements in each of m, v and master as this process stores them (the state file's shard_num_parameters):
+    /// N, or N / processes when the optimizer state is sharded (ZeRO-1) in llm.c's sharded layout.
+    /// </summary>
+    long OptimizerStateCount => ParameterLayout.For(Config).Count;
     void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master);
     void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master);
 }

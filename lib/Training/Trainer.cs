@@ -194,7 +194,8 @@ public sealed class Trainer : IDisposable
             {
                 _train.NextBatch();
                 lossSum += _backend.Forward(_train.Inputs, _train.Targets, B, T);
-                _backend.Backward(lossScale);
+                // The last micro-step's backward also averages the gradients across processes.
+                _backend.Backward(lossScale, lastMicroStep: micro == GradAccumSteps - 1);
                 _srRng.NextUInt32(); // llm.c seeds the encoder-backward stochastic rounding once per micro-step
             }
             float meanLoss = lossSum / GradAccumSteps;
@@ -269,9 +270,10 @@ public sealed class Trainer : IDisposable
             Say($"Writing model to {dir.ModelPath(step)}");
             dir.WriteModel(step, _backend.Config, _checkpointDtype, parameters);
         }
-        var m = new float[n];
-        var v = new float[n];
-        float[]? master = _backend.KeepsMasterWeights ? new float[n] : null;
+        long shard = _backend.OptimizerStateCount; // N, or N / processes with ZeRO-1
+        var m = new float[shard];
+        var v = new float[shard];
+        float[]? master = _backend.KeepsMasterWeights ? new float[shard] : null;
         _backend.GetOptimizerState(m, v, master);
         var loader = _train.SaveState();
         if (!_o.Quiet) _out.WriteLine($"Writing state to {dir.StatePath(step, _group.Rank)}"); // every rank, as llm.c
@@ -299,9 +301,8 @@ public sealed class Trainer : IDisposable
     private void RestoreState(int step)
     {
         var dir = _checkpoints!;
-        long n = ParameterLayout.For(_backend.Config).Count;
         string path = dir.StatePath(step, _group.Rank);
-        var state = StateFile.Read(path, n);
+        var state = StateFile.Read(path, _backend.OptimizerStateCount);
         if (state.NumProcesses != _group.Size || state.ProcessRank != _group.Rank)
             throw new ToolException($"{path}: written by rank {state.ProcessRank} of {state.NumProcesses} processes, but this is rank {_group.Rank} of {_group.Size}. Resume with the same number of processes");
         if (state.Step != step)
@@ -313,6 +314,7 @@ public sealed class Trainer : IDisposable
         _backend.SetOptimizerState(state.M, state.V, _backend.KeepsMasterWeights ? state.Master : ReadOnlySpan<float>.Empty);
         _srRng = new XorShift(state.RngState);
         _srRngLastUpdate = state.RngStateLastUpdate;
+        if (_backend is IStochasticRounding rounding) rounding.RngState = state.RngState;
         try
         {
             _train.RestoreState(new DataLoaderState(state.ShouldShuffle, checked((int)state.ShardIndex), checked((int)state.SampleIndex),

@@ -49,7 +49,7 @@ stage_train() {
   mkdir -p "$OUT_DIR"
   local dir; dir=$(shard_dir)
   local flags=(-i "$dir/edu_fineweb_train_*.bin" -j "$dir/edu_fineweb_val_*.bin" -o "$OUT_DIR"
-    -v 250 -s "$SAMPLE_EVERY" -g "$GEN_TOKENS" -h 1 --hellaswag "$DATA_DIR/hellaswag/hellaswag_val.bin"
+    -v 250 -s "$SAMPLE_EVERY" -g "$GEN_TOKENS" -h 1 --hellaswag-data "$DATA_DIR/hellaswag/hellaswag_val.bin"
     -b "$BATCH" -t "$SEQ" -d "$TOTAL_BATCH" -r 0 -z 1 -c 0.1 -k cosine -l "$LR" -q "$FINAL_LR_FRAC"
     -u "$WARMUP" -n "$CKPT_EVERY" -x "$STEPS" -y 1 -e "$MODEL" $EXTRA_FLAGS)
   local launch=("$BIN/llm-train")

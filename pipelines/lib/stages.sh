@@ -16,15 +16,19 @@ BIN=${BIN:-$REPO_ROOT/bin}
 log() { printf '\n[%s] == %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
-# Builds the tools once, unless bin/ already holds all of them.
+# Builds the tools into BIN when one is missing or, for the repository's own bin/, when any source
+# is newer than the last build (so a pipeline never runs stale tools after a `git pull`).
 ensure_tools() {
-  local t missing=0
-  for t in fetch tokenize train eval sample plot; do [[ -x $BIN/llm-$t ]] || missing=1; done
-  if (( missing )); then
-    command -v dotnet >/dev/null || die "the tools are not built and no 'dotnet' is on PATH; install the .NET 10 SDK or set BIN to a folder with the llm-* tools"
-    log "building the tools into $BIN"
-    "$REPO_ROOT/build.sh" "$BIN"
+  local t reason=""
+  for t in fetch tokenize train eval sample plot; do [[ -x $BIN/llm-$t ]] || reason="llm-$t is not built"; done
+  if [[ -z $reason && $BIN == "$REPO_ROOT/bin" && -f $BIN/.built ]] &&
+     [[ -n $(find "$REPO_ROOT/lib" "$REPO_ROOT/tools" -newer "$BIN/.built" \( -name '*.cs' -o -name '*.csproj' -o -name '*.cu' -o -name '*.cuh' \) -print -quit) ]]; then
+    reason="sources changed since the last build"
   fi
+  [[ -z $reason ]] && return 0
+  command -v dotnet >/dev/null || die "$reason and no 'dotnet' is on PATH; install the .NET 10 SDK or set BIN to a folder with the llm-* tools"
+  log "building the tools into $BIN ($reason)"
+  "$REPO_ROOT/build.sh" "$BIN"
 }
 
 # Number of CUDA GPUs on this machine (0 when there is no driver).

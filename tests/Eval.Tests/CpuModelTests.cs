@@ -188,7 +188,7 @@ public sealed class CpuModelTests(TinyModelFixture tiny) : IClassFixture<TinyMod
 
         (rc, _, stderr) = RunCli("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--device", "cuda");
         rc.Should().Be(1);
-        stderr.Should().Contain("no CUDA backend");
+        stderr.Should().Contain("--device cuda: no usable GPU");
     }
 
     private static (int ExitCode, string Stdout, string Stderr) RunCli(params string[] args)

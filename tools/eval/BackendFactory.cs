@@ -1,31 +1,27 @@
 using LlmNet.Common.Cli;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
-using LlmNet.Model.Cpu;
+using LlmNet.Cuda;
 
 namespace LlmNet.Tools.Eval;
 
 /// <summary>The one place llm-eval creates a compute backend and loads the model into it.</summary>
 internal static class BackendFactory
 {
-    public static readonly string[] Devices = ["auto", "cpu", "cuda"];
+    public static readonly string[] Devices = Backends.DeviceNames;
 
     /// <summary>
     /// Creates a backend on <paramref name="device"/> sized for (maxBatch, maxSeqLen) holding
     /// <paramref name="model"/>: an llm.c model file (v3 or v5), or a descriptor (d12, gpt3:c768) for
-    /// llm.c's fresh seed-42 initialisation. <paramref name="threads"/> ≤ 0 uses every CPU core.
+    /// llm.c's fresh seed-42 initialisation. <paramref name="threads"/> ≤ 0 uses every CPU core;
+    /// on CUDA, <paramref name="group"/>'s local rank picks the GPU.
     /// </summary>
-    public static IGptBackend Create(string device, string model, int maxBatch, int maxSeqLen, int threads = 0)
+    public static IGptBackend Create(string device, string model, int maxBatch, int maxSeqLen, int threads = 0, IProcessGroup? group = null)
     {
-        // auto prefers CUDA once this build carries a CUDA backend; until then it means the CPU.
-        string chosen = device == "auto" ? "cpu" : device;
-        if (chosen == "cuda")
-            throw new ToolException("--device cuda: this build of llm-eval has no CUDA backend yet. Use --device cpu");
-
         var (config, parameters) = LoadModel(model);
         if (maxSeqLen > config.MaxSeqLen)
             throw new ToolException($"{model}: the model's context is {config.MaxSeqLen} positions but T = {maxSeqLen} was asked for. Lower --seq-len");
-        var backend = new CpuBackend(config, maxBatch, maxSeqLen, threads);
+        var backend = Backends.Create(device, config, maxBatch, maxSeqLen, new BackendSettings(CpuThreads: threads, ProcessGroup: group));
         backend.SetParameters(parameters);
         return backend;
     }

@@ -1,10 +1,11 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LlmNet.Common.Cli;
-using LlmNet.Common.IO;
+using LlmNet.Cuda;
+using LlmNet.Distributed.Launch;
 using LlmNet.Eval.HellaSwag;
 
 namespace LlmNet.Tools.Eval;
@@ -41,8 +42,7 @@ internal static class HellaSwagCommand
             DefaultValueFactory = _ => "auto",
         };
         device.AcceptOnlyFromAmong(BackendFactory.Devices);
-        var rank = new Option<int>("--rank") { Description = "this process's rank in a multi-process split", DefaultValueFactory = _ => 0 };
-        var worldSize = new Option<int>("--world-size") { Description = "number of processes splitting the examples (ceil(N/size) each)", DefaultValueFactory = _ => 1 };
+        var launch = new LaunchOptions();
         var json = new Option<bool>("--json") { Description = "print the result as one JSON object on the last line" };
         var perExample = new Option<string?>("--per-example") { Description = "write one JSON line per example (index, label, prediction, correct, losses) to this file" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress output" };
@@ -50,58 +50,69 @@ internal static class HellaSwagCommand
 
         var command = new Command("hellaswag", "HellaSwag accuracy (mean loss per ending token, lowest wins), as llm.c's -h 1 computes it")
         {
-            model, data, limit, batch, seqLen, device, threads, rank, worldSize, json, perExample, quiet,
+            model, data, limit, batch, seqLen, device, threads, json, perExample, quiet,
         };
+        foreach (var option in launch.All) command.Options.Add(option);
         command.SetAction(parsed => ToolRunner.Run("llm-eval", ct => Run(new Settings(
             parsed.GetValue(model)!, parsed.GetValue(data), parsed.GetValue(limit), parsed.GetValue(batch), parsed.GetValue(seqLen),
-            parsed.GetValue(device)!, parsed.GetValue(threads), parsed.GetValue(rank), parsed.GetValue(worldSize), parsed.GetValue(json),
+            parsed.GetValue(device)!, parsed.GetValue(threads), launch.Read(parsed), parsed.GetValue(json),
             parsed.GetValue(perExample), parsed.GetValue(quiet)), ct)));
         return command;
     }
 
     private sealed record Settings(string Model, string? Data, int? Limit, int BatchSize, int SeqLen, string Device, int Threads,
-        int Rank, int WorldSize, bool Json, string? PerExample, bool Quiet);
+        LaunchOptions.Values Launch, bool Json, string? PerExample, bool Quiet);
 
     private static int Run(Settings s, CancellationToken ct)
     {
         if (s.BatchSize < 4) throw new UsageException($"--batch-size {s.BatchSize}: HellaSwag needs at least 4 rows (one per ending)");
         if (s.SeqLen < 0) throw new UsageException($"--seq-len {s.SeqLen}: must be 0 (auto) or positive");
         if (s.Limit is < 1) throw new UsageException($"--limit {s.Limit}: must be at least 1");
-        if (s.WorldSize < 1 || s.Rank < 0 || s.Rank >= s.WorldSize)
-            throw new UsageException($"--rank {s.Rank} --world-size {s.WorldSize}: need 0 ≤ rank < world size");
+        LaunchInfo launch = s.Launch.Resolve();
 
         string dataPath = s.Data ?? HellaSwagData.FindDefault()
             ?? throw new ToolException($"no HellaSwag data found at {string.Join(", ", HellaSwagData.DefaultPaths)}. " +
                                        "Pass --data FILE (llm-fetch hellaswag --out DIR downloads hellaswag_val.jsonl)");
-        var evaluator = new HellaSwagEvaluator(dataPath, s.Rank, s.WorldSize, s.Limit);
+        var evaluator = new HellaSwagEvaluator(dataPath, launch.Rank, launch.Size, s.Limit);
         int T = s.SeqLen == 0 ? evaluator.RequiredSeqLen : s.SeqLen;
         if (T < evaluator.RequiredSeqLen)
             throw new UsageException($"--seq-len {T}: the longest example of {dataPath} needs T ≥ {evaluator.RequiredSeqLen}");
 
-        using var backend = BackendFactory.Create(s.Device, s.Model, s.BatchSize, T, s.Threads);
+        string device = Backends.Resolve(s.Device);
+        using var group = LaunchOptions.Join(launch, device);
+        // Only a group's rank 0 reports; a manual split (no group) reports every process's own counts.
+        bool reports = group.Rank == 0;
+        using var backend = BackendFactory.Create(device, s.Model, s.BatchSize, T, s.Threads, group);
         var info = Console.Error;
         if (!s.Quiet)
             info.WriteLine($"llm-eval: {dataPath}: {evaluator.DatasetSize} examples" +
-                           (s.WorldSize > 1 ? $", rank {s.Rank}/{s.WorldSize} scores [{evaluator.FirstExample}, {evaluator.FirstExample + evaluator.Count})" : "") +
+                           (launch.Size > 1 ? $", rank {launch.Rank}/{launch.Size} ({launch.Launcher}) scores [{evaluator.FirstExample}, {evaluator.FirstExample + evaluator.Count})" : "") +
                            $"; model {s.Model} on {backend.DeviceName}; B={s.BatchSize} ({s.BatchSize / 4} examples per pass), " +
                            (s.SeqLen == 0 ? $"T up to {T} (each pass sized to its longest example)" : $"T={T}"));
 
-        HellaSwagScore score;
+        // Every rank starts together and the sum waits for the slowest, so rank 0's clock covers the whole set.
+        group.Barrier();
+        var clock = Stopwatch.StartNew();
+        HellaSwagScore mine;
         try
         {
-            score = ConsoleProgress.Run("HellaSwag", s.Quiet,
+            string label = group.Size > 1 ? $"HellaSwag rank {group.Rank}" : "HellaSwag";
+            mine = ConsoleProgress.Run(label, s.Quiet,
                 progress => evaluator.Evaluate(backend, s.BatchSize, T, ct, keepPredictions: s.PerExample is not null, progress, trimSeqLen: s.SeqLen == 0));
         }
         catch (ArgumentException e)
         {
             throw new ToolException($"{dataPath}: {e.Message}. Check that the data was tokenized with GPT-2's tokenizer for this model", e);
         }
+        var score = mine.Reduce(group) with { Seconds = group.Size > 1 ? clock.Elapsed.TotalSeconds : mine.Seconds };
 
-        if (s.PerExample is { } perExamplePath) WritePerExample(perExamplePath, score.Predictions!);
+        if (s.PerExample is { } perExamplePath) PerExampleFile.Write(perExamplePath, mine.Predictions!, group);
+        if (!reports) return ToolRunner.Ok;
 
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"HellaSwag: {score.Correct}/{score.Total} = {score.Accuracy:F6}"));
+        string processes = group.Size > 1 ? $" on {group.Size} processes" : "";
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"accuracy {score.Accuracy:P2} ({score.Correct} of {score.Total} correct), {score.ExamplesPerSecond:F2} examples/s over {score.Seconds:F1} s"));
+            $"accuracy {score.Accuracy:P2} ({score.Correct} of {score.Total} correct), {score.ExamplesPerSecond:F2} examples/s over {score.Seconds:F1} s{processes}"));
         if (s.Json)
         {
             var result = new JsonObject
@@ -118,38 +129,12 @@ internal static class HellaSwagCommand
                 ["batch_size"] = s.BatchSize,
                 ["seq_len"] = T,
                 ["dataset_size"] = evaluator.DatasetSize,
-                ["rank"] = s.Rank,
-                ["world_size"] = s.WorldSize,
+                ["rank"] = launch.Rank,
+                ["world_size"] = launch.Size,
+                ["processes"] = group.Size,
             };
             Console.Out.WriteLine(result.ToJsonString());
         }
         return ToolRunner.Ok;
-    }
-
-    private static void WritePerExample(string path, IReadOnlyList<HellaSwagPrediction> predictions)
-    {
-        try
-        {
-            AtomicFile.Write(path, stream =>
-            {
-                using var writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true) { NewLine = "\n" };
-                foreach (var p in predictions)
-                {
-                    var line = new JsonObject
-                    {
-                        ["index"] = p.Index,
-                        ["label"] = p.Label,
-                        ["prediction"] = p.Prediction,
-                        ["correct"] = p.Correct,
-                        ["losses"] = new JsonArray([.. p.MeanLosses.Select(l => JsonValue.Create(l))]),
-                    };
-                    writer.WriteLine(line.ToJsonString());
-                }
-            });
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ToolException($"{path}: cannot write the per-example file ({e.Message}). Check the folder exists and is writable", e);
-        }
     }
 }

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using LlmNet.Common.Cli;
 using LlmNet.Common.Text;
+using LlmNet.Cuda;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
-using LlmNet.Model.Cpu;
 using LlmNet.Training.Sampling;
 
 namespace LlmNet.Tools.Sample;
@@ -81,12 +81,11 @@ public static class SampleProgram
     });
 
     /// <summary>
-    /// The one place llm-sample turns --device into a backend. With <paramref name="incremental"/> the CPU
-    /// backend decodes through its key/value cache, so its full-sequence activations can stay minimal.
+    /// llm-sample's backend. With <paramref name="incremental"/> a backend that decodes through a
+    /// key/value cache (the CPU's) needs full-sequence activations for one position only.
     /// </summary>
-    private static IGptBackend CreateBackend(string device, GptConfig config, int seqLen, bool incremental = false) => device switch
-    {
-        "cuda" => throw new ToolException("CUDA backend not built in; use --device cpu"),
-        _ => new CpuBackend(config, 1, incremental ? 1 : seqLen),
-    };
+    private static IGptBackend CreateBackend(string device, GptConfig config, int seqLen, bool incremental = false) =>
+        Backends.Resolve(device) == "cpu"
+            ? Backends.Create("cpu", config, 1, incremental ? 1 : seqLen)
+            : Backends.Create("cuda", config, 1, seqLen);
 }

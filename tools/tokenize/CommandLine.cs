@@ -17,6 +17,7 @@ public static class CommandLine
         var root = new RootCommand("Tokenize documents (parquet, JSON Lines, text) with GPT-2's BPE into llm.c token shards.");
         TokenizeCommand.Configure(root);
         root.Add(BenchCommand.Create());
+        root.Add(HellaSwagCommand.Create());
         return root;
     }
 

@@ -10,7 +10,7 @@ public static class TrainProgram
     {
         CreateBackend = BackendFactory.Create,
         CreateHellaSwag = HellaSwagHook.Create,
-        CreateProcessGroup = null,
+        CreateProcessGroup = ProcessGroupFactory.Create,
     };
 
     public static int Main(string[] args) => Run(args, Console.Out);

@@ -22,7 +22,11 @@ public sealed class TrainHost
     /// null: bf16 when the backend keeps fp32 master weights, else fp32.
     /// </summary>
     public Func<IGptBackend, ModelDtype>? CheckpointDtype { get; init; }
-    /// <summary>Joins the process group for -pn &gt; 1; null when this build runs single-process only.</summary>
+    /// <summary>
+    /// Works out this process's place in a multi-process launch (-pn/-pr/-pi or mpirun/srun/torchrun variables) and
+    /// joins the group, or returns <see cref="SingleProcess.Instance"/> for a one-process run; null when this build
+    /// runs single-process only. Called before the backend is created.
+    /// </summary>
     public Func<TrainOptions, IProcessGroup>? CreateProcessGroup { get; init; }
 }
 
@@ -42,9 +46,11 @@ public static class TrainCli
 
     public static TrainResult Run(TrainOptions options, TrainHost host, TextWriter output, CancellationToken ct = default)
     {
-        IProcessGroup group = options.NumProcesses > 1
-            ? host.CreateProcessGroup?.Invoke(options) ?? throw new ToolException($"{options.NumProcesses} processes (-pn) need the multi-process launcher, which this build lacks; run with -pn 1")
-            : SingleProcess.Instance;
+        // The host's launcher also recognises mpirun/srun/torchrun environments, so it is asked even without -pn.
+        IProcessGroup group = host.CreateProcessGroup?.Invoke(options)
+            ?? (options.NumProcesses > 1
+                ? throw new ToolException($"{options.NumProcesses} processes (-pn) need the multi-process launcher, which this build lacks; run with -pn 1")
+                : SingleProcess.Instance);
         try
         {
             var start = ResolveStart(options);

@@ -1,0 +1,745 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using LlmNet.Common.Cli;
+using LlmNet.Distributed;
+using LlmNet.Distributed.Nccl;
+using LlmNet.Distributed.Zero;
+using LlmNet.Model;
+using LlmNet.Model.Numerics;
+
+namespace LlmNet.Cuda;
+
+/// <summary>
+/// GPT-2 on one NVIDIA GPU with llm.c's mixed precision: bf16 parameters, gradients and activations, fp32
+/// LayerNorm statistics, AdamW moments and master weights. Matmuls run on cuBLASLt; everything else in this
+/// assembly's kernels. All device memory is allocated once, in the constructor, for (maxBatch, maxSeq), and
+/// every reduction is deterministic, so the same inputs give bitwise the same losses on every run.
+/// In a <see cref="CudaProcessGroup"/> of several processes the gradients are averaged in bf16 with NCCL on the
+/// last micro-step (all-reduce with ZeRO-0; reduce-scatter with ZeRO-1, where each process keeps m, v and master
+/// for its 1/N shard only and the updated parameters are all-gathered), see docs/multi-gpu.md.
+/// </summary>
+public sealed class CudaBackend : IGptBackend, IStochasticRounding
+{
+    private const int NormBlocks = 1024, NormThreads = 512;
+
+    private readonly CudaDevice _device;
+    private readonly KernelModule _k;
+    private readonly Matmul _mm;
+    private readonly ParameterLayout _layout;
+    private readonly List<DeviceBuffer> _buffers = [];
+    private readonly int _recompute, _geluFusion;
+    private readonly IProcessGroup _group;
+    private readonly NcclCommunicator? _comm;       // null for one process
+    private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
+    private readonly ZeroCollectives? _sync;
+    private bool _gradientsPendingReduce;           // backward ran since the last gradient exchange
+    private ulong _rng;
+
+    // Model state.
+    private readonly DeviceBuffer _params, _grads, _m, _v, _master;
+    // Activations (see docs/cuda.md for shapes).
+    private readonly DeviceBuffer _encoded, _ln1, _ln1Mean, _ln1Rstd, _qkv, _atty, _attLse, _residual2, _ln2, _ln2Mean, _ln2Rstd,
+        _fch, _fchGelu, _residual3, _lnf, _lnfMean, _lnfRstd, _logits, _lse, _losses, _inputs, _targets;
+    // Backward scratch.
+    private readonly DeviceBuffer _dresidual, _btc, _bt4c, _attDelta, _partials, _normPartials, _buckets;
+
+    private int[] _hostInputs = [], _hostTargets = [];
+    private int _b, _t;
+    private bool _haveTargets, _masterValid;
+
+    public CudaBackend(GptConfig config, int maxBatch, int maxSeq, CudaBackendOptions? options = null)
+    {
+        options ??= new CudaBackendOptions();
+        if (maxSeq > config.MaxSeqLen) throw new ArgumentException($"sequence length {maxSeq} exceeds the model's maximum {config.MaxSeqLen}");
+        if (config.Channels % 8 != 0 || config.PaddedVocabSize % 8 != 0)
+            throw new ArgumentException($"the CUDA backend needs channels and padded vocab divisible by 8 (got C={config.Channels}, Vp={config.PaddedVocabSize})");
+        if (config.HeadSize is not (64 or 80 or 96 or 128))
+            throw new ArgumentException($"the CUDA attention kernels support head sizes 64, 80, 96 and 128, not {config.HeadSize}");
+        if (options.Recompute is < 0 or > 2) throw new ArgumentException($"recompute must be 0, 1 or 2 (got {options.Recompute})");
+        _group = options.ProcessGroup ?? SingleProcess.Instance;
+        _layout = ParameterLayout.For(config);
+        if (_group.Size > 1)
+        {
+            if (_group is not CudaProcessGroup cuda)
+                throw new NotSupportedException($"the CUDA backend averages gradients over NCCL and needs a {nameof(CudaProcessGroup)}, not a {_group.GetType().Name}");
+            _comm = cuda.Communicator;
+            int stage = options.ZeroStage >= 0 ? options.ZeroStage : cuda.ZeroStage;
+            _shard = ResolveShard(_layout, _group.Size, _group.Rank, stage, out string? note);
+            if (note is not null && _group.Rank == 0) Console.WriteLine(note);
+            _sync = new ZeroCollectives(_comm, _shard, NcclDataType.BFloat16);
+        }
+        else
+        {
+            _shard = ZeroShardLayout.Create(_layout, 1, 0, 0);
+        }
+        Config = config;
+        MaxBatchSize = maxBatch;
+        MaxSeqLen = maxSeq;
+        _rng = 13371337UL + (ulong)_group.Rank;
+
+        _device = new CudaDevice(options.DeviceIndex >= 0 ? options.DeviceIndex : _group.LocalRank);
+        try
+        {
+            _recompute = options.Recompute;
+            _geluFusion = options.GeluFusion >= 0 ? Math.Min(options.GeluFusion, 2) : (_device.ComputeMajor >= 9 ? 2 : 0);
+            _k = KernelModule.LoadDefault(_device);
+            AllowAttentionSharedMemory();
+            _mm = new Matmul(_device);
+
+            long n = _layout.Count, L = config.NumLayers, C = config.Channels, bt = (long)maxBatch * maxSeq;
+            long nh = config.NumHeads, vp = config.PaddedVocabSize;
+            _params = Alloc("parameters (bf16)", n * 2);
+            _grads = Alloc("gradients (bf16)", n * 2);
+            long shard = _shard.ShardNumParameters;
+            _m = Alloc("AdamW m (fp32)", shard * 4);
+            _v = Alloc("AdamW v (fp32)", shard * 4);
+            _master = Alloc("master weights (fp32)", shard * 4);
+
+            long lnLayers = _recompute >= 2 ? 1 : L;
+            _encoded = Alloc("encoded (B,T,C)", bt * C * 2);
+            _ln1 = Alloc($"ln1 ({lnLayers},B,T,C)", lnLayers * bt * C * 2);
+            _ln1Mean = Alloc("ln1 mean (L,B,T)", L * bt * 4);
+            _ln1Rstd = Alloc("ln1 rstd (L,B,T)", L * bt * 4);
+            _qkv = Alloc("qkv (L,B,T,3C)", L * bt * 3 * C * 2);
+            _atty = Alloc("atty (L,B,T,C)", L * bt * C * 2);
+            _attLse = Alloc("attention logsumexp (L,B,NH,T)", L * bt * nh * 4);
+            _residual2 = Alloc("residual2 (L,B,T,C)", L * bt * C * 2);
+            _ln2 = Alloc($"ln2 ({lnLayers},B,T,C)", lnLayers * bt * C * 2);
+            _ln2Mean = Alloc("ln2 mean (L,B,T)", L * bt * 4);
+            _ln2Rstd = Alloc("ln2 rstd (L,B,T)", L * bt * 4);
+            _fch = Alloc("fch (L,B,T,4C)", L * bt * 4 * C * 2);
+            long geluLayers = _recompute >= 1 ? 1 : L;
+            _fchGelu = Alloc($"fch_gelu ({geluLayers},B,T,4C)", geluLayers * bt * 4 * C * 2);
+            _residual3 = Alloc("residual3 (L,B,T,C)", L * bt * C * 2);
+            _lnf = Alloc("lnf (B,T,C)", bt * C * 2);
+            _lnfMean = Alloc("lnf mean (B,T)", bt * 4);
+            _lnfRstd = Alloc("lnf rstd (B,T)", bt * 4);
+            _logits = Alloc("logits / dlogits (B,T,Vp)", bt * vp * 2);
+            _lse = Alloc("logits logsumexp (B,T)", bt * 4);
+            _losses = Alloc("losses (B,T)", bt * 4);
+            _inputs = Alloc("inputs (B,T)", bt * 4);
+            _targets = Alloc("targets (B,T)", bt * 4);
+
+            _dresidual = Alloc("dresidual (B,T,C)", bt * C * 2);
+            _btc = Alloc("scratch (B,T,C)", bt * C * 2);
+            _bt4c = Alloc("scratch (B,T,4C)", bt * 4 * C * 2);
+            _attDelta = Alloc("attention delta (B,NH,T)", bt * nh * 4);
+            _partials = Alloc("column-sum partials", PartialFloats(bt, (int)(4 * C)) * 4);
+            _normPartials = Alloc("norm partials", NormBlocks * 4);
+            _buckets = Alloc("wte-backward buckets", (3 * bt + 1) * 4);
+            _device.Zero(_grads.Ptr, _grads.Bytes);
+            _device.Zero(_m.Ptr, _m.Bytes);
+            _device.Zero(_v.Ptr, _v.Bytes);
+            _device.Synchronize();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True when a CUDA driver, a GPU, NVRTC and cuBLASLt are all present; otherwise says which is missing.</summary>
+    public static bool IsAvailable(out string reason)
+    {
+        if (!CudaDevice.IsPresent(out reason)) return false;
+        if (!Interop.NativeLibraries.TryLoad(Interop.NativeLibraries.Nvrtc, out _, out reason)) return false;
+        if (!Interop.NativeLibraries.TryLoad(Interop.NativeLibraries.CublasLt, out _, out reason)) return false;
+        return true;
+    }
+
+    public GptConfig Config { get; }
+    public string DeviceName => _device.Name;
+    public int MaxBatchSize { get; }
+    public int MaxSeqLen { get; }
+    public bool KeepsMasterWeights => true;
+    public CudaDevice Device => _device;
+    /// <summary>The ZeRO stage in effect: 1 when the optimizer state is sharded over the processes, else 0.</summary>
+    public int ZeroStage => _shard.Stage;
+    public long OptimizerStateCount => _shard.ShardNumParameters;
+    public int Recompute => _recompute;
+    public int GeluFusion => _geluFusion;
+
+    /// <summary>Every device allocation, by name and size, in allocation order (llm.c-style memory report).</summary>
+    public IReadOnlyList<(string Name, long Bytes)> Allocations =>
+        [.. _buffers.Select(b => (b.Name, b.Bytes)), ("cuBLASLt workspace", _mm?.WorkspaceSize ?? 0)];
+
+    public long AllocatedBytes => Allocations.Sum(a => a.Bytes);
+
+    public string MemoryReport()
+    {
+        var lines = new List<string>();
+        long model = _params.Bytes + _grads.Bytes, opt = _m.Bytes + _v.Bytes + _master.Bytes;
+        lines.Add($"allocated {Mib(model)} MiB for model parameters and gradients (bf16)");
+        lines.Add($"allocated {Mib(opt)} MiB for AdamW optimizer state m, v and master weights (fp32)");
+        long acts = AllocatedBytes - model - opt;
+        lines.Add($"allocated {Mib(acts)} MiB for activations and scratch (recompute {_recompute}, gelu fusion {_geluFusion}):");
+        foreach ((string name, long bytes) in Allocations.Skip(5)) lines.Add($"  {name,-40} {Mib(bytes),8} MiB");
+        lines.Add($"device memory: {Mib(AllocatedBytes)} MiB allocated by the backend");
+        return string.Join('\n', lines);
+    }
+
+    private static string Mib(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("F0");
+
+    // ---------------------------------------------------------------- parameters and state
+
+    public void SetParameters(ReadOnlySpan<float> values)
+    {
+        _device.MakeCurrent();
+        CheckLength(values.Length, "parameters");
+        UploadAsBf16(_params.Ptr, values);
+        if (_shard.Stage == 0) _device.Upload(_master.Ptr, values);
+        else
+            foreach (var s in _shard.Slices())
+                _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, values.Slice(checked((int)s.ParameterOffset), checked((int)s.Count)));
+        _masterValid = true;
+    }
+
+    public void GetParameters(Span<float> values)
+    {
+        _device.MakeCurrent();
+        CheckLength(values.Length, "parameters");
+        DownloadBf16(values, _params.Ptr);
+    }
+
+    public void GetGradients(Span<float> values)
+    {
+        _device.MakeCurrent();
+        CheckLength(values.Length, "gradients");
+        DownloadBf16(values, _grads.Ptr);
+    }
+
+    public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master)
+    {
+        _device.MakeCurrent();
+        CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v"); CheckShardLength(master.Length, "master");
+        _device.Download(m, _m.Ptr);
+        _device.Download(v, _v.Ptr);
+        _device.Download(master, _master.Ptr);
+    }
+
+    public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master)
+    {
+        _device.MakeCurrent();
+        CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
+        _device.Upload(_m.Ptr, m);
+        _device.Upload(_v.Ptr, v);
+        if (master.IsEmpty)
+        {
+            // No master copy saved: rebuild it from the bf16 parameters on the next update.
+            _masterValid = false;
+        }
+        else
+        {
+            CheckShardLength(master.Length, "master");
+            _device.Upload(_master.Ptr, master);
+            _masterValid = true;
+        }
+    }
+
+    /// <summary>The xorshift state used for stochastic-rounding seeds (saved in llm.c's state file).</summary>
+    public ulong RngState { get => _rng; set => _rng = value; }
+
+    private void CheckLength(int length, string what)
+    {
+        if (length != _layout.Count) throw new ArgumentException($"{what}: expected {_layout.Count} values, got {length}");
+    }
+
+    private void CheckShardLength(int length, string what)
+    {
+        if (length != _shard.ShardNumParameters)
+            throw new ArgumentException($"{what}: expected {_shard.ShardNumParameters} values (this process's optimizer shard), got {length}");
+    }
+
+    private void UploadAsBf16(ulong dst, ReadOnlySpan<float> values)
+    {
+        const int chunk = 1 << 22;
+        ushort[] buffer = ArrayPool<ushort>.Shared.Rent(chunk);
+        try
+        {
+            for (int start = 0; start < values.Length; start += chunk)
+            {
+                int count = Math.Min(chunk, values.Length - start);
+                Bf16.FromFloat(values.Slice(start, count), buffer.AsSpan(0, count));
+                _device.Upload(dst + (ulong)start * 2, (ReadOnlySpan<ushort>)buffer.AsSpan(0, count));
+            }
+        }
+        finally { ArrayPool<ushort>.Shared.Return(buffer); }
+    }
+
+    private void DownloadBf16(Span<float> values, ulong src)
+    {
+        const int chunk = 1 << 22;
+        ushort[] buffer = ArrayPool<ushort>.Shared.Rent(chunk);
+        try
+        {
+            for (int start = 0; start < values.Length; start += chunk)
+            {
+                int count = Math.Min(chunk, values.Length - start);
+                _device.Download(buffer.AsSpan(0, count), src + (ulong)start * 2);
+                Bf16.ToFloat(buffer.AsSpan(0, count), values.Slice(start, count));
+            }
+        }
+        finally { ArrayPool<ushort>.Shared.Return(buffer); }
+    }
+
+    private ulong Param(int tensor, int layer = 0) => _params.Ptr + (ulong)(_layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor)) * 2;
+    private ulong Grad(int tensor, int layer = 0) => _grads.Ptr + (ulong)(_layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor)) * 2;
+
+    // ---------------------------------------------------------------- forward
+
+    public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen)
+    {
+        _device.MakeCurrent();
+        if (batchSize < 1 || batchSize > MaxBatchSize || seqLen < 1 || seqLen > MaxSeqLen)
+            throw new ArgumentException($"batch {batchSize}x{seqLen} exceeds the allocated {MaxBatchSize}x{MaxSeqLen}");
+        int bt = batchSize * seqLen;
+        if (inputs.Length != bt) throw new ArgumentException($"expected {bt} inputs, got {inputs.Length}");
+        if (!targets.IsEmpty && targets.Length != bt) throw new ArgumentException($"expected {bt} targets, got {targets.Length}");
+        CheckTokens(inputs, "input");
+        if (!targets.IsEmpty) CheckTokens(targets, "target");
+        _b = batchSize; _t = seqLen;
+        _hostInputs = inputs.ToArray();
+        _hostTargets = targets.ToArray();
+        _haveTargets = !targets.IsEmpty;
+        _device.Upload(_inputs.Ptr, inputs);
+        if (_haveTargets) _device.Upload(_targets.Ptr, targets);
+
+        int L = Config.NumLayers, C = Config.Channels, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
+        _k.Launch("encoder_forward", (CeilDiv((long)bt * C / 8, 256), 1), 256, 0, _encoded.Ptr, _inputs.Ptr, Param(0), Param(1), bt, seqLen, C);
+        LayerNorm(0, _encoded.Ptr, 0, Ln1(0), _ln1Mean.Ptr, _ln1Rstd.Ptr, Param(2), Param(3), bt);
+        for (int l = 0; l < L; l++)
+        {
+            ulong residual = l == 0 ? _encoded.Ptr : Act(_residual3, l - 1, C);
+            ulong qkv = Act(_qkv, l, 3 * C), atty = Act(_atty, l, C), lse = _attLse.Ptr + (ulong)((long)l * bt * Config.NumHeads * 4);
+            Linear(qkv, Ln1(l), Param(4, l), Param(5, l), bt, C, 3 * C);
+            Attention(atty, lse, qkv, batchSize, seqLen);
+            Linear(_btc.Ptr, atty, Param(6, l), Param(7, l), bt, C, C);
+            LayerNorm(Act(_residual2, l, C), residual, _btc.Ptr, Ln2(l), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(8, l), Param(9, l), bt);
+            ulong fch = Act(_fch, l, 4 * C), gelu = FchGelu(l);
+            if (_geluFusion >= 1)
+                _mm.Run(gelu, Param(10, l), Ln2(l), 4 * C, bt, C, true, false, false, MatmulEpilogue.GeluAuxBias, Param(11, l), fch);
+            else
+            {
+                Linear(fch, Ln2(l), Param(10, l), Param(11, l), bt, C, 4 * C);
+                Gelu(gelu, fch, (long)bt * 4 * C);
+            }
+            Linear(_btc.Ptr, gelu, Param(12, l), Param(13, l), bt, 4 * C, C);
+            bool last = l == L - 1;
+            LayerNorm(Act(_residual3, l, C), Act(_residual2, l, C), _btc.Ptr, last ? _lnf.Ptr : Ln1(l + 1),
+                last ? _lnfMean.Ptr : Stat(_ln1Mean, l + 1), last ? _lnfRstd.Ptr : Stat(_ln1Rstd, l + 1),
+                last ? Param(14) : Param(2, l + 1), last ? Param(15) : Param(3, l + 1), bt);
+        }
+        _mm.Run(_logits.Ptr, Param(0), _lnf.Ptr, Vp, bt, C, true, false);
+        if (!_haveTargets)
+        {
+            _device.Synchronize();
+            return float.NaN;
+        }
+        _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, V, Vp);
+        float[] losses = ArrayPool<float>.Shared.Rent(bt);
+        try
+        {
+            _device.Download(losses.AsSpan(0, bt), _losses.Ptr);
+            double sum = 0;
+            for (int i = 0; i < bt; i++) sum += losses[i];
+            return (float)(sum / bt);
+        }
+        finally { ArrayPool<float>.Shared.Return(losses); }
+    }
+
+    private void CheckTokens(ReadOnlySpan<int> tokens, string what)
+    {
+        foreach (int t in tokens)
+            if ((uint)t >= (uint)Config.VocabSize) throw new ArgumentException($"{what} token {t} is outside the vocabulary [0, {Config.VocabSize})");
+    }
+
+    public void GetLogits(int row, int position, Span<float> values)
+    {
+        _device.MakeCurrent();
+        if (row < 0 || row >= _b || position < 0 || position >= _t) throw new ArgumentOutOfRangeException(nameof(row), $"({row},{position}) is outside the last batch {_b}x{_t}");
+        int V = Config.VocabSize;
+        if (values.Length < V) throw new ArgumentException($"need room for {V} logits");
+        ushort[] raw = new ushort[V];
+        _device.Download(raw.AsSpan(), _logits.Ptr + (ulong)(((long)row * _t + position) * Config.PaddedVocabSize) * 2);
+        Bf16.ToFloat(raw, values[..V]);
+    }
+
+    public void GetLosses(Span<float> values)
+    {
+        _device.MakeCurrent();
+        if (!_haveTargets) throw new InvalidOperationException("the last forward pass had no targets");
+        _device.Download(values[..(_b * _t)], _losses.Ptr);
+    }
+
+    // ---------------------------------------------------------------- backward
+
+    public void ZeroGradients()
+    {
+        _device.MakeCurrent();
+        _device.Zero(_grads.Ptr, _grads.Bytes);
+        _gradientsPendingReduce = false;
+    }
+
+    public void Backward(float lossScale) => Backward(lossScale, lastMicroStep: false);
+
+    /// <summary>
+    /// Backward; on the last micro-step of an accumulation window with several processes, also averages the
+    /// gradients across them. (Called without it, the exchange happens at the first of
+    /// <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
+    /// </summary>
+    public void Backward(float lossScale, bool lastMicroStep)
+    {
+        BackwardPass(lossScale);
+        if (_sync is null) return;
+        _gradientsPendingReduce = true;
+        if (lastMicroStep) ReduceGradients();
+    }
+
+    private void BackwardPass(float lossScale)
+    {
+        _device.MakeCurrent();
+        if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
+        int B = _b, T = _t, bt = B * T, L = Config.NumLayers, C = Config.Channels, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
+
+        _k.Launch("classifier_backward", (bt, 1), 512, 0, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp);
+        _mm.Run(Grad(0), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true);
+        _mm.Run(_btc.Ptr, Param(0), _logits.Ptr, C, bt, Vp, false, false);
+        _device.Zero(_dresidual.Ptr, (long)bt * C * 2);
+        ulong lastResidual = Act(_residual3, L - 1, C);
+        LayerNormBackward(_btc.Ptr, lastResidual, _lnfMean.Ptr, _lnfRstd.Ptr, Param(14), Grad(14), Grad(15), bt);
+
+        for (int l = L - 1; l >= 0; l--)
+        {
+            ulong residual = l == 0 ? _encoded.Ptr : Act(_residual3, l - 1, C);
+            ulong fch = Act(_fch, l, 4 * C), gelu = FchGelu(l), atty = Act(_atty, l, C), qkv = Act(_qkv, l, 3 * C);
+            ulong lse = _attLse.Ptr + (ulong)((long)l * bt * Config.NumHeads * 4);
+
+            // MLP: fcproj, GELU, fc
+            if (_recompute >= 1) Gelu(gelu, fch, (long)bt * 4 * C);
+            _mm.Run(Grad(12, l), gelu, _dresidual.Ptr, 4 * C, C, bt, false, true, accumulate: true);
+            BiasGradient(Grad(13, l), _dresidual.Ptr, bt, C);
+            if (_geluFusion >= 2)
+                _mm.Run(_bt4c.Ptr, Param(12, l), _dresidual.Ptr, 4 * C, bt, C, false, false, false, MatmulEpilogue.DGelu, 0, fch);
+            else
+            {
+                _mm.Run(_bt4c.Ptr, Param(12, l), _dresidual.Ptr, 4 * C, bt, C, false, false);
+                _k.Launch("gelu_backward_inplace", (CeilDiv((long)bt * 4 * C / 8, 256), 1), 256, 0, _bt4c.Ptr, fch, (long)bt * 4 * C);
+            }
+            if (_recompute >= 2)
+                LayerNorm(0, Act(_residual2, l, C), 0, Ln2(l), 0, 0, Param(8, l), Param(9, l), bt);
+            _mm.Run(Grad(10, l), Ln2(l), _bt4c.Ptr, C, 4 * C, bt, false, true, accumulate: true);
+            BiasGradient(Grad(11, l), _bt4c.Ptr, bt, 4 * C);
+            _mm.Run(_btc.Ptr, Param(10, l), _bt4c.Ptr, C, bt, 4 * C, false, false);
+            LayerNormBackward(_btc.Ptr, Act(_residual2, l, C), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(8, l), Grad(8, l), Grad(9, l), bt);
+
+            // attention: attproj, attention, qkv
+            _mm.Run(Grad(6, l), atty, _dresidual.Ptr, C, C, bt, false, true, accumulate: true);
+            BiasGradient(Grad(7, l), _dresidual.Ptr, bt, C);
+            _mm.Run(_btc.Ptr, Param(6, l), _dresidual.Ptr, C, bt, C, false, false);
+            AttentionBackward(_bt4c.Ptr, _btc.Ptr, qkv, atty, lse, B, T);
+            if (_recompute >= 2)
+                LayerNorm(0, residual, 0, Ln1(l), 0, 0, Param(2, l), Param(3, l), bt);
+            _mm.Run(Grad(4, l), Ln1(l), _bt4c.Ptr, C, 3 * C, bt, false, true, accumulate: true);
+            BiasGradient(Grad(5, l), _bt4c.Ptr, bt, 3 * C);
+            _mm.Run(_btc.Ptr, Param(4, l), _bt4c.Ptr, C, bt, 3 * C, false, false);
+            LayerNormBackward(_btc.Ptr, residual, Stat(_ln1Mean, l), Stat(_ln1Rstd, l), Param(2, l), Grad(2, l), Grad(3, l), bt);
+        }
+        EncoderBackward(B, T);
+        _device.Synchronize();
+    }
+
+    private void EncoderBackward(int B, int T)
+    {
+        int C = Config.Channels, bt = B * T;
+        uint seed = NextRandom();
+        _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(1), _dresidual.Ptr, B, T, C, seed);
+
+        int[] host = TokenBuckets(_hostInputs, out int nb);
+        _device.Upload(_buckets.Ptr, (ReadOnlySpan<int>)host);
+        ulong tokens = _buckets.Ptr, starts = _buckets.Ptr + (ulong)nb * 4, positions = _buckets.Ptr + (ulong)(2 * nb + 1) * 4;
+        _k.Launch("wte_backward", (nb, 1), 256, 0, Grad(0), _dresidual.Ptr, tokens, starts, positions, C, seed);
+    }
+
+    /// <summary>
+    /// Groups positions by token for the deterministic wte backward: [tokens(nb) | starts(nb+1) | positions(bt)],
+    /// positions ascending inside a bucket, largest buckets first (so long blocks start early).
+    /// </summary>
+    internal static int[] TokenBuckets(ReadOnlySpan<int> inputs, out int bucketCount)
+    {
+        int bt = inputs.Length;
+        int[] order = new int[bt];
+        for (int i = 0; i < bt; i++) order[i] = i;
+        int[] keys = inputs.ToArray();
+        Array.Sort(keys, order);
+        var buckets = new List<(int Token, int Start, int Count)>();
+        for (int i = 0; i < bt;)
+        {
+            int j = i;
+            while (j < bt && keys[j] == keys[i]) j++;
+            Array.Sort(order, i, j - i);
+            buckets.Add((keys[i], i, j - i));
+            i = j;
+        }
+        buckets.Sort((a, b) => a.Count != b.Count ? b.Count.CompareTo(a.Count) : a.Token.CompareTo(b.Token));
+        int nb = buckets.Count;
+        int[] host = new int[nb + nb + 1 + bt];
+        int cursor = 0;
+        for (int k = 0; k < nb; k++)
+        {
+            host[k] = buckets[k].Token;
+            host[nb + k] = cursor;
+            Array.Copy(order, buckets[k].Start, host, 2 * nb + 1 + cursor, buckets[k].Count);
+            cursor += buckets[k].Count;
+        }
+        host[2 * nb] = cursor;
+        bucketCount = nb;
+        return host;
+    }
+
+    public double GradientNormSquared()
+    {
+        _device.MakeCurrent();
+        if (_gradientsPendingReduce) ReduceGradients();
+        if (_shard.Stage == 0) return NormSquared(_grads.Ptr, _layout.Count);
+        // ZeRO-1: each process holds the averaged gradients of its own chunks only.
+        double local = 0;
+        foreach (var s in _shard.Slices()) local += NormSquared(_grads.Ptr + (ulong)s.ParameterOffset * 2, s.Count);
+        return _group.AllReduceSum(local);
+    }
+
+    private double NormSquared(ulong gradients, long count)
+    {
+        _k.Launch("norm_squared_partial", (NormBlocks, 1), NormThreads, 0, _normPartials.Ptr, gradients, count);
+        float[] partial = new float[NormBlocks];
+        _device.Download(partial.AsSpan(), _normPartials.Ptr);
+        double sum = 0;
+        foreach (float p in partial) sum += p;
+        return sum;
+    }
+
+    /// <summary>
+    /// Averages the gradients across processes in bf16 (ncclAvg), in llm.c's groups: one per layer (its 12
+    /// tensors), then one for wte, wpe, lnfw and lnfb. ZeRO-0 all-reduces in place; ZeRO-1 reduce-scatters, leaving
+    /// each process's averaged chunk at its own offset. The collectives are queued on the compute stream, after
+    /// the backward pass, and the host waits under the watchdog so a dead peer is an error, not a hang.
+    /// </summary>
+    private void ReduceGradients()
+    {
+        _gradientsPendingReduce = false;
+        try
+        {
+            nint grads = (nint)_grads.Ptr, stream = _device.Stream;
+            for (int l = Config.NumLayers - 1; l >= 0; l--) _sync!.ReduceLayerGradients(grads, l, stream);
+            _sync!.ReduceNonLayerGradients(grads, stream);
+            using (_comm!.Watch("gradient averaging")) _device.Synchronize();
+        }
+        catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
+    }
+
+    /// <summary>ZeRO-0: every process takes rank 0's rounded parameters; ZeRO-1: every process gathers every chunk.</summary>
+    private void ShareParameters()
+    {
+        try
+        {
+            if (_shard.Stage == 1) _sync!.GatherParameters((nint)_params.Ptr, _device.Stream);
+            else _comm!.Broadcast((nint)_params.Ptr, (nint)_params.Ptr, _layout.Count, NcclDataType.BFloat16, 0, _device.Stream);
+            using (_comm!.Watch("parameter exchange")) _device.Synchronize();
+        }
+        catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
+    }
+
+    private ToolException CollectiveFailed(Exception e) => new(_comm?.Failure ?? $"rank {_group.Rank}: {e.Message}", e);
+
+    /// <summary>
+    /// The ZeRO stage this run can use: <see cref="ZeroShardLayout.Create(ParameterLayout, int, int, int, out string?)"/>'s
+    /// rules, plus ZeRO-1 only when every chunk starts and ends on 8 elements (the norm kernel reads 16 bytes at a time).
+    /// </summary>
+    internal static ZeroShardLayout ResolveShard(ParameterLayout layout, int processCount, int rank, int stage, out string? note)
+    {
+        ZeroShardLayout shard;
+        try { shard = ZeroShardLayout.Create(layout, processCount, rank, stage, out note); }
+        catch (DistributedException e) { throw new ArgumentException(e.Message, e); }
+        if (shard.Stage == 1 && shard.Slices().Any(s => s.Count % 8 != 0 || s.ParameterOffset % 8 != 0))
+        {
+            note = $"ZeRO-1 disabled: a tensor's chunk for {processCount} processes is not a multiple of 8 elements; using stage 0";
+            shard = ZeroShardLayout.Create(layout, processCount, rank, 0);
+        }
+        return shard;
+    }
+
+    public void Update(in AdamWStep step)
+    {
+        _device.MakeCurrent();
+        if (_gradientsPendingReduce) ReduceGradients();
+        if (!_masterValid)
+        {
+            // Master weights start as the bf16 parameters widened to fp32 (llm.c copies them on the first update).
+            float[] widened = new float[_layout.Count];
+            DownloadBf16(widened, _params.Ptr);
+            if (_shard.Stage == 0) _device.Upload(_master.Ptr, (ReadOnlySpan<float>)widened);
+            else
+                foreach (var s in _shard.Slices())
+                    _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, (ReadOnlySpan<float>)widened.AsSpan(checked((int)s.ParameterOffset), checked((int)s.Count)));
+            _masterValid = true;
+        }
+        float c1 = 1.0f - MathF.Pow(step.Beta1, step.T), c2 = 1.0f - MathF.Pow(step.Beta2, step.T);
+        if (_shard.Stage == 1)
+        {
+            UpdateShard(step, c1, c2);
+            return;
+        }
+        for (int i = 0; i < ParameterLayout.TensorCount; i++)
+        {
+            long n = _layout.Sizes[i];
+            ulong off = (ulong)_layout.Offsets[i];
+            float wd = ParameterLayout.HasWeightDecay(i) ? step.WeightDecay : 0.0f;
+            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.Ptr + off * 2, _master.Ptr + off * 4, _grads.Ptr + off * 2,
+                _m.Ptr + off * 4, _v.Ptr + off * 4, n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
+        }
+        // Each process rounded with its own seeds; rank 0's parameters (those the model file records) become everyone's.
+        if (_comm is not null) ShareParameters();
+        _device.Synchronize();
+    }
+
+    /// <summary>
+    /// ZeRO-1: AdamW on this process's chunk of every layer's copy of every tensor (m, v and master at the
+    /// chunk's shard offset), then the all-gather that rebuilds the full parameters everywhere. One seed per
+    /// tensor, as in the unsharded update, so the seed stream stays in step with the trainer's copy of it.
+    /// </summary>
+    private void UpdateShard(in AdamWStep step, float c1, float c2)
+    {
+        for (int i = 0; i < ParameterLayout.TensorCount; i++)
+        {
+            float wd = ParameterLayout.HasWeightDecay(i) ? step.WeightDecay : 0.0f;
+            uint seed = NextRandom();
+            for (int l = 0; l < _layout.LayersOf(i); l++)
+            {
+                var s = _shard.Slice(i, l);
+                ulong p = (ulong)s.ParameterOffset, q = (ulong)s.ShardOffset;
+                // Layers of one tensor get distinct seeds so their rounding noise is independent.
+                uint layerSeed = seed ^ (uint)(l * 0x9E3779B1u);
+                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.Ptr + p * 2, _master.Ptr + q * 4, _grads.Ptr + p * 2,
+                    _m.Ptr + q * 4, _v.Ptr + q * 4, s.Count, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, layerSeed);
+            }
+        }
+        ShareParameters();
+    }
+
+    private uint NextRandom()
+    {
+        _rng ^= _rng >> 12;
+        _rng ^= _rng << 25;
+        _rng ^= _rng >> 27;
+        return (uint)((_rng * 0x2545F4914F6CDD1DUL) >> 32);
+    }
+
+    // ---------------------------------------------------------------- building blocks
+
+    private DeviceBuffer Alloc(string name, long bytes)
+    {
+        var b = _device.Allocate(Math.Max(bytes, 256), name);
+        _buffers.Add(b);
+        return b;
+    }
+
+    private static int CeilDiv(long a, long b) => checked((int)((a + b - 1) / b));
+
+    private long Bt => (long)_b * _t;
+    private ulong Act(DeviceBuffer buffer, int layer, long width) => buffer.Ptr + (ulong)(layer * Bt * width * 2);
+    private ulong Stat(DeviceBuffer buffer, int layer) => buffer.Ptr + (ulong)(layer * Bt * 4);
+    private ulong Ln1(int l) => Act(_ln1, _recompute >= 2 ? 0 : l, Config.Channels);
+    private ulong Ln2(int l) => Act(_ln2, _recompute >= 2 ? 0 : l, Config.Channels);
+    private ulong FchGelu(int l) => Act(_fchGelu, _recompute >= 1 ? 0 : l, 4 * Config.Channels);
+
+    private void Linear(ulong outp, ulong inp, ulong weight, ulong bias, int rows, int inFeatures, int outFeatures) =>
+        _mm.Run(outp, weight, inp, outFeatures, rows, inFeatures, true, false, false, MatmulEpilogue.Bias, bias);
+
+    private void Gelu(ulong outp, ulong inp, long n) =>
+        _k.Launch("gelu_forward", (CeilDiv(n / 8, 256), 1), 256, 0, outp, inp, n);
+
+    private void LayerNorm(ulong residualOut, ulong in1, ulong in2, ulong normed, ulong mean, ulong rstd, ulong weight, ulong bias, int rows) =>
+        _k.Launch("layernorm_forward", (CeilDiv(rows, 8), 1), 256, 0, residualOut, normed, mean, rstd, in1, in2, weight, bias, rows, Config.Channels);
+
+    private void LayerNormBackward(ulong dout, ulong inp, ulong mean, ulong rstd, ulong weight, ulong dweight, ulong dbias, int rows)
+    {
+        int C = Config.Channels;
+        _k.Launch("layernorm_backward_dinp", (CeilDiv(rows, 8), 1), 256, 0, _dresidual.Ptr, dout, inp, mean, rstd, weight, rows, C);
+        ColumnSums(dweight, dbias, dout, inp, mean, rstd, rows, C);
+    }
+
+    private void BiasGradient(ulong dbias, ulong dout, int rows, int columns) => ColumnSums(0, dbias, dout, 0, 0, 0, rows, columns);
+
+    private int Splits(long rows, int columns)
+    {
+        int colBlocks = (columns + 63) / 64;
+        int target = 4 * _device.MultiprocessorCount;
+        return (int)Math.Clamp((target + colBlocks - 1) / colBlocks, 1, Math.Max(1, rows / 64));
+    }
+
+    private long PartialFloats(long maxRows, int maxColumns)
+    {
+        long most = 0;
+        foreach (int cols in new[] { Config.Channels, 3 * Config.Channels, maxColumns })
+            most = Math.Max(most, (long)Splits(maxRows, cols) * 2 * cols);
+        return most;
+    }
+
+    private void ColumnSums(ulong dweight, ulong dbias, ulong dout, ulong inp, ulong mean, ulong rstd, int rows, int columns)
+    {
+        int splits = Splits(rows, columns);
+        int rowsPerSplit = (rows + splits - 1) / splits;
+        _k.Launch("column_partial_sums", ((columns + 63) / 64, splits), (32, 8), 0, _partials.Ptr, dout, inp, mean, rstd, rows, columns, rowsPerSplit);
+        _k.Launch("column_finish", (CeilDiv(columns, 256), 1), 256, 0, dweight, dbias, _partials.Ptr, splits, columns);
+    }
+
+    internal static int AttentionKeysPerTile(int hs) => hs <= 64 ? 64 : 32;
+    internal static int AttentionDqSharedBytes(int hs) => 4 * (2 * 64 * (hs + 1) + 2 * AttentionKeysPerTile(hs) * hs);
+    internal static int AttentionDkvSharedBytes(int hs) => AttentionDqSharedBytes(hs) + 4 * 2 * AttentionKeysPerTile(hs);
+
+    /// <summary>Head size 64 (every GPT-2 dN) runs the tensor-core flash kernels; other sizes the fp32 per-row kernels.</summary>
+    private bool UseFlash => Config.HeadSize == 64;
+
+    private void AllowAttentionSharedMemory()
+    {
+        int hs = Config.HeadSize;
+        if (UseFlash) return;
+        _k.AllowSharedMemory($"attention_backward_dq_{hs}", AttentionDqSharedBytes(hs));
+        _k.AllowSharedMemory($"attention_backward_dkv_{hs}", AttentionDkvSharedBytes(hs));
+    }
+
+    private void Attention(ulong outp, ulong lse, ulong qkv, int B, int T)
+    {
+        int hs = Config.HeadSize, nh = Config.NumHeads;
+        if (UseFlash)
+        {
+            _k.Launch("flash_forward_64", (CeilDiv(T, 64), B * nh), 128, 0, outp, lse, qkv, T, nh);
+            return;
+        }
+        _k.Launch($"attention_forward_{hs}", (CeilDiv(T, 64), B * nh), 64, 0, outp, lse, qkv, T, nh);
+    }
+
+    private void AttentionBackward(ulong dqkv, ulong dout, ulong qkv, ulong outp, ulong lse, int B, int T)
+    {
+        int hs = Config.HeadSize, nh = Config.NumHeads;
+        _k.Launch("attention_backward_delta", (CeilDiv((long)B * nh * T, 256), 1), 256, 0, _attDelta.Ptr, dout, outp, B, T, nh, hs);
+        if (UseFlash)
+        {
+            _k.Launch("flash_backward_dq_64", (CeilDiv(T, 64), B * nh), 128, 0, dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
+            _k.Launch("flash_backward_dkv_64", (CeilDiv(T, 64), B * nh), 128, 0, dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
+            return;
+        }
+        _k.Launch($"attention_backward_dq_{hs}", (CeilDiv(T, 64), B * nh), 64, AttentionDqSharedBytes(hs), dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
+        _k.Launch($"attention_backward_dkv_{hs}", (CeilDiv(T, 64), B * nh), 64, AttentionDkvSharedBytes(hs), dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
+    }
+
+    public void Dispose()
+    {
+        try { _device?.Synchronize(); } catch (CudaException) { }
+        _mm?.Dispose();
+        foreach (DeviceBuffer b in _buffers) b.Dispose();
+        _buffers.Clear();
+        _k?.Dispose();
+        _device?.Dispose();
+    }
+}

@@ -1,0 +1,214 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using LlmNet.Cuda.Interop;
+
+namespace LlmNet.Cuda;
+
+/// <summary>
+/// One GPU: its primary context made current on the calling thread, and one stream on which every copy,
+/// kernel and matmul of the backend is queued in order. Copies to and from the host synchronize the stream.
+/// </summary>
+public sealed unsafe class CudaDevice : IDisposable
+{
+    private readonly int _device;
+    private bool _disposed;
+
+    public CudaDevice(int ordinal = 0)
+    {
+        NativeLibraries.Require(NativeLibraries.Driver);
+        Driver.Check(Driver.cuInit(0), "cuInit");
+        Driver.Check(Driver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
+        if (ordinal < 0 || ordinal >= count)
+            throw new CudaException($"CUDA device {ordinal} does not exist: this machine has {count} device(s)");
+        Driver.Check(Driver.cuDeviceGet(out _device, ordinal), "cuDeviceGet");
+        Ordinal = ordinal;
+        Driver.Check(Driver.cuDevicePrimaryCtxRetain(out IntPtr context, _device), "cuDevicePrimaryCtxRetain");
+        Context = context;
+        MakeCurrent();
+        Driver.Check(Driver.cuStreamCreate(out IntPtr stream, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate");
+        Stream = stream;
+
+        byte* name = stackalloc byte[256];
+        Driver.Check(Driver.cuDeviceGetName(name, 256, _device), "cuDeviceGetName");
+        Name = Marshal.PtrToStringUTF8((IntPtr)name) ?? "CUDA device";
+        ComputeMajor = Attribute(Driver.AttrComputeCapabilityMajor);
+        ComputeMinor = Attribute(Driver.AttrComputeCapabilityMinor);
+        MultiprocessorCount = Attribute(Driver.AttrMultiprocessorCount);
+        MaxSharedMemoryPerBlockOptin = Attribute(Driver.AttrMaxSharedMemoryPerBlockOptin);
+        Driver.Check(Driver.cuDeviceTotalMem(out nuint total, _device), "cuDeviceTotalMem");
+        TotalMemory = (long)total;
+    }
+
+    /// <summary>
+    /// Makes GPU <paramref name="ordinal"/>'s primary context current on the calling thread, as cudaSetDevice
+    /// does for the runtime API (NCCL, which uses the runtime, then works on that GPU). The context stays
+    /// retained for the life of the process.
+    /// </summary>
+    public static void BindPrimaryContext(int ordinal)
+    {
+        NativeLibraries.Require(NativeLibraries.Driver);
+        Driver.Check(Driver.cuInit(0), "cuInit");
+        Driver.Check(Driver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
+        if (ordinal < 0 || ordinal >= count)
+            throw new CudaException($"CUDA device {ordinal} does not exist: this machine has {count} device(s); check -pg or the launcher's local rank");
+        Driver.Check(Driver.cuDeviceGet(out int device, ordinal), "cuDeviceGet");
+        Driver.Check(Driver.cuDevicePrimaryCtxRetain(out IntPtr context, device), "cuDevicePrimaryCtxRetain");
+        Driver.Check(Driver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    }
+
+    /// <summary>True when a driver and at least one GPU are present; otherwise says why (missing library, no device, driver error).</summary>
+    public static bool IsPresent(out string reason)
+    {
+        NativeLibraries.EnsureRegistered();
+        if (!NativeLibraries.TryLoad(NativeLibraries.Driver, out _, out reason)) return false;
+        try
+        {
+            int r = Driver.cuInit(0);
+            if (r != 0) { reason = r == 100 ? "no CUDA-capable GPU (cuInit: CUDA_ERROR_NO_DEVICE)" : $"CUDA driver failed to initialise (cuInit returned {r})"; return false; }
+            Driver.Check(Driver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
+            if (count == 0) { reason = "no CUDA-capable GPU found"; return false; }
+            reason = "";
+            return true;
+        }
+        catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            reason = e.Message;
+            return false;
+        }
+    }
+
+    public int Ordinal { get; }
+    public IntPtr Context { get; }
+    public IntPtr Stream { get; }
+    public string Name { get; }
+    public int ComputeMajor { get; }
+    public int ComputeMinor { get; }
+    /// <summary>NVRTC/nvcc architecture name, e.g. "sm_90".</summary>
+    public string Arch => $"sm_{ComputeMajor}{ComputeMinor}";
+    public int MultiprocessorCount { get; }
+    public int MaxSharedMemoryPerBlockOptin { get; }
+    public long TotalMemory { get; }
+
+    /// <summary>Binds this device's context to the calling thread (needed once per thread that issues work).</summary>
+    public void MakeCurrent() => Driver.Check(Driver.cuCtxSetCurrent(Context), "cuCtxSetCurrent");
+
+    public (long Free, long Total) MemoryInfo()
+    {
+        Driver.Check(Driver.cuMemGetInfo(out nuint free, out nuint total), "cuMemGetInfo");
+        return ((long)free, (long)total);
+    }
+
+    public DeviceBuffer Allocate(long bytes, string name) => new(this, bytes, name);
+
+    public void Synchronize() => Driver.Check(Driver.cuStreamSynchronize(Stream), "cuStreamSynchronize");
+
+    public void Upload<T>(ulong dst, ReadOnlySpan<T> src) where T : unmanaged
+    {
+        if (src.IsEmpty) return;
+        fixed (T* p = src)
+        {
+            Driver.Check(Driver.cuMemcpyHtoDAsync(dst, p, (nuint)(src.Length * sizeof(T)), Stream), "cuMemcpyHtoDAsync");
+            Synchronize(); // the host span may move or die once we return
+        }
+    }
+
+    public void Download<T>(Span<T> dst, ulong src) where T : unmanaged
+    {
+        if (dst.IsEmpty) return;
+        fixed (T* p = dst)
+        {
+            Driver.Check(Driver.cuMemcpyDtoHAsync(p, src, (nuint)(dst.Length * sizeof(T)), Stream), "cuMemcpyDtoHAsync");
+            Synchronize();
+        }
+    }
+
+    public void Copy(ulong dst, ulong src, long bytes) =>
+        Driver.Check(Driver.cuMemcpyDtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoDAsync");
+
+    public void Zero(ulong dst, long bytes) =>
+        Driver.Check(Driver.cuMemsetD8Async(dst, 0, (nuint)bytes, Stream), "cuMemsetD8Async");
+
+    /// <summary>Fills count 32-bit words (e.g. a NaN pattern to poison outputs in tests).</summary>
+    public void Fill32(ulong dst, uint value, long count) =>
+        Driver.Check(Driver.cuMemsetD32Async(dst, value, (nuint)count, Stream), "cuMemsetD32Async");
+
+    private int Attribute(int attribute)
+    {
+        Driver.Check(Driver.cuDeviceGetAttribute(out int value, attribute, _device), "cuDeviceGetAttribute");
+        return value;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Driver.cuStreamSynchronize(Stream);
+        Driver.cuStreamDestroy(Stream);
+        Driver.cuDevicePrimaryCtxRelease(_device);
+    }
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.Append($"{Name} ({Arch}, {MultiprocessorCount} SMs, {TotalMemory / (1024.0 * 1024 * 1024):F1} GiB)");
+        return sb.ToString();
+    }
+}
+
+/// <summary>A device allocation owned by whoever holds it; freed on Dispose.</summary>
+public sealed class DeviceBuffer : IDisposable
+{
+    internal DeviceBuffer(CudaDevice device, long bytes, string name)
+    {
+        Name = name;
+        Bytes = bytes;
+        if (bytes == 0) return;
+        int r = Driver.cuMemAlloc(out ulong ptr, (nuint)bytes);
+        if (r != 0)
+        {
+            (long free, long total) = device.MemoryInfo();
+            Driver.Check(r, $"cuMemAlloc({name}, {bytes / (1024.0 * 1024):F1} MiB; {free / (1024.0 * 1024):F0} of {total / (1024.0 * 1024):F0} MiB free)");
+        }
+        Ptr = ptr;
+    }
+
+    public string Name { get; }
+    public long Bytes { get; }
+    public ulong Ptr { get; private set; }
+
+    public void Dispose()
+    {
+        if (Ptr != 0) Driver.cuMemFree(Ptr);
+        Ptr = 0;
+    }
+}
+
+/// <summary>Times work on a stream with a pair of CUDA events.</summary>
+public sealed class CudaTimer : IDisposable
+{
+    private readonly IntPtr _start, _stop, _stream;
+
+    public CudaTimer(CudaDevice device)
+    {
+        _stream = device.Stream;
+        Driver.Check(Driver.cuEventCreate(out _start, 0), "cuEventCreate");
+        Driver.Check(Driver.cuEventCreate(out _stop, 0), "cuEventCreate");
+    }
+
+    public void Start() => Driver.Check(Driver.cuEventRecord(_start, _stream), "cuEventRecord");
+
+    /// <summary>Records the stop event, waits for it and returns the elapsed milliseconds.</summary>
+    public float Stop()
+    {
+        Driver.Check(Driver.cuEventRecord(_stop, _stream), "cuEventRecord");
+        Driver.Check(Driver.cuEventSynchronize(_stop), "cuEventSynchronize");
+        Driver.Check(Driver.cuEventElapsedTime(out float ms, _start, _stop), "cuEventElapsedTime");
+        return ms;
+    }
+
+    public void Dispose()
+    {
+        Driver.cuEventDestroy(_start);
+        Driver.cuEventDestroy(_stop);
+    }
+}

@@ -1,0 +1,46 @@
+// Softmax cross-entropy over the first V of Vp logit columns, one block per (b,t) row.
+// The forward pass stores only the loss and the row's log-sum-exp; the backward pass overwrites the
+// logits in place with (softmax - onehot) * dloss (pad columns get 0), so probabilities are never stored.
+
+extern "C" __global__ void classifier_forward(float* losses, float* lse, const bf16* logits, const int* targets, int V, int Vp)
+{
+    __shared__ float scratch[32];
+    int row = blockIdx.x;
+    const bf16* x = logits + (long)row * Vp;
+    float m = -LLM_FLT_MAX, s = 0.0f;
+    for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8)
+    {
+        Vec8 v = load8(x + c);
+        float cm = m;
+        for (int k = 0; k < 8; k++) if (c + k < V) cm = fmaxf(cm, v.v[k]);
+        s *= __expf(m - cm);
+        for (int k = 0; k < 8; k++) if (c + k < V) s += __expf(v.v[k] - cm);
+        m = cm;
+    }
+    float rowMax = block_max(m, scratch);
+    float sum = block_sum(s * __expf(m - rowMax), scratch);
+    if (threadIdx.x == 0)
+    {
+        float l = rowMax + __logf(sum);
+        lse[row] = l;
+        losses[row] = l - bf2f(x[targets[row]]);
+    }
+}
+
+extern "C" __global__ void classifier_backward(bf16* logits, const float* lse, const int* targets, float dloss, int V, int Vp)
+{
+    int row = blockIdx.x;
+    bf16* x = logits + (long)row * Vp;
+    float l = lse[row];
+    int target = targets[row];
+    for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8)
+    {
+        Vec8 v = load8(x + c);
+        for (int k = 0; k < 8; k++)
+        {
+            int col = c + k;
+            v.v[k] = col < V ? (__expf(v.v[k] - l) - (col == target ? 1.0f : 0.0f)) * dloss : 0.0f;
+        }
+        store8(x + c, v);
+    }
+}

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Globalization;
+using LlmNet.Common.Formats;
+using LlmNet.Common.Text;
+using LlmNet.Cuda;
+using LlmNet.Model;
+using LlmNet.Model.Checkpoints;
+
+// GPU benchmark and reference export for the CUDA backend.
+//   llm-cuda-bench train MODEL B T ACCUM STEPS SHARD [RECOMPUTE] [GELU_FUSION]
+//       trains from a fresh init on the shard's tokens; prints the median step time over the steps after
+//       3 warm-up steps, tokens/s, MFU against 989 TFLOP/s (H100/H200 SXM dense bf16) and device memory.
+//   llm-cuda-bench shard TEXT OUT      tokenizes a text file into a token shard
+//   llm-cuda-bench export DIR          d12 fresh init, B=4 T=64: writes model.bin (v3), x.bin, y.bin and the CUDA
+//                                      losses and step-0 gradients of llm.c's 10-step test, for tests/gpu/torch_reference.py
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+if (args.Length == 0) { Console.Error.WriteLine("usage: llm-cuda-bench train|shard|export ..."); return 2; }
+try
+{
+    return args[0] switch
+    {
+        "train" => Bench.Train(args),
+        "shard" => Bench.Shard(args[1], args[2]),
+        "export" => Bench.Export(args[1]),
+        _ => throw new ArgumentException($"unknown command {args[0]}"),
+    };
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"llm-cuda-bench: error: {e.Message}");
+    return 1;
+}
+
+internal static class Bench
+{
+    private const double PeakFlops = 989e12;
+
+    public static int Shard(string text, string output)
+    {
+        int[] ids = Gpt2Tokenizer.Shared.Encode(File.ReadAllText(text));
+        ushort[] tokens = new ushort[ids.Length + 1];
+        tokens[0] = Gpt2Tokenizer.EndOfText;
+        for (int i = 0; i < ids.Length; i++) tokens[i + 1] = (ushort)ids[i];
+        TokenShard.Write(output, tokens);
+        Console.WriteLine($"wrote {tokens.Length} tokens to {output}");
+        return 0;
+    }
+
+    public static int Train(string[] args)
+    {
+        var config = GptConfig.FromDescriptor(args[1]);
+        int B = int.Parse(args[2]), T = int.Parse(args[3]), accum = int.Parse(args[4]), steps = int.Parse(args[5]);
+        ushort[] data = TokenShard.ReadAll(args[6]);
+        int recompute = args.Length > 7 ? int.Parse(args[7]) : 1;
+        int gelu = args.Length > 8 ? int.Parse(args[8]) : -1;
+        int warmup = int.TryParse(Environment.GetEnvironmentVariable("WARMUP"), out int w) ? w : 3;
+
+        var sw = Stopwatch.StartNew();
+        using var backend = new CudaBackend(config, B, T, new CudaBackendOptions(recompute, gelu));
+        Console.WriteLine($"device: {backend.DeviceName}; backend ready in {sw.Elapsed.TotalSeconds:F1} s (kernel cache hit: {KernelCache.LastWasHit})");
+        Console.WriteLine(backend.MemoryReport());
+        backend.SetParameters(GptModel.CreateFresh(config));
+
+        long n = ParameterLayout.For(config).Count;
+        double flopsPerToken = config.FlopsPerToken(T);
+        long tokensPerStep = (long)B * T * accum;
+        int[] x = new int[B * T], y = new int[B * T];
+        long cursor = 0;
+        var times = new List<double>();
+        for (int step = 0; step < steps + warmup; step++)
+        {
+            bool profileStep = step == warmup && Environment.GetEnvironmentVariable("LLMNET_CUDA_PROFILE") == "1";
+            KernelProfiler.Enabled = profileStep;
+            var t0 = Stopwatch.GetTimestamp();
+            double lossSum = 0;
+            for (int micro = 0; micro < accum; micro++)
+            {
+                for (int i = 0; i < B * T; i++)
+                {
+                    x[i] = data[(cursor + i) % data.Length];
+                    y[i] = data[(cursor + i + 1) % data.Length];
+                }
+                cursor = (cursor + B * T) % data.Length;
+                lossSum += backend.Forward(x, y, B, T);
+                if (micro == 0) backend.ZeroGradients();
+                backend.Backward(1.0f / tokensPerStep);
+            }
+            double norm = Math.Sqrt(backend.GradientNormSquared());
+            float scale = norm > 1 ? (float)(1 / norm) : 1f;
+            backend.Update(new AdamWStep(6e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, scale, step + 1));
+            double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            KernelProfiler.Enabled = false;
+            if (profileStep)
+            {
+                double gpu = KernelProfiler.Results.Sum(r => r.Ms);
+                Console.WriteLine($"PROFILE step {step + 1}: {ms:F1} ms wall, {gpu:F1} ms in kernels and matmuls (serialized)");
+                foreach (var (name, kms, count) in KernelProfiler.Results)
+                    Console.WriteLine($"PROFILE {kms,9:F2} ms {100 * kms / gpu,5:F1}% {count,6}x  {name}");
+                continue;
+            }
+            if (step >= warmup) times.Add(ms);
+            Console.WriteLine($"step {step + 1,3}: loss {lossSum / accum:F6} norm {norm:F4} ({ms:F1} ms, {tokensPerStep / ms * 1000:F0} tok/s)");
+        }
+        times.Sort();
+        double median = times[times.Count / 2];
+        double tokPerSec = tokensPerStep / median * 1000;
+        double mfu = flopsPerToken * tokPerSec / PeakFlops * 100;
+        (long free, long total) = backend.Device.MemoryInfo();
+        Console.WriteLine($"RESULT model={args[1]} N={n} B={B} T={T} accum={accum} r={recompute} ge={backend.GeluFusion} steps={times.Count} " +
+                          $"median_ms={median:F1} tok_per_s={tokPerSec:F0} mfu={mfu:F1}% backend_alloc_gib={backend.AllocatedBytes / Math.Pow(1024, 3):F2} " +
+                          $"device_used_gib={(total - free) / Math.Pow(1024, 3):F2}");
+        return 0;
+    }
+
+    public static int Export(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var config = GptConfig.FromDescriptor("d12");
+        const int B = 4, T = 64, steps = 10;
+        float[] parameters = GptModel.CreateFresh(config);
+        ModelFile.Write(Path.Combine(dir, "model.bin"), config, ModelDtype.Fp32, parameters);
+        var r = new Random(1337);
+        int[] tokens = new int[B * T + 1];
+        for (int i = 0; i < tokens.Length; i++) tokens[i] = r.Next(config.VocabSize);
+        int[] x = tokens[..(B * T)], y = tokens[1..];
+        File.WriteAllBytes(Path.Combine(dir, "x.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan()).ToArray());
+        File.WriteAllBytes(Path.Combine(dir, "y.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(y.AsSpan()).ToArray());
+        using var backend = new CudaBackend(config, B, T);
+        backend.SetParameters(parameters);
+        float[] grads0 = new float[parameters.Length];
+        var losses = new List<string>();
+        for (int step = 0; step < steps; step++)
+        {
+            float loss = backend.Forward(x, y, B, T);
+            backend.ZeroGradients();
+            backend.Backward(1.0f / (B * T));
+            if (step == 0) backend.GetGradients(grads0);
+            double norm = Math.Sqrt(backend.GradientNormSquared());
+            backend.Update(new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0f, norm > 1 ? (float)(1 / norm) : 1f, step + 1));
+            losses.Add(loss.ToString("R"));
+            Console.WriteLine($"cuda step {step}: loss {loss:F6} norm {norm:F4}");
+        }
+        File.WriteAllLines(Path.Combine(dir, "cuda_losses.txt"), losses);
+        File.WriteAllBytes(Path.Combine(dir, "cuda_grads0.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(grads0.AsSpan()).ToArray());
+        return 0;
+    }
+}

@@ -1,0 +1,362 @@
+using Xunit;
+using LlmNet.Model.Numerics;
+
+namespace LlmNet.Cuda.Tests;
+
+/// <summary>Each kernel against a plain fp64 C# reference on fresh random inputs, outputs poisoned with NaN first.</summary>
+[Collection("gpu")]
+public sealed class KernelTests : IDisposable
+{
+    private const double Bf16Tolerance = 1e-2;
+
+    public void Dispose() { if (CudaBackend.IsAvailable(out _)) Gpu.FreeAll(); }
+
+    private static int Blocks(long n, int per) => (int)((n + per - 1) / per);
+
+    [Fact]
+    public void EncoderForward_AddsTokenAndPositionEmbeddings()
+    {
+        Gpu.Require();
+        var r = new RandomData(1);
+        int B = 3, T = 37, C = 64, V = 100;
+        float[] wte = r.Normal(V * C), wpe = r.Normal(T * C);
+        int[] inp = r.Ints(B * T, V);
+        ulong outp = Gpu.PoisonedBf16(B * T * C);
+        Gpu.Kernels.Launch("encoder_forward", (Blocks(B * T * C / 8, 256), 1), 256, 0, outp, Gpu.I32(inp), Gpu.Bf16(wte), Gpu.Bf16(wpe), B * T, T, C);
+        double[] expected = new double[B * T * C];
+        for (int bt = 0; bt < B * T; bt++)
+            for (int c = 0; c < C; c++) expected[bt * C + c] = wte[inp[bt] * C + c] + wpe[bt % T * C + c];
+        Compare.Close(Gpu.ReadBf16(outp, B * T * C), expected, Bf16Tolerance, "encoder out");
+    }
+
+    [Theory]
+    [InlineData(768, false)]
+    [InlineData(200, false)]
+    [InlineData(768, true)]
+    [InlineData(1600, true)]
+    public void LayerNormForward_MatchesReference(int C, bool fused)
+    {
+        Gpu.Require();
+        var r = new RandomData(2 + C);
+        int N = 45;
+        float[] a = r.Normal(N * C, 2.0f, 0.5f), b = r.Normal(N * C), w = r.Normal(C, 0.3f, 1.0f), bias = r.Normal(C, 0.1f);
+        ulong resid = Gpu.PoisonedBf16(N * C), normed = Gpu.PoisonedBf16(N * C), mean = Gpu.PoisonedF32(N), rstd = Gpu.PoisonedF32(N);
+        Gpu.Kernels.Launch("layernorm_forward", (Blocks(N, 8), 1), 256, 0, fused ? resid : 0UL, normed, mean, rstd,
+            Gpu.Bf16(a), fused ? Gpu.Bf16(b) : 0UL, Gpu.Bf16(w), Gpu.Bf16(bias), N, C);
+        double[] x = new double[N * C];
+        for (int i = 0; i < N * C; i++) x[i] = fused ? Bf16.Round(a[i] + b[i]) : a[i];
+        double[] eNorm = new double[N * C], eMean = new double[N], eRstd = new double[N];
+        for (int n = 0; n < N; n++)
+        {
+            double m = 0, v = 0;
+            for (int c = 0; c < C; c++) m += x[n * C + c];
+            m /= C;
+            for (int c = 0; c < C; c++) v += (x[n * C + c] - m) * (x[n * C + c] - m);
+            double s = 1 / Math.Sqrt(v / C + 1e-5);
+            eMean[n] = m; eRstd[n] = s;
+            for (int c = 0; c < C; c++) eNorm[n * C + c] = (x[n * C + c] - m) * s * w[c] + bias[c];
+        }
+        if (fused) Compare.Close(Gpu.ReadBf16(resid, N * C), x, Bf16Tolerance, "residual");
+        Compare.Close(Gpu.ReadBf16(normed, N * C), eNorm, Bf16Tolerance, "normed");
+        Compare.Close(Gpu.ReadF32(mean, N), eMean, 1e-4, "mean");
+        Compare.Close(Gpu.ReadF32(rstd, N), eRstd, 1e-4, "rstd");
+    }
+
+    [Theory]
+    [InlineData(768, 300)]
+    [InlineData(200, 70)]
+    public void LayerNormBackward_MatchesReference(int C, int N)
+    {
+        Gpu.Require();
+        var r = new RandomData(3 + C);
+        float[] x = r.Normal(N * C, 1.5f, 0.2f), dout = r.Normal(N * C), w = r.Normal(C, 0.3f, 1.0f);
+        float[] dinp0 = r.Normal(N * C, 0.5f), dw0 = r.Normal(C, 0.5f), db0 = r.Normal(C, 0.5f);
+        double[] mean = new double[N], rstd = new double[N];
+        for (int n = 0; n < N; n++)
+        {
+            double m = 0, v = 0;
+            for (int c = 0; c < C; c++) m += x[n * C + c];
+            m /= C;
+            for (int c = 0; c < C; c++) v += (x[n * C + c] - m) * (x[n * C + c] - m);
+            mean[n] = m; rstd[n] = 1 / Math.Sqrt(v / C + 1e-5);
+        }
+        ulong dinp = Gpu.Bf16(dinp0), dw = Gpu.Bf16(dw0), db = Gpu.Bf16(db0), dO = Gpu.Bf16(dout), xin = Gpu.Bf16(x);
+        ulong dMean = Gpu.F32([.. mean.Select(v => (float)v)]), dRstd = Gpu.F32([.. rstd.Select(v => (float)v)]);
+        Gpu.Kernels.Launch("layernorm_backward_dinp", (Blocks(N, 8), 1), 256, 0, dinp, dO, xin, dMean, dRstd, Gpu.Bf16(w), N, C);
+        int splits = 3, rowsPerSplit = (N + splits - 1) / splits;
+        ulong partial = Gpu.PoisonedF32(splits * 2 * C);
+        Gpu.Kernels.Launch("column_partial_sums", ((C + 63) / 64, splits), (32, 8), 0, partial, dO, xin, dMean, dRstd, N, C, rowsPerSplit);
+        Gpu.Kernels.Launch("column_finish", (Blocks(C, 256), 1), 256, 0, dw, db, partial, splits, C);
+
+        double[] eDinp = new double[N * C], eDw = new double[C], eDb = new double[C];
+        for (int c = 0; c < C; c++) { eDw[c] = dw0[c]; eDb[c] = db0[c]; }
+        for (int n = 0; n < N; n++)
+        {
+            double dsum = 0, dnsum = 0;
+            for (int c = 0; c < C; c++)
+            {
+                double norm = (x[n * C + c] - mean[n]) * rstd[n], dn = w[c] * dout[n * C + c];
+                dsum += dn; dnsum += dn * norm;
+                eDw[c] += dout[n * C + c] * norm;
+                eDb[c] += dout[n * C + c];
+            }
+            dsum /= C; dnsum /= C;
+            for (int c = 0; c < C; c++)
+            {
+                double norm = (x[n * C + c] - mean[n]) * rstd[n];
+                eDinp[n * C + c] = dinp0[n * C + c] + rstd[n] * (w[c] * dout[n * C + c] - dsum - norm * dnsum);
+            }
+        }
+        Compare.Close(Gpu.ReadBf16(dinp, N * C), eDinp, Bf16Tolerance, "dinp");
+        Compare.Close(Gpu.ReadBf16(dw, C), eDw, Bf16Tolerance, "dweight");
+        Compare.Close(Gpu.ReadBf16(db, C), eDb, Bf16Tolerance, "dbias");
+    }
+
+    [Fact]
+    public void BiasGradient_SumsColumnsInto()
+    {
+        Gpu.Require();
+        var r = new RandomData(4);
+        int N = 517, OC = 2304;
+        float[] dout = r.Normal((long)N * OC), db0 = r.Normal(OC);
+        ulong db = Gpu.Bf16(db0);
+        int splits = 7, rowsPerSplit = (N + splits - 1) / splits;
+        ulong partial = Gpu.PoisonedF32(splits * OC);
+        Gpu.Kernels.Launch("column_partial_sums", ((OC + 63) / 64, splits), (32, 8), 0, partial, Gpu.Bf16(dout), 0UL, 0UL, 0UL, N, OC, rowsPerSplit);
+        Gpu.Kernels.Launch("column_finish", (Blocks(OC, 256), 1), 256, 0, 0UL, db, partial, splits, OC);
+        double[] e = new double[OC];
+        for (int c = 0; c < OC; c++) { e[c] = db0[c]; for (int n = 0; n < N; n++) e[c] += dout[(long)n * OC + c]; }
+        Compare.Close(Gpu.ReadBf16(db, OC), e, Bf16Tolerance, "dbias");
+    }
+
+    private static double GeluRef(double x) => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+
+    private static double GeluGradRef(double x)
+    {
+        double u = Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x), th = Math.Tanh(u);
+        return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * Math.Sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * x * x);
+    }
+
+    [Fact]
+    public void Gelu_ForwardAndBackward()
+    {
+        Gpu.Require();
+        var r = new RandomData(5);
+        int n = 8 * 1000;
+        float[] x = r.Normal(n, 3.0f), d = r.Normal(n);
+        ulong outp = Gpu.PoisonedBf16(n), dd = Gpu.Bf16(d), xin = Gpu.Bf16(x);
+        Gpu.Kernels.Launch("gelu_forward", (Blocks(n / 8, 256), 1), 256, 0, outp, xin, (long)n);
+        Gpu.Kernels.Launch("gelu_backward_inplace", (Blocks(n / 8, 256), 1), 256, 0, dd, xin, (long)n);
+        Compare.Close(Gpu.ReadBf16(outp, n), [.. x.Select(v => GeluRef(v))], Bf16Tolerance, "gelu");
+        Compare.Close(Gpu.ReadBf16(dd, n), [.. x.Select((v, i) => d[i] * GeluGradRef(v))], Bf16Tolerance, "dgelu");
+    }
+
+    [Theory]
+    [InlineData(2, 3, 64, 130, false)]
+    [InlineData(1, 2, 64, 64, false)]
+    [InlineData(2, 2, 96, 77, false)]
+    [InlineData(1, 2, 128, 40, false)]
+    [InlineData(2, 3, 64, 130, true)]
+    [InlineData(1, 2, 64, 64, true)]
+    [InlineData(1, 2, 64, 200, true)]
+    [InlineData(1, 1, 64, 5, true)]
+    public void Attention_ForwardAndBackward_MatchReference(int B, int NH, int HS, int T, bool flash)
+    {
+        Gpu.Require();
+        var r = new RandomData(6 + T);
+        int C = NH * HS;
+        float[] qkv = r.Normal((long)B * T * 3 * C), dout = r.Normal((long)B * T * C);
+        ulong dQkv = Gpu.Bf16(qkv), outp = Gpu.PoisonedBf16(B * T * C), lse = Gpu.PoisonedF32(B * NH * T);
+        if (flash) Gpu.Kernels.Launch("flash_forward_64", ((T + 63) / 64, B * NH), 128, 0, outp, lse, dQkv, T, NH);
+        else Gpu.Kernels.Launch($"attention_forward_{HS}", ((T + 63) / 64, B * NH), 64, 0, outp, lse, dQkv, T, NH);
+        float[] got = Gpu.ReadBf16(outp, B * T * C);
+        // backward on the GPU's own (bf16) output, as in training
+        ulong dO = Gpu.Bf16(dout), delta = Gpu.PoisonedF32(B * NH * T), dqkv = Gpu.PoisonedBf16(B * T * 3 * C);
+        Gpu.Kernels.Launch("attention_backward_delta", (Blocks(B * NH * T, 256), 1), 256, 0, delta, dO, outp, B, T, NH, HS);
+        if (flash)
+        {
+            Gpu.Kernels.Launch("flash_backward_dq_64", ((T + 63) / 64, B * NH), 128, 0, dqkv, dO, dQkv, lse, delta, T, NH);
+            Gpu.Kernels.Launch("flash_backward_dkv_64", ((T + 63) / 64, B * NH), 128, 0, dqkv, dO, dQkv, lse, delta, T, NH);
+        }
+        else
+        {
+            Gpu.Kernels.AllowSharedMemory($"attention_backward_dq_{HS}", CudaBackend.AttentionDqSharedBytes(HS));
+            Gpu.Kernels.AllowSharedMemory($"attention_backward_dkv_{HS}", CudaBackend.AttentionDkvSharedBytes(HS));
+            Gpu.Kernels.Launch($"attention_backward_dq_{HS}", ((T + 63) / 64, B * NH), 64, CudaBackend.AttentionDqSharedBytes(HS), dqkv, dO, dQkv, lse, delta, T, NH);
+            Gpu.Kernels.Launch($"attention_backward_dkv_{HS}", ((T + 63) / 64, B * NH), 64, CudaBackend.AttentionDkvSharedBytes(HS), dqkv, dO, dQkv, lse, delta, T, NH);
+        }
+        float[] gotLse = Gpu.ReadF32(lse, B * NH * T), gotD = Gpu.ReadBf16(dqkv, B * T * 3 * C);
+
+        double scale = 1 / Math.Sqrt(HS);
+        double[] eOut = new double[B * T * C], eLse = new double[B * NH * T], eD = new double[B * T * 3 * C];
+        double Q(int b, int t, int h, int d) => qkv[((long)b * T + t) * 3 * C + h * HS + d];
+        double K(int b, int t, int h, int d) => qkv[((long)b * T + t) * 3 * C + C + h * HS + d];
+        double Vv(int b, int t, int h, int d) => qkv[((long)b * T + t) * 3 * C + 2 * C + h * HS + d];
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++)
+            {
+                double[,] P = new double[T, T];
+                for (int i = 0; i < T; i++)
+                {
+                    double max = double.NegativeInfinity;
+                    for (int j = 0; j <= i; j++)
+                    {
+                        double s = 0;
+                        for (int d = 0; d < HS; d++) s += Q(b, i, h, d) * K(b, j, h, d);
+                        P[i, j] = s * scale;
+                        max = Math.Max(max, P[i, j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j <= i; j++) sum += Math.Exp(P[i, j] - max);
+                    eLse[(b * NH + h) * T + i] = max + Math.Log(sum);
+                    for (int j = 0; j <= i; j++) P[i, j] = Math.Exp(P[i, j] - max) / sum;
+                    for (int d = 0; d < HS; d++)
+                    {
+                        double o = 0;
+                        for (int j = 0; j <= i; j++) o += P[i, j] * Vv(b, j, h, d);
+                        eOut[((long)b * T + i) * C + h * HS + d] = o;
+                    }
+                }
+                // backward with the GPU's bf16 output in delta, like the kernel
+                for (int i = 0; i < T; i++)
+                {
+                    double D = 0;
+                    for (int d = 0; d < HS; d++) D += dout[((long)b * T + i) * C + h * HS + d] * got[((long)b * T + i) * C + h * HS + d];
+                    for (int j = 0; j <= i; j++)
+                    {
+                        double dp = 0;
+                        for (int d = 0; d < HS; d++) dp += dout[((long)b * T + i) * C + h * HS + d] * Vv(b, j, h, d);
+                        double ds = P[i, j] * (dp - D);
+                        for (int d = 0; d < HS; d++)
+                        {
+                            eD[((long)b * T + i) * 3 * C + h * HS + d] += ds * scale * K(b, j, h, d);
+                            eD[((long)b * T + j) * 3 * C + C + h * HS + d] += ds * scale * Q(b, i, h, d);
+                            eD[((long)b * T + j) * 3 * C + 2 * C + h * HS + d] += P[i, j] * dout[((long)b * T + i) * C + h * HS + d];
+                        }
+                    }
+                }
+            }
+        Compare.Close(got, eOut, Bf16Tolerance, "attention out");
+        Compare.Close(gotLse, eLse, 1e-4, "logsumexp");
+        Compare.Close(gotD, eD, Bf16Tolerance, "dqkv");
+    }
+
+    [Fact]
+    public void Classifier_LossAndInPlaceGradient()
+    {
+        Gpu.Require();
+        var r = new RandomData(7);
+        int rows = 6, V = 1003, Vp = 1008;
+        float[] logits = r.Normal(rows * Vp, 3.0f);
+        int[] targets = r.Ints(rows, V);
+        ulong dLogits = Gpu.Bf16(logits), losses = Gpu.PoisonedF32(rows), lse = Gpu.PoisonedF32(rows);
+        ulong dTargets = Gpu.I32(targets);
+        Gpu.Kernels.Launch("classifier_forward", (rows, 1), 512, 0, losses, lse, dLogits, dTargets, V, Vp);
+        float[] gotLoss = Gpu.ReadF32(losses, rows);
+        const float dloss = 0.37f;
+        Gpu.Kernels.Launch("classifier_backward", (rows, 1), 512, 0, dLogits, lse, dTargets, dloss, V, Vp);
+        float[] gotGrad = Gpu.ReadBf16(dLogits, rows * Vp);
+        double[] eLoss = new double[rows], eGrad = new double[rows * Vp];
+        for (int n = 0; n < rows; n++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int c = 0; c < V; c++) max = Math.Max(max, logits[n * Vp + c]);
+            for (int c = 0; c < V; c++) sum += Math.Exp(logits[n * Vp + c] - max);
+            double l = max + Math.Log(sum);
+            eLoss[n] = l - logits[n * Vp + targets[n]];
+            for (int c = 0; c < V; c++) eGrad[n * Vp + c] = (Math.Exp(logits[n * Vp + c] - l) - (c == targets[n] ? 1 : 0)) * dloss;
+        }
+        Compare.Close(gotLoss, eLoss, 1e-4, "losses");
+        Compare.Close(gotGrad, eGrad, Bf16Tolerance, "dlogits");
+        for (int n = 0; n < rows; n++)
+            for (int c = V; c < Vp; c++) Assert.Equal(0.0f, gotGrad[n * Vp + c]);
+    }
+
+    [Fact]
+    public void AdamW_UpdatesMasterAndRoundsParameters()
+    {
+        Gpu.Require();
+        var r = new RandomData(8);
+        int n = 10_000;
+        float[] master = r.Normal(n, 0.5f, 0, bf16: false), grads = r.Normal(n, 0.01f), m = r.Normal(n, 0.001f, 0, false);
+        float[] v = [.. r.Uniform(n, 0, 1e-4f)];
+        ulong dP = Gpu.PoisonedBf16(n), dMaster = Gpu.F32(master), dG = Gpu.Bf16(grads), dM = Gpu.F32(m), dV = Gpu.F32(v);
+        float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, scale = 0.5f;
+        int t = 3;
+        float c1 = 1 - MathF.Pow(b1, t), c2 = 1 - MathF.Pow(b2, t);
+        Gpu.Kernels.Launch("adamw_update", (Blocks(n, 512), 1), 512, 0, dP, dMaster, dG, dM, dV, (long)n, lr, b1, b2, c1, c2, eps, wd, scale, 1234u);
+        double[] eM = new double[n], eV = new double[n], eP = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double g = scale * grads[i];
+            eM[i] = b1 * m[i] + (1 - b1) * g;
+            eV[i] = b2 * v[i] + (1 - b2) * g * g;
+            eP[i] = master[i] - lr * (eM[i] / c1 / (Math.Sqrt(eV[i] / c2) + eps) + wd * master[i]);
+        }
+        Compare.Close(Gpu.ReadF32(dM, n), eM, 1e-5, "m");
+        Compare.Close(Gpu.ReadF32(dV, n), eV, 1e-5, "v");
+        float[] gotMaster = Gpu.ReadF32(dMaster, n), gotP = Gpu.ReadBf16(dP, n);
+        Compare.Close(gotMaster, eP, 1e-5, "master");
+        int up = 0;
+        for (int i = 0; i < n; i++)
+        {
+            // stochastic rounding: one of the two bf16 neighbours of the fp32 master value
+            float lo = Bf16.ToFloat((ushort)(BitConverter.SingleToUInt32Bits(gotMaster[i]) >> 16));
+            float hi = Bf16.ToFloat((ushort)((BitConverter.SingleToUInt32Bits(gotMaster[i]) >> 16) + 1));
+            Assert.True(gotP[i] == lo || gotP[i] == hi, $"param {i}: {gotP[i]} is not a bf16 neighbour of {gotMaster[i]}");
+            if (gotP[i] == hi && lo != gotMaster[i]) up++;
+        }
+        Assert.InRange(up, n / 10, n * 9 / 10); // rounds both ways, not always to nearest
+    }
+
+    [Fact]
+    public void NormSquared_IsDeterministicAndExact()
+    {
+        Gpu.Require();
+        var r = new RandomData(9);
+        int n = 1 << 20;
+        float[] g = r.Normal(n, 0.01f);
+        ulong dG = Gpu.Bf16(g), partial = Gpu.PoisonedF32(1024);
+        Gpu.Kernels.Launch("norm_squared_partial", (1024, 1), 512, 0, partial, dG, (long)n);
+        float[] p1 = Gpu.ReadF32(partial, 1024);
+        Gpu.Kernels.Launch("norm_squared_partial", (1024, 1), 512, 0, partial, dG, (long)n);
+        float[] p2 = Gpu.ReadF32(partial, 1024);
+        Assert.Equal(p1, p2);
+        double expected = g.Sum(x => (double)x * x);
+        Compare.Close([(float)p1.Sum(x => (double)x)], [expected], 1e-5, "norm²");
+    }
+
+    [Fact]
+    public void EmbeddingBackward_AccumulatesPerTokenAndPosition()
+    {
+        Gpu.Require();
+        var r = new RandomData(10);
+        int B = 4, T = 33, C = 64, V = 20;
+        int[] inp = r.Ints(B * T, V);
+        float[] dout = r.Normal(B * T * C), dwte0 = r.Normal(V * C, 0.1f), dwpe0 = r.Normal(T * C, 0.1f);
+        ulong dwte = Gpu.Bf16(dwte0), dwpe = Gpu.Bf16(dwpe0), dO = Gpu.Bf16(dout);
+        int[] host = CudaBackend.TokenBuckets(inp, out int nb);
+        ulong buckets = Gpu.I32(host);
+        Gpu.Kernels.Launch("wpe_backward", (Blocks(T * C, 256), 1), 256, 0, dwpe, dO, B, T, C, 77u);
+        Gpu.Kernels.Launch("wte_backward", (nb, 1), 256, 0, dwte, dO, buckets, buckets + (ulong)nb * 4, buckets + (ulong)(2 * nb + 1) * 4, C, 78u);
+        double[] eWte = [.. dwte0.Select(x => (double)x)], eWpe = [.. dwpe0.Select(x => (double)x)];
+        for (int bt = 0; bt < B * T; bt++)
+            for (int c = 0; c < C; c++)
+            {
+                eWte[inp[bt] * C + c] += dout[bt * C + c];
+                eWpe[bt % T * C + c] += dout[bt * C + c];
+            }
+        Compare.Close(Gpu.ReadBf16(dwte, V * C), eWte, Bf16Tolerance, "dwte");
+        Compare.Close(Gpu.ReadBf16(dwpe, T * C), eWpe, Bf16Tolerance, "dwpe");
+    }
+
+    [Fact]
+    public void TokenBuckets_GroupPositionsLargestFirst()
+    {
+        int[] host = CudaBackend.TokenBuckets([5, 3, 5, 7, 3, 5], out int nb);
+        Assert.Equal(3, nb);
+        Assert.Equal([5, 3, 7], host[..3]);
+        Assert.Equal([0, 3, 5, 6], host[3..7]);
+        Assert.Equal([0, 2, 5, 1, 4, 3], host[7..]);
+    }
+}

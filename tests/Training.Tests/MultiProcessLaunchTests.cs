@@ -1,0 +1,100 @@
+using FluentAssertions;
+using LlmNet.Common.Cli;
+using LlmNet.Distributed.Launch;
+using LlmNet.Model;
+using LlmNet.Model.Cpu;
+using LlmNet.Tools.Train;
+using LlmNet.Training.Cli;
+using Xunit;
+
+namespace LlmNet.Training.Tests;
+
+/// <summary>How llm-train decides between one process and a launch of several, before any backend exists.</summary>
+public class MultiProcessLaunchTests
+{
+    private static LaunchInfo TwoRanks(int rank) =>
+        new(rank, 2, rank, "flags", InitMethod.Tcp, "127.0.0.1", LaunchInfo.DefaultPort, null, null);
+
+    [Fact]
+    public void One_process_gets_the_single_process_group()
+    {
+        ProcessGroupFactory.Create(new TrainOptions { Device = "cpu" }, () => LaunchInfo.Single)
+            .Should().BeSameAs(SingleProcess.Instance);
+    }
+
+    [Fact]
+    public void Several_processes_on_the_cpu_are_a_clear_error()
+    {
+        var act = () => ProcessGroupFactory.Create(new TrainOptions { Device = "cpu", NumProcesses = 2 }, () => TwoRanks(1));
+        act.Should().Throw<ToolException>().WithMessage("*2 processes*--device cuda*one process with --device cpu*");
+    }
+
+    [Fact]
+    public void An_inconsistent_launch_is_a_usage_error()
+    {
+        // -pr outside 0..pn-1, read through the real detection (no launcher variables in the test environment).
+        var act = () => ProcessGroupFactory.Create(new TrainOptions { Device = "cpu", NumProcesses = 2, ProcessRank = 5, InitMethod = "tcp", ServerIp = "127.0.0.1" });
+        act.Should().Throw<UsageException>().WithMessage("*-pr 5*");
+    }
+
+    [Fact]
+    public void Llm_train_with_two_processes_on_the_cpu_exits_with_one_error_line()
+    {
+        var errors = new StringWriter();
+        var saved = Console.Error;
+        Console.SetError(errors);
+        try
+        {
+            TrainProgram.Run(["-pn", "2", "-pr", "1", "-pi", "tcp", "-ps", "127.0.0.1", "--device", "cpu",
+                "-i", TinyRun.TrainPattern, "-j", TinyRun.ValPattern, "-e", TinyRun.ModelPath], new StringWriter()).Should().Be(1);
+        }
+        finally { Console.SetError(saved); }
+        errors.ToString().Should().StartWith("llm-train: error: ").And.Contain("--device cuda");
+    }
+
+    [Fact]
+    public void The_trainer_marks_only_the_last_micro_step_of_each_window()
+    {
+        var options = new TrainOptions
+        {
+            TrainData = TinyRun.TrainPattern, ValData = TinyRun.ValPattern, Init = TinyRun.ModelPath,
+            BatchSize = 1, SeqLen = 8, TotalBatchSize = 24, MaxSteps = 2, ValEvery = 0, ValMaxSteps = 1, SampleEvery = 0, Device = "cpu",
+        };
+        var start = TrainCli.ResolveStart(options);
+        using var backend = new RecordingBackend(new CpuBackend(start.Config, 1, 8));
+        backend.SetParameters(start.Parameters);
+        using var trainer = new Trainer(options, backend, SingleProcess.Instance, new StringWriter());
+        trainer.GradAccumSteps.Should().Be(3);
+        trainer.Run(null, start.Source, TestContext.Current.CancellationToken);
+        backend.LastMicroStepFlags.Should().Equal(false, false, true, false, false, true);
+    }
+
+    /// <summary>A backend that records the flag of every backward call and otherwise defers to the CPU backend.</summary>
+    private sealed class RecordingBackend(IGptBackend inner) : IGptBackend
+    {
+        public List<bool> LastMicroStepFlags { get; } = [];
+        public GptConfig Config => inner.Config;
+        public string DeviceName => inner.DeviceName;
+        public int MaxBatchSize => inner.MaxBatchSize;
+        public int MaxSeqLen => inner.MaxSeqLen;
+        public bool KeepsMasterWeights => inner.KeepsMasterWeights;
+        public void SetParameters(ReadOnlySpan<float> values) => inner.SetParameters(values);
+        public void GetParameters(Span<float> values) => inner.GetParameters(values);
+        public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen) => inner.Forward(inputs, targets, batchSize, seqLen);
+        public void GetLogits(int row, int position, Span<float> values) => inner.GetLogits(row, position, values);
+        public void GetLosses(Span<float> values) => inner.GetLosses(values);
+        public void ZeroGradients() => inner.ZeroGradients();
+        public void Backward(float lossScale) => Backward(lossScale, false);
+        public void Backward(float lossScale, bool lastMicroStep)
+        {
+            LastMicroStepFlags.Add(lastMicroStep);
+            inner.Backward(lossScale);
+        }
+        public double GradientNormSquared() => inner.GradientNormSquared();
+        public void GetGradients(Span<float> values) => inner.GetGradients(values);
+        public void Update(in AdamWStep step) => inner.Update(step);
+        public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master) => inner.GetOptimizerState(m, v, master);
+        public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master) => inner.SetOptimizerState(m, v, master);
+        public void Dispose() => inner.Dispose();
+    }
+}
