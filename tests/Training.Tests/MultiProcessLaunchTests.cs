@@ -70,31 +70,13 @@ public class MultiProcessLaunchTests
     }
 
     /// <summary>A backend that records the flag of every backward call and otherwise defers to the CPU backend.</summary>
-    private sealed class RecordingBackend(IGptBackend inner) : IGptBackend
+    private sealed class RecordingBackend(IGptBackend inner) : DelegatingBackend(inner)
     {
         public List<bool> LastMicroStepFlags { get; } = [];
-        public GptConfig Config => inner.Config;
-        public string DeviceName => inner.DeviceName;
-        public int MaxBatchSize => inner.MaxBatchSize;
-        public int MaxSeqLen => inner.MaxSeqLen;
-        public bool KeepsMasterWeights => inner.KeepsMasterWeights;
-        public void SetParameters(ReadOnlySpan<float> values) => inner.SetParameters(values);
-        public void GetParameters(Span<float> values) => inner.GetParameters(values);
-        public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen) => inner.Forward(inputs, targets, batchSize, seqLen);
-        public void GetLogits(int row, int position, Span<float> values) => inner.GetLogits(row, position, values);
-        public void GetLosses(Span<float> values) => inner.GetLosses(values);
-        public void ZeroGradients() => inner.ZeroGradients();
-        public void Backward(float lossScale) => Backward(lossScale, false);
-        public void Backward(float lossScale, bool lastMicroStep)
+        public override void Backward(float lossScale, bool lastMicroStep)
         {
             LastMicroStepFlags.Add(lastMicroStep);
-            inner.Backward(lossScale);
+            base.Backward(lossScale, lastMicroStep);
         }
-        public double GradientNormSquared() => inner.GradientNormSquared();
-        public void GetGradients(Span<float> values) => inner.GetGradients(values);
-        public void Update(in AdamWStep step) => inner.Update(step);
-        public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master) => inner.GetOptimizerState(m, v, master);
-        public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master) => inner.SetOptimizerState(m, v, master);
-        public void Dispose() => inner.Dispose();
     }
 }

@@ -1,0 +1,30 @@
+using LlmNet.Model;
+
+namespace LlmNet.Training.Tests;
+
+/// <summary>
+/// Passes every call to an inner backend; tests derive from it to observe or hide one behaviour. It implements
+/// only <see cref="IGptBackend"/>, so optional interfaces of the inner backend (the KV-cache decoder) are hidden.
+/// </summary>
+internal abstract class DelegatingBackend(IGptBackend inner) : IGptBackend
+{
+    public GptConfig Config => inner.Config;
+    public string DeviceName => inner.DeviceName;
+    public int MaxBatchSize => inner.MaxBatchSize;
+    public int MaxSeqLen => inner.MaxSeqLen;
+    public bool KeepsMasterWeights => inner.KeepsMasterWeights;
+    public void SetParameters(ReadOnlySpan<float> values) => inner.SetParameters(values);
+    public void GetParameters(Span<float> values) => inner.GetParameters(values);
+    public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen) => inner.Forward(inputs, targets, batchSize, seqLen);
+    public void GetLogits(int row, int position, Span<float> values) => inner.GetLogits(row, position, values);
+    public void GetLosses(Span<float> values) => inner.GetLosses(values);
+    public void ZeroGradients() => inner.ZeroGradients();
+    public void Backward(float lossScale) => Backward(lossScale, false);
+    public virtual void Backward(float lossScale, bool lastMicroStep) => inner.Backward(lossScale, lastMicroStep);
+    public double GradientNormSquared() => inner.GradientNormSquared();
+    public void GetGradients(Span<float> values) => inner.GetGradients(values);
+    public void Update(in AdamWStep step) => inner.Update(step);
+    public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master) => inner.GetOptimizerState(m, v, master);
+    public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master) => inner.SetOptimizerState(m, v, master);
+    public void Dispose() => inner.Dispose();
+}
