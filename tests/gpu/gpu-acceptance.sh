@@ -28,16 +28,13 @@ run_tests() {
   check gpu-tests grep -qE "Total: [0-9]+, Errors: 0, Failed: 0, Skipped: 0" "$OUT/gpu-tests.log"
 }
 
-train() { # DIR extra-flags...
-  local dir=$1; shift
-  "$BIN/llm-train" -i "$DATA/tiny_train_*.bin" -j "$DATA/tiny_val_*.bin" -o "$dir" -e "$MODEL" -b "$B" -t "$T" \
-    -x "$STEPS" -l 0.0006 -u 5 -v 10 -m 4 -s "$STEPS" -g 32 -n 10 --device "$DEVICE" "$@"
-}
-
 run_train() {
   stamp "training on $DEVICE, then resume"
   rm -rf /tmp/acc-a; mkdir -p /tmp/acc-a
-  timeout 300 bash -c "$(declare -f train); BIN=$BIN DATA=$DATA MODEL=$MODEL B=$B T=$T STEPS=$STEPS DEVICE=$DEVICE train /tmp/acc-a" > "$OUT/train.log" 2>&1
+  # llm-train on the tiny shards, checkpoints every 10 steps; the resume adds -y 1.
+  local flags=(-i "$DATA/tiny_train_*.bin" -j "$DATA/tiny_val_*.bin" -e "$MODEL" -b "$B" -t "$T"
+    -x "$STEPS" -l 0.0006 -u 5 -v 10 -m 4 -s "$STEPS" -g 32 -n 10 --device "$DEVICE")
+  timeout 300 "$BIN/llm-train" "${flags[@]}" -o /tmp/acc-a > "$OUT/train.log" 2>&1
   grep -E "^step +(1|$STEPS)/|val loss|allocat|device memory|error" "$OUT/train.log" | head -20
   local final; final=$(printf 'model_%08d.bin' "$STEPS")
   check train-finished test -f "/tmp/acc-a/$(printf 'DONE_%08d' "$STEPS")"
@@ -48,7 +45,7 @@ run_train() {
   # Resume: drop the final checkpoint, resume from step 10, and the final files must be byte-identical.
   cp "/tmp/acc-a/$final" /tmp/acc-final.bin; cp "/tmp/acc-a/$(printf 'state_%08d_00000.bin' "$STEPS")" /tmp/acc-state.bin
   rm -f /tmp/acc-a/$(printf 'DONE_%08d' "$STEPS") "/tmp/acc-a/$final" /tmp/acc-a/$(printf 'state_%08d_00000.bin' "$STEPS")
-  timeout 300 bash -c "$(declare -f train); BIN=$BIN DATA=$DATA MODEL=$MODEL B=$B T=$T STEPS=$STEPS DEVICE=$DEVICE train /tmp/acc-a -y 1" > "$OUT/resume.log" 2>&1
+  timeout 300 "$BIN/llm-train" "${flags[@]}" -o /tmp/acc-a -y 1 > "$OUT/resume.log" 2>&1
   grep -E "resum|error" "$OUT/resume.log" | head -5
   check resume-model-bitwise cmp -s /tmp/acc-final.bin "/tmp/acc-a/$final"
   check resume-state-bitwise cmp -s /tmp/acc-state.bin "/tmp/acc-a/$(printf 'state_%08d_00000.bin' "$STEPS")"
