@@ -28,6 +28,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly ParameterLayout _layout;
     private readonly List<DeviceBuffer> _buffers = [];
     private readonly int _recompute, _geluFusion;
+    private readonly FlashKernels _flash = FlashKernels.FromEnvironment();
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
@@ -159,6 +160,8 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public long OptimizerStateCount => _shard.ShardNumParameters;
     public int Recompute => _recompute;
     public int GeluFusion => _geluFusion;
+    /// <summary>The attention kernels in use (head size 64).</summary>
+    public FlashKernels Flash => _flash;
 
     /// <summary>Every device allocation, by name and size, in allocation order (llm.c-style memory report).</summary>
     public IReadOnlyList<(string Name, long Bytes)> Allocations =>
@@ -703,7 +706,11 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private void AllowAttentionSharedMemory()
     {
         int hs = Config.HeadSize;
-        if (UseFlash) return;
+        if (UseFlash)
+        {
+            _flash.Prepare(_k);
+            return;
+        }
         _k.AllowSharedMemory($"attention_backward_dq_{hs}", AttentionDqSharedBytes(hs));
         _k.AllowSharedMemory($"attention_backward_dkv_{hs}", AttentionDkvSharedBytes(hs));
     }
@@ -713,7 +720,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         int hs = Config.HeadSize, nh = Config.NumHeads;
         if (UseFlash)
         {
-            _k.Launch("flash_forward_64", (CeilDiv(T, 64), B * nh), 128, 0, outp, lse, qkv, T, nh);
+            _flash.LaunchForward(_k, outp, lse, qkv, B, T, nh);
             return;
         }
         _k.Launch($"attention_forward_{hs}", (CeilDiv(T, 64), B * nh), 64, 0, outp, lse, qkv, T, nh);
@@ -722,13 +729,12 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private void AttentionBackward(ulong dqkv, ulong dout, ulong qkv, ulong outp, ulong lse, int B, int T)
     {
         int hs = Config.HeadSize, nh = Config.NumHeads;
-        _k.Launch("attention_backward_delta", (CeilDiv((long)B * nh * T, 256), 1), 256, 0, _attDelta.Ptr, dout, outp, B, T, nh, hs);
         if (UseFlash)
         {
-            _k.Launch("flash_backward_dq_64", (CeilDiv(T, 64), B * nh), 128, 0, dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
-            _k.Launch("flash_backward_dkv_64", (CeilDiv(T, 64), B * nh), 128, 0, dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
+            _flash.LaunchBackward(_k, dqkv, _attDelta.Ptr, dout, qkv, outp, lse, B, T, nh);
             return;
         }
+        _k.Launch("attention_backward_delta", (CeilDiv((long)B * nh * T, 256), 1), 256, 0, _attDelta.Ptr, dout, outp, B, T, nh, hs);
         _k.Launch($"attention_backward_dq_{hs}", (CeilDiv(T, 64), B * nh), 64, AttentionDqSharedBytes(hs), dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
         _k.Launch($"attention_backward_dkv_{hs}", (CeilDiv(T, 64), B * nh), 64, AttentionDkvSharedBytes(hs), dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
     }
