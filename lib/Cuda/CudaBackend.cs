@@ -34,6 +34,11 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
     private readonly ZeroCollectives? _sync;
     private bool _gradientsPendingReduce;           // backward ran since the last gradient exchange
+    // The last micro-step's exchange overlapped with backward (LLMNET_OVERLAP_REDUCE, default on): the
+    // collectives go onto their own stream, each layer's behind an event recorded after its backward.
+    private readonly bool _overlapReduce = OverlappedGradientExchange.EnabledByEnvironment();
+    private CudaSideStream? _ncclStream;                // created with the first overlapped exchange
+    private OverlappedGradientExchange? _exchange;
     private ulong _rng;
 
     // Model state.
@@ -388,15 +393,19 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     /// <summary>
     /// Backward; on the last micro-step of an accumulation window with several processes, also averages the
-    /// gradients across them. (Called without it, the exchange happens at the first of
-    /// <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
+    /// gradients across them, each layer's as soon as its backward is queued (or, with LLMNET_OVERLAP_REDUCE=0,
+    /// after the whole pass). Either way the averages are complete when this returns. (Called without it, the
+    /// exchange happens at the first of <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
     /// </summary>
     public void Backward(float lossScale, bool lastMicroStep)
     {
-        BackwardPass(lossScale);
+        bool overlap = lastMicroStep && _sync is not null && _overlapReduce;
+        if (overlap) BeginOverlappedExchange();
+        try { BackwardPass(lossScale); }
+        catch when (overlap) { _exchange!.Abandon(); throw; }
         if (_sync is null) return;
-        _gradientsPendingReduce = true;
-        if (lastMicroStep) ReduceGradients();
+        _gradientsPendingReduce = !overlap;
+        if (lastMicroStep && !overlap) ReduceGradients();
     }
 
     private void BackwardPass(float lossScale)
@@ -447,9 +456,12 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             BiasGradient(Grad(5, l), _bt4c.Ptr, bt, 3 * C);
             _mm.Run(_btc.Ptr, Param(4, l), _bt4c.Ptr, C, bt, 3 * C, false, false);
             LayerNormBackward(_btc.Ptr, residual, Stat(_ln1Mean, l), Stat(_ln1Rstd, l), Param(2, l), Grad(2, l), Grad(3, l), bt);
+            // Layer l's 12 gradients are final here: nothing below writes them again in this pass.
+            if (_exchange?.InProgress == true) QueueLayerExchange(l);
         }
         EncoderBackward(B, T);
-        _device.Synchronize();
+        if (_exchange?.InProgress == true) FinishOverlappedExchange();
+        else _device.Synchronize();
     }
 
     private void EncoderBackward(int B, int T)
@@ -524,17 +536,53 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     /// <summary>
     /// Averages the gradients across processes in bf16 (ncclAvg), in llm.c's groups: one per layer (its 12
     /// tensors), then one for wte, wpe, lnfw and lnfb. ZeRO-0 all-reduces in place; ZeRO-1 reduce-scatters, leaving
-    /// each process's averaged chunk at its own offset. The collectives are queued on the compute stream, after
-    /// the backward pass, and the host waits under the watchdog so a dead peer is an error, not a hang.
+    /// each process's averaged chunk at its own offset. This is the post-backward schedule: the collectives are
+    /// queued on the compute stream after the whole pass, and the host waits under the watchdog so a dead peer is
+    /// an error, not a hang. The overlapped schedule issues the same collectives (see <see cref="QueueLayerExchange"/>).
     /// </summary>
     private void ReduceGradients()
     {
         _gradientsPendingReduce = false;
         try
         {
-            nint grads = (nint)_grads.Ptr, stream = _device.Stream;
-            for (int l = Config.NumLayers - 1; l >= 0; l--) _sync!.ReduceLayerGradients(grads, l, stream);
-            _sync!.ReduceNonLayerGradients(grads, stream);
+            OverlappedGradientExchange.ReduceAfterBackward(_sync!, (nint)_grads.Ptr, Config.NumLayers, _device.Stream);
+            using (_comm!.Watch("gradient averaging")) _device.Synchronize();
+        }
+        catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
+    }
+
+    private void BeginOverlappedExchange()
+    {
+        _device.MakeCurrent();
+        if (_exchange is null)
+        {
+            _ncclStream = new CudaSideStream(_device);
+            _exchange = new OverlappedGradientExchange(_sync!, _ncclStream, Config.NumLayers);
+        }
+        _exchange.Begin();
+    }
+
+    /// <summary>
+    /// Layer l's backward is queued: its collectives go onto the NCCL stream behind an event on the compute stream,
+    /// and run while the compute stream goes on with layer l−1. They only touch the gradients, which nothing in the
+    /// rest of the pass reads or writes for this layer.
+    /// </summary>
+    private void QueueLayerExchange(int layer)
+    {
+        try { _exchange!.LayerDone((nint)_grads.Ptr, layer, _ncclStream!.Handle); }
+        catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
+    }
+
+    /// <summary>
+    /// After the encoder backward: queues wte, wpe, lnfw, lnfb, makes the compute stream wait for every collective
+    /// of the pass (so the norm, AdamW, downloads and the next zeroing see the averages), and waits for both streams
+    /// under the watchdog.
+    /// </summary>
+    private void FinishOverlappedExchange()
+    {
+        try
+        {
+            _exchange!.EncoderDone((nint)_grads.Ptr, _ncclStream!.Handle);
             using (_comm!.Watch("gradient averaging")) _device.Synchronize();
         }
         catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
@@ -746,6 +794,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         foreach (DeviceBuffer b in _buffers) b.Dispose();
         _buffers.Clear();
         _k?.Dispose();
+        _ncclStream?.Dispose();
         _device?.Dispose();
     }
 }
