@@ -47,7 +47,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly DeviceBuffer _encoded, _ln1, _ln1Mean, _ln1Rstd, _qkv, _atty, _attLse, _residual2, _ln2, _ln2Mean, _ln2Rstd,
         _fch, _fchGelu, _residual3, _lnf, _lnfMean, _lnfRstd, _logits, _lse, _losses, _inputs, _targets;
     // Backward scratch.
-    private readonly DeviceBuffer _dresidual, _btc, _bt4c, _attDelta, _partials, _normPartials, _buckets;
+    private readonly DeviceBuffer _dresidual, _btc, _bt4c, _attDelta, _partials, _normPartials, _buckets, _wtePartials;
 
     private int[] _hostInputs = [], _hostTargets = [];
     private int _b, _t;
@@ -132,7 +132,8 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             _attDelta = Alloc("attention delta (B,NH,T)", bt * nh * 4);
             _partials = Alloc("column-sum partials", PartialFloats(bt, (int)(4 * C)) * 4);
             _normPartials = Alloc("norm partials", NormBlocks * 4);
-            _buckets = Alloc("wte-backward buckets", (3 * bt + 1) * 4);
+            _buckets = Alloc("wte-backward buckets", TokenBuckets.MaxInts(bt) * 4);
+            _wtePartials = Alloc("wte-backward chunk sums", TokenBuckets.MaxChunks(bt) * C * 4);
             _device.Zero(_grads.Ptr, _grads.Bytes);
             _device.Zero(_m.Ptr, _m.Bytes);
             _device.Zero(_v.Ptr, _v.Bytes);
@@ -470,46 +471,15 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         uint seed = NextRandom();
         _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(1), _dresidual.Ptr, B, T, C, seed);
 
-        int[] host = TokenBuckets(_hostInputs, out int nb);
-        _device.Upload(_buckets.Ptr, (ReadOnlySpan<int>)host);
-        ulong tokens = _buckets.Ptr, starts = _buckets.Ptr + (ulong)nb * 4, positions = _buckets.Ptr + (ulong)(2 * nb + 1) * 4;
-        _k.Launch("wte_backward", (nb, 1), 256, 0, Grad(0), _dresidual.Ptr, tokens, starts, positions, C, seed);
-    }
-
-    /// <summary>
-    /// Groups positions by token for the deterministic wte backward: [tokens(nb) | starts(nb+1) | positions(bt)],
-    /// positions ascending inside a bucket, largest buckets first (so long blocks start early).
-    /// </summary>
-    internal static int[] TokenBuckets(ReadOnlySpan<int> inputs, out int bucketCount)
-    {
-        int bt = inputs.Length;
-        int[] order = new int[bt];
-        for (int i = 0; i < bt; i++) order[i] = i;
-        int[] keys = inputs.ToArray();
-        Array.Sort(keys, order);
-        var buckets = new List<(int Token, int Start, int Count)>();
-        for (int i = 0; i < bt;)
-        {
-            int j = i;
-            while (j < bt && keys[j] == keys[i]) j++;
-            Array.Sort(order, i, j - i);
-            buckets.Add((keys[i], i, j - i));
-            i = j;
-        }
-        buckets.Sort((a, b) => a.Count != b.Count ? b.Count.CompareTo(a.Count) : a.Token.CompareTo(b.Token));
-        int nb = buckets.Count;
-        int[] host = new int[nb + nb + 1 + bt];
-        int cursor = 0;
-        for (int k = 0; k < nb; k++)
-        {
-            host[k] = buckets[k].Token;
-            host[nb + k] = cursor;
-            Array.Copy(order, buckets[k].Start, host, 2 * nb + 1 + cursor, buckets[k].Count);
-            cursor += buckets[k].Count;
-        }
-        host[2 * nb] = cursor;
-        bucketCount = nb;
-        return host;
+        var buckets = TokenBuckets.Build(_hostInputs);
+        _device.Upload(_buckets.Ptr, (ReadOnlySpan<int>)buckets.Host);
+        ulong At(int offset) => _buckets.Ptr + (ulong)offset * 4;
+        (int, int) Grid(int rows) => (rows, CeilDiv(C / 8, 64));
+        if (buckets.Chunks > 0)
+            _k.Launch("wte_backward_chunks", Grid(buckets.Chunks), 64, 0, _wtePartials.Ptr, _dresidual.Ptr, At(buckets.ChunkRangesOffset),
+                At(buckets.PositionsOffset), C);
+        _k.Launch("wte_backward", Grid(buckets.Count), 64, 0, Grad(0), _dresidual.Ptr, _wtePartials.Ptr, At(buckets.TokensOffset),
+            At(buckets.StartsOffset), At(buckets.PositionsOffset), At(buckets.ChunkStartsOffset), C, seed);
     }
 
     public double GradientNormSquared()

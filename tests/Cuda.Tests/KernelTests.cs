@@ -1,3 +1,4 @@
+using FluentAssertions;
 using Xunit;
 using LlmNet.Model.Numerics;
 
@@ -335,19 +336,28 @@ public sealed class KernelTests : IDisposable
         Compare.Close([(float)p1.Sum(x => (double)x)], [expected], 1e-5, "norm²");
     }
 
-    [Fact]
-    public void EmbeddingBackward_AccumulatesPerTokenAndPosition()
+    [Theory]
+    [InlineData(4, 33, 64, 20, false)]   // buckets of about 7 positions: summed directly
+    [InlineData(2, 300, 96, 50, true)]   // one token at half the positions: 10 chunks of 32
+    public void EmbeddingBackward_AccumulatesPerTokenAndPosition(int B, int T, int C, int V, bool oneFrequentToken)
     {
         Gpu.Require();
         var r = new RandomData(10);
-        int B = 4, T = 33, C = 64, V = 20;
         int[] inp = r.Ints(B * T, V);
+        if (oneFrequentToken)
+            for (int i = 0; i < inp.Length; i += 2) inp[i] = 7;
         float[] dout = r.Normal(B * T * C), dwte0 = r.Normal(V * C, 0.1f), dwpe0 = r.Normal(T * C, 0.1f);
         ulong dwte = Gpu.Bf16(dwte0), dwpe = Gpu.Bf16(dwpe0), dO = Gpu.Bf16(dout);
-        int[] host = CudaBackend.TokenBuckets(inp, out int nb);
-        ulong buckets = Gpu.I32(host);
+        var tb = TokenBuckets.Build(inp);
+        tb.Chunks.Should().Be(oneFrequentToken ? 10 : 0);
+        ulong buckets = Gpu.I32(tb.Host), partial = Gpu.PoisonedF32(TokenBuckets.MaxChunks(B * T) * C);
+        ulong At(int offset) => buckets + (ulong)offset * 4;
+        int columnBlocks = (C / 8 + 63) / 64;
         Gpu.Kernels.Launch("wpe_backward", (Blocks(T * C, 256), 1), 256, 0, dwpe, dO, B, T, C, 77u);
-        Gpu.Kernels.Launch("wte_backward", (nb, 1), 256, 0, dwte, dO, buckets, buckets + (ulong)nb * 4, buckets + (ulong)(2 * nb + 1) * 4, C, 78u);
+        if (tb.Chunks > 0)
+            Gpu.Kernels.Launch("wte_backward_chunks", (tb.Chunks, columnBlocks), 64, 0, partial, dO, At(tb.ChunkRangesOffset), At(tb.PositionsOffset), C);
+        Gpu.Kernels.Launch("wte_backward", (tb.Count, columnBlocks), 64, 0, dwte, dO, partial, At(tb.TokensOffset), At(tb.StartsOffset),
+            At(tb.PositionsOffset), At(tb.ChunkStartsOffset), C, 78u);
         double[] eWte = [.. dwte0.Select(x => (double)x)], eWpe = [.. dwpe0.Select(x => (double)x)];
         for (int bt = 0; bt < B * T; bt++)
             for (int c = 0; c < C; c++)
@@ -362,10 +372,29 @@ public sealed class KernelTests : IDisposable
     [Fact]
     public void TokenBuckets_GroupPositionsLargestFirst()
     {
-        int[] host = CudaBackend.TokenBuckets([5, 3, 5, 7, 3, 5], out int nb);
-        Assert.Equal(3, nb);
-        Assert.Equal([5, 3, 7], host[..3]);
-        Assert.Equal([0, 3, 5, 6], host[3..7]);
-        Assert.Equal([0, 2, 5, 1, 4, 3], host[7..]);
+        var tb = TokenBuckets.Build([5, 3, 5, 7, 3, 5]);
+        Assert.Equal(3, tb.Count);
+        Assert.Equal(0, tb.Chunks);
+        Assert.Equal([5, 3, 7], tb.Host[..3]);
+        Assert.Equal([0, 3, 5, 6], tb.Host[3..7]);
+        Assert.Equal([0, 2, 5, 1, 4, 3], tb.Host[7..13]);
+        Assert.Equal([0, 0, 0, 0], tb.Host[13..17]);
+        Assert.Equal(17, tb.Host.Length);
+    }
+
+    [Fact]
+    public void TokenBuckets_CutLargeBucketsIntoOrderedChunks()
+    {
+        // token 9 at 70 positions (chunks [0,32) [32,64) [64,70)), token 4 at 33 ([70,102) [102,103)), token 1 once
+        int[] inputs = [.. Enumerable.Repeat(9, 70), .. Enumerable.Repeat(4, 33), 1];
+        var tb = TokenBuckets.Build(inputs);
+        Assert.Equal(3, tb.Count);
+        Assert.Equal(5, tb.Chunks);
+        Assert.Equal([9, 4, 1], tb.Host[tb.TokensOffset..(tb.TokensOffset + 3)]);
+        Assert.Equal([0, 3, 5, 5], tb.Host[tb.ChunkStartsOffset..(tb.ChunkStartsOffset + 4)]);
+        Assert.Equal([0, 32, 32, 64, 64, 70, 70, 102, 102, 103], tb.Host[tb.ChunkRangesOffset..]);
+        Assert.Equal(Enumerable.Range(0, 104), tb.Host[tb.PositionsOffset..(tb.PositionsOffset + 104)]);
+        Assert.True(tb.Host.Length <= TokenBuckets.MaxInts(inputs.Length));
+        Assert.True(tb.Chunks <= TokenBuckets.MaxChunks(inputs.Length));
     }
 }

@@ -23,21 +23,57 @@ extern "C" __global__ void wpe_backward(bf16* dwpe, const bf16* dout, int B, int
     dwpe[idx] = stochastic_round(bf2f(dwpe[idx]) + acc, squirrel_noise5((unsigned int)idx, seed));
 }
 
-// One block per distinct token: dwte[token,:] += the dout rows of every position holding it, summed in a
-// fixed (ascending position) order, so the result never depends on scheduling.
-extern "C" __global__ void wte_backward(bf16* dwte, const bf16* dout, const int* bucketToken, const int* bucketStart,
-                                        const int* positions, int C, unsigned int seed)
+// The wte backward, deterministic: dwte[token,:] += the dout rows of every position holding the token, summed in a
+// fixed order (see TokenBuckets.cs). Each thread owns 8 adjacent columns (blockIdx.y picks the column range).
+// First, every chunk of a large bucket (up to 32 positions, ascending) is summed into an fp32 row of `partial`.
+extern "C" __global__ void wte_backward_chunks(float* partial, const bf16* dout, const int* chunkRanges, const int* positions, int C)
 {
-    int bucket = blockIdx.x;
-    int token = bucketToken[bucket], begin = bucketStart[bucket], end = bucketStart[bucket + 1];
-    for (int c = threadIdx.x; c < C; c += blockDim.x)
+    int chunk = blockIdx.x, c = (blockIdx.y * blockDim.x + threadIdx.x) * 8;
+    if (c >= C) return;
+    float acc[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    for (int i = chunkRanges[2 * chunk], end = chunkRanges[2 * chunk + 1]; i < end; i++)
     {
-        float acc = 0.0f;
-#pragma unroll 8
-        for (int i = begin; i < end; i++) acc += bf2f(dout[(long)positions[i] * C + c]);
-        long o = (long)token * C + c;
-        dwte[o] = stochastic_round(bf2f(dwte[o]) + acc, squirrel_noise5((unsigned int)o, seed));
+        Vec8 v = load8(dout + (long)positions[i] * C + c);
+#pragma unroll
+        for (int k = 0; k < 8; k++) acc[k] += v.v[k];
     }
+    float4* out = reinterpret_cast<float4*>(partial + (long)chunk * C + c);
+    out[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+    out[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+}
+
+// Then one block per bucket adds its chunk sums in chunk order (large buckets) or its dout rows in position order
+// (small ones) to the token's row, with stochastic rounding.
+extern "C" __global__ void wte_backward(bf16* dwte, const bf16* dout, const float* partial, const int* bucketToken, const int* bucketStart,
+                                        const int* positions, const int* chunkStart, int C, unsigned int seed)
+{
+    int bucket = blockIdx.x, c = (blockIdx.y * blockDim.x + threadIdx.x) * 8;
+    if (c >= C) return;
+    float acc[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    int c0 = chunkStart[bucket], c1 = chunkStart[bucket + 1];
+    if (c1 > c0)
+        for (int ch = c0; ch < c1; ch++)
+        {
+            const float4* p = reinterpret_cast<const float4*>(partial + (long)ch * C + c);
+            float4 a = p[0], b = p[1];
+            acc[0] += a.x; acc[1] += a.y; acc[2] += a.z; acc[3] += a.w;
+            acc[4] += b.x; acc[5] += b.y; acc[6] += b.z; acc[7] += b.w;
+        }
+    else
+        for (int i = bucketStart[bucket], end = bucketStart[bucket + 1]; i < end; i++)
+        {
+            Vec8 v = load8(dout + (long)positions[i] * C + c);
+#pragma unroll
+            for (int k = 0; k < 8; k++) acc[k] += v.v[k];
+        }
+    long o = (long)bucketToken[bucket] * C + c;
+    Vec8 w = load8(dwte + o);
+    unsigned int r[4];
+#pragma unroll
+    for (int k = 0; k < 8; k += 2)
+        r[k / 2] = (unsigned int)stochastic_round(w.v[k] + acc[k], squirrel_noise5((unsigned int)(o + k), seed))
+                 | ((unsigned int)stochastic_round(w.v[k + 1] + acc[k + 1], squirrel_noise5((unsigned int)(o + k + 1), seed)) << 16);
+    *reinterpret_cast<uint4*>(dwte + o) = make_uint4(r[0], r[1], r[2], r[3]);
 }
 
 #define GELU_SCALE 0.7978845608028654f

@@ -82,15 +82,19 @@ __device__ __forceinline__ void load_a_rows(unsigned (*a)[4], const bf16* base, 
 }
 
 // 64 rows x 64 columns into a padded shared tile through cp.async (128 threads, 16-byte copies that bypass
-// registers; rows at or past T are zero-filled), so the next tile streams in while the current one is being multiplied. The caller commits and waits.
+// registers; rows at or past T are zero-filled), so the next tile streams in while the current one is being
+// multiplied. The caller commits and waits. Thread x copies column chunk x % 8 of rows x / 8 + 16 i, i = 0..3.
 __device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, long rowStride, int row0, int T)
 {
-    for (int e = threadIdx.x; e < 64 * 8; e += 128)
+    int r = threadIdx.x >> 3, c = (threadIdx.x & 7) * 8;
+    unsigned d = smem_addr(dst + r * FA_LD + c);
+    const bf16* p = src + (long)(row0 + r) * rowStride + c;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
     {
-        int r = e >> 3, c = (e & 7) * 8, row = row0 + r;
-        bool valid = row < T;
-        const bf16* p = src + (long)(valid ? row : 0) * rowStride + c;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(smem_addr(dst + r * FA_LD + c)), "l"(p), "r"(valid ? 16 : 0));
+        bool valid = row0 + r + 16 * i < T;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                     :: "r"(d + i * 16 * FA_LD * 2), "l"(valid ? p + 16L * i * rowStride : src), "r"(valid ? 16 : 0));
     }
 }
 

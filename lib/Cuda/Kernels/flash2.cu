@@ -8,19 +8,29 @@
 //  - the dQ kernel also computes delta = rowsum(dO * O) for the dK/dV kernel that follows (no separate pass).
 // Still deterministic: every output element is written by exactly one block, without atomics.
 
-// ldmatrix B fragments of n-tiles nt and nt+1 at k-chunk kc of a product whose B[k][n] = tile[n][k] (the tile's
-// rows are the n index): b[0], b[1] for nt; b[2], b[3] for nt + 1.
-__device__ __forceinline__ void load_b_rows(unsigned* b, const bf16* tile, int kc, int nt, int lane)
+// Shared tiles are addressed as 32-bit shared-window byte addresses with each lane's ldmatrix row already added,
+// so that every fragment load below is that base plus a compile-time constant (one LDSM, no address arithmetic).
+// ROWS: lane l points at row (l / 16) * 8 + l % 8, column (l / 8 % 2) * 8 (non-transposed B: n-tiles nt, nt+1).
+// TRANS: lane l points at row (l / 8 % 2) * 8 + l % 8, column (l / 16) * 8 (transposed B, and A fragments).
+__device__ __forceinline__ unsigned lane_rows(int lane) { return (((lane >> 4) * 8 + (lane & 7)) * FA_LD + ((lane >> 3) & 1) * 8) * 2; }
+__device__ __forceinline__ unsigned lane_trans(int lane) { return ((((lane >> 3) & 1) * 8 + (lane & 7)) * FA_LD + (lane >> 4) * 8) * 2; }
+
+__device__ __forceinline__ void ldsm_x4(unsigned* r, unsigned addr)
 {
-    int mi = lane >> 3, r = lane & 7;
-    const bf16* p = tile + ((nt + (mi >> 1)) * 8 + r) * FA_LD + kc * 16 + (mi & 1) * 8;
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(smem_addr(p)));
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
 }
 
-// acc[mt][16 x 64] += A[mt][16 x 64] * B for mt = 0..MT-1 where B[k][n] = tile[n][k]; each B fragment feeds MT m-tiles.
+__device__ __forceinline__ void ldsm_x4_trans(unsigned* r, unsigned addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+// acc[mt][16 x 64] += A[mt][16 x 64] * B for mt = 0..MT-1 where B[k][n] = tile[n][k] (tile at `rows`, ROWS-based);
+// each B fragment feeds MT m-tiles.
 template <int MT>
-__device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4], const bf16* tile, int lane)
+__device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4], unsigned rows)
 {
 #pragma unroll
     for (int kc = 0; kc < 4; kc++)
@@ -28,7 +38,7 @@ __device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4
         for (int nt = 0; nt < 8; nt += 2)
         {
             unsigned b[4];
-            load_b_rows(b, tile, kc, nt, lane);
+            ldsm_x4(b, rows + (nt * 8 * FA_LD + kc * 16) * 2);
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
             {
@@ -38,9 +48,10 @@ __device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4
         }
 }
 
-// acc[mt][16 x 64] += P[mt][16 x 64] * tile (rows are k), P as packed bf16 A fragments; each B fragment feeds MT m-tiles.
+// acc[mt][16 x 64] += P[mt][16 x 64] * tile (rows are k; tile at `trans`, TRANS-based), P as packed bf16 A fragments;
+// each B fragment feeds MT m-tiles.
 template <int MT>
-__device__ __forceinline__ void mma_pv_x(float (*acc)[8][4], unsigned (*p)[4][4], const bf16* tile, int lane)
+__device__ __forceinline__ void mma_pv_x(float (*acc)[8][4], unsigned (*p)[4][4], unsigned trans)
 {
 #pragma unroll
     for (int kc = 0; kc < 4; kc++)
@@ -48,7 +59,7 @@ __device__ __forceinline__ void mma_pv_x(float (*acc)[8][4], unsigned (*p)[4][4]
         for (int nt = 0; nt < 8; nt += 2)
         {
             unsigned b[4];
-            load_b_trans(b, tile, kc, nt, lane);
+            ldsm_x4_trans(b, trans + (kc * 16 * FA_LD + nt * 8) * 2);
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
             {
@@ -56,6 +67,25 @@ __device__ __forceinline__ void mma_pv_x(float (*acc)[8][4], unsigned (*p)[4][4]
                 mma16816(acc[mt][nt + 1], p[mt][kc], b[2], b[3]);
             }
         }
+}
+
+// acc[16 x 64] += A[16 x 64] * B with A = the 16 tile rows at `arows` (TRANS-based) and B[k][n] = tile[n][k] at `rows`.
+__device__ __forceinline__ void mma_abt_shared(float (*acc)[4], unsigned arows, unsigned rows)
+{
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++)
+    {
+        unsigned a[4];
+        ldsm_x4(a, arows + kc * 16 * 2);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt += 2)
+        {
+            unsigned b[4];
+            ldsm_x4(b, rows + (nt * 8 * FA_LD + kc * 16) * 2);
+            mma16816(acc[nt], a, b[0], b[1]);
+            mma16816(acc[nt + 1], a, b[2], b[3]);
+        }
+    }
 }
 
 // Accumulator-layout fp32 values of a 16 x 64 block to the bf16 A fragments of the next product (k = the 64 columns).
@@ -102,6 +132,7 @@ __device__ __forceinline__ void flash2_forward(bf16* out, float* lse, const bf16
         l[mt][0] = l[mt][1] = 0.0f;
     }
     const float sl2 = rsqrtf((float)FA_D) * LOG2E;
+    const unsigned kRows = smem_addr(Ks[0]) + lane_rows(lane), vTrans = smem_addr(Vs[0]) + lane_trans(lane), bufBytes = 64 * FA_LD * 2;
     int tiles = min(T - 1, q0 + 4 * RW - 1) / 64 + 1;
     load_tile_async(Ks[0], base + C, rs, 0, T);
     load_tile_async(Vs[0], base + 2 * C, rs, 0, T);
@@ -123,7 +154,7 @@ __device__ __forceinline__ void flash2_forward(bf16* out, float* lse, const bf16
             float s[MT][8][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) zero_acc(s[mt]);
-            mma_abt_x<MT>(s, qa, Ks[buf], lane);
+            mma_abt_x<MT>(s, qa, kRows + buf * bufBytes);
             if (j0 + 63 > r0) // the tile crosses this warp's diagonal: mask keys after the row
             {
 #pragma unroll
@@ -163,7 +194,7 @@ __device__ __forceinline__ void flash2_forward(bf16* out, float* lse, const bf16
                 }
                 to_a_fragments(pa[mt], s[mt]);
             }
-            mma_pv_x<MT>(o, pa, Vs[buf], lane);
+            mma_pv_x<MT>(o, pa, vTrans + buf * bufBytes);
         }
         __syncthreads(); // all warps are done with this buffer before it is refilled
     }
@@ -242,6 +273,8 @@ __device__ __forceinline__ void flash2_backward_dq(bf16* dqkv, float* delta, con
     float dq[MT][8][4];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) zero_acc(dq[mt]);
+    const unsigned kRows = smem_addr(Ks[0]) + lane_rows(lane), kTrans = smem_addr(Ks[0]) + lane_trans(lane);
+    const unsigned vRows = smem_addr(Vs[0]) + lane_rows(lane), bufBytes = 64 * FA_LD * 2;
     int tiles = min(T - 1, q0 + 4 * RW - 1) / 64 + 1;
     load_tile_async(Ks[0], base + C, rs, 0, T);
     load_tile_async(Vs[0], base + 2 * C, rs, 0, T);
@@ -263,7 +296,7 @@ __device__ __forceinline__ void flash2_backward_dq(bf16* dqkv, float* delta, con
             float s[MT][8][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) zero_acc(s[mt]);
-            mma_abt_x<MT>(s, qa, Ks[buf], lane);
+            mma_abt_x<MT>(s, qa, kRows + buf * bufBytes);
             bool diag = j0 + 63 > r0;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
@@ -289,7 +322,7 @@ __device__ __forceinline__ void flash2_backward_dq(bf16* dqkv, float* delta, con
                 for (int kc = 0; kc < 4; kc++)
                 {
                     unsigned bb[4];
-                    load_b_rows(bb, Vs[buf], kc, nt, lane);
+                    ldsm_x4(bb, vRows + buf * bufBytes + (nt * 8 * FA_LD + kc * 16) * 2);
 #pragma unroll
                     for (int mt = 0; mt < MT; mt++)
                     {
@@ -307,7 +340,7 @@ __device__ __forceinline__ void flash2_backward_dq(bf16* dqkv, float* delta, con
             unsigned da[MT][4][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) to_a_fragments(da[mt], s[mt]);
-            mma_pv_x<MT>(dq, da, Ks[buf], lane);
+            mma_pv_x<MT>(dq, da, kTrans + buf * bufBytes);
         }
         __syncthreads();
     }
@@ -348,34 +381,6 @@ extern "C" __global__ void __launch_bounds__(128) flash2_backward_dq_64_m1(bf16*
                                                                            const bf16* qkv, const float* lse, int T, int NH)
 {
     flash2_backward_dq<1>(dqkv, delta, dout, out, qkv, lse, T, NH);
-}
-
-// A fragments (k-chunk kc) of the 16 rows at `rows` of a padded shared tile, through one ldmatrix.
-__device__ __forceinline__ void load_a_shared(unsigned* a, const bf16* rows, int kc, int lane)
-{
-    int mi = lane >> 3, r = lane & 7;
-    const bf16* p = rows + ((mi & 1) * 8 + r) * FA_LD + kc * 16 + (mi >> 1) * 8;
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3]) : "r"(smem_addr(p)));
-}
-
-// acc[16 x 64] += A[16 x 64] * B with A = 16 rows of a shared tile and B[k][n] = tile[n][k].
-__device__ __forceinline__ void mma_abt_shared(float (*acc)[4], const bf16* arows, const bf16* tile, int lane)
-{
-#pragma unroll
-    for (int kc = 0; kc < 4; kc++)
-    {
-        unsigned a[4];
-        load_a_shared(a, arows, kc, lane);
-#pragma unroll
-        for (int nt = 0; nt < 8; nt += 2)
-        {
-            unsigned b[4];
-            load_b_rows(b, tile, kc, nt, lane);
-            mma16816(acc[nt], a, b[0], b[1]);
-            mma16816(acc[nt + 1], a, b[2], b[3]);
-        }
-    }
 }
 
 // dK and dV for 64 keys per block (4 warps x 16): with P^T = exp(K Q^T / 8 - lse), dV = P^T dO and
@@ -442,8 +447,7 @@ __device__ __forceinline__ void flash2_backward_dkv(bf16* dqkv, const bf16* dout
         }
         else cp_async_wait_0();
         __syncthreads();
-        const bf16* qt = Qs + buf * 64 * FA_LD;
-        const bf16* gt = Gs + buf * 64 * FA_LD;
+        const unsigned qt = smem_addr(Qs + buf * 64 * FA_LD), gt = smem_addr(Gs + buf * 64 * FA_LD);
         if (q0 + 63 >= r0) // else every query of the tile precedes this warp's keys
         {
             float st[1][8][4], dpt[1][8][4];
@@ -451,13 +455,13 @@ __device__ __forceinline__ void flash2_backward_dkv(bf16* dqkv, const bf16* dout
             zero_acc(dpt[0]);
             if (KV_SHARED)
             {
-                mma_abt_shared(st[0], KVs + warp * 16 * FA_LD, qt, lane);
-                mma_abt_shared(dpt[0], KVs + (64 + warp * 16) * FA_LD, gt, lane);
+                mma_abt_shared(st[0], smem_addr(KVs + warp * 16 * FA_LD) + lane_trans(lane), qt + lane_rows(lane));
+                mma_abt_shared(dpt[0], smem_addr(KVs + (64 + warp * 16) * FA_LD) + lane_trans(lane), gt + lane_rows(lane));
             }
             else
             {
-                mma_abt_x<1>(st, ka, qt, lane);
-                mma_abt_x<1>(dpt, va, gt, lane);
+                mma_abt_x<1>(st, ka, qt + lane_rows(lane));
+                mma_abt_x<1>(dpt, va, gt + lane_rows(lane));
             }
             bool diag = q0 < r0 + 16; // some query of the tile precedes some key of this warp
 #pragma unroll
@@ -478,8 +482,8 @@ __device__ __forceinline__ void flash2_backward_dkv(bf16* dqkv, const bf16* dout
             unsigned pa[1][4][4], da[1][4][4];
             to_a_fragments(pa[0], st[0]);
             to_a_fragments(da[0], dpt[0]);
-            mma_pv_x<1>(dv, pa, gt, lane);
-            mma_pv_x<1>(dk, da, qt, lane);
+            mma_pv_x<1>(dv, pa, gt + lane_trans(lane));
+            mma_pv_x<1>(dk, da, qt + lane_trans(lane));
         }
         __syncthreads();
     }
