@@ -89,7 +89,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             _recompute = options.Recompute;
             _geluFusion = options.GeluFusion >= 0 ? Math.Min(options.GeluFusion, 2) : (_device.ComputeMajor >= 9 ? 2 : 0);
             _k = KernelModule.LoadDefault(_device);
-            AllowAttentionSharedMemory();
+            AllowLargeSharedMemory();
             _mm = new Matmul(_device);
 
             long n = _layout.Count, L = config.NumLayers, C = config.Channels, bt = (long)maxBatch * maxSeq;
@@ -682,36 +682,43 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private void LayerNorm(ulong residualOut, ulong in1, ulong in2, ulong normed, ulong mean, ulong rstd, ulong weight, ulong bias, int rows) =>
         _k.Launch("layernorm_forward", (CeilDiv(rows, 8), 1), 256, 0, residualOut, normed, mean, rstd, in1, in2, weight, bias, rows, Config.Channels);
 
+    /// <summary>
+    /// dinp (the dresidual buffer) += the LN input gradient, and dweight/dbias += the column sums, in one pass over
+    /// dout and inp (<c>layernorm_backward</c>) plus the ordered reduction of the blocks' partial sums.
+    /// </summary>
     private void LayerNormBackward(ulong dout, ulong inp, ulong mean, ulong rstd, ulong weight, ulong dweight, ulong dbias, int rows)
     {
-        int C = Config.Channels;
-        _k.Launch("layernorm_backward_dinp", (CeilDiv(rows, 8), 1), 256, 0, _dresidual.Ptr, dout, inp, mean, rstd, weight, rows, C);
-        ColumnSums(dweight, dbias, dout, inp, mean, rstd, rows, C);
+        int C = Config.Channels, blocks = LayerNormBackwardBlocks(rows);
+        _k.Launch("layernorm_backward", (blocks, 1), 256, LayerNormBackwardSharedBytes, _dresidual.Ptr, _partials.Ptr, dout, inp, mean, rstd,
+            weight, rows, C);
+        _k.Launch("column_finish", (CeilDiv(C, 256), 1), 256, 0, dweight, dbias, _partials.Ptr, blocks, C);
     }
 
-    private void BiasGradient(ulong dbias, ulong dout, int rows, int columns) => ColumnSums(0, dbias, dout, 0, 0, 0, rows, columns);
+    private int LayerNormBackwardBlocks(long rows) => (int)Math.Min((rows + 7) / 8, 2L * _device.MultiprocessorCount);
+    private int LayerNormBackwardSharedBytes => 16 * Config.Channels * 4;
 
+    private void BiasGradient(ulong dbias, ulong dout, int rows, int columns)
+    {
+        int splits = Splits(rows, columns);
+        int rowsPerSplit = (rows + splits - 1) / splits;
+        _k.Launch("bias_partial_sums", (CeilDiv(columns, 256), splits), (32, 8), 0, _partials.Ptr, dout, rows, columns, rowsPerSplit);
+        _k.Launch("column_finish", (CeilDiv(columns, 256), 1), 256, 0, 0UL, dbias, _partials.Ptr, splits, columns);
+    }
+
+    /// <summary>Row slices of a bias reduction: about four blocks per multiprocessor over the column blocks.</summary>
     private int Splits(long rows, int columns)
     {
-        int colBlocks = (columns + 63) / 64;
+        int colBlocks = (columns + 255) / 256;
         int target = 4 * _device.MultiprocessorCount;
         return (int)Math.Clamp((target + colBlocks - 1) / colBlocks, 1, Math.Max(1, rows / 64));
     }
 
     private long PartialFloats(long maxRows, int maxColumns)
     {
-        long most = 0;
+        long most = 2L * LayerNormBackwardBlocks(maxRows) * Config.Channels;
         foreach (int cols in new[] { Config.Channels, 3 * Config.Channels, maxColumns })
-            most = Math.Max(most, (long)Splits(maxRows, cols) * 2 * cols);
+            most = Math.Max(most, (long)Splits(maxRows, cols) * cols);
         return most;
-    }
-
-    private void ColumnSums(ulong dweight, ulong dbias, ulong dout, ulong inp, ulong mean, ulong rstd, int rows, int columns)
-    {
-        int splits = Splits(rows, columns);
-        int rowsPerSplit = (rows + splits - 1) / splits;
-        _k.Launch("column_partial_sums", ((columns + 63) / 64, splits), (32, 8), 0, _partials.Ptr, dout, inp, mean, rstd, rows, columns, rowsPerSplit);
-        _k.Launch("column_finish", (CeilDiv(columns, 256), 1), 256, 0, dweight, dbias, _partials.Ptr, splits, columns);
     }
 
     internal static int AttentionKeysPerTile(int hs) => hs <= 64 ? 64 : 32;
@@ -721,9 +728,10 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     /// <summary>Head size 64 (every GPT-2 dN) runs the tensor-core flash kernels; other sizes the fp32 per-row kernels.</summary>
     private bool UseFlash => Config.HeadSize == 64;
 
-    private void AllowAttentionSharedMemory()
+    private void AllowLargeSharedMemory()
     {
         int hs = Config.HeadSize;
+        _k.AllowSharedMemory("layernorm_backward", LayerNormBackwardSharedBytes);
         if (UseFlash)
         {
             _flash.Prepare(_k);

@@ -64,9 +64,10 @@ public sealed class KernelTests : IDisposable
     }
 
     [Theory]
-    [InlineData(768, 300)]
-    [InlineData(200, 70)]
-    public void LayerNormBackward_MatchesReference(int C, int N)
+    [InlineData(768, 300, 5)]
+    [InlineData(200, 70, 9)]
+    [InlineData(1600, 64, 8)]
+    public void LayerNormBackward_MatchesReference(int C, int N, int blocks)
     {
         Gpu.Require();
         var r = new RandomData(3 + C);
@@ -83,11 +84,11 @@ public sealed class KernelTests : IDisposable
         }
         ulong dinp = Gpu.Bf16(dinp0), dw = Gpu.Bf16(dw0), db = Gpu.Bf16(db0), dO = Gpu.Bf16(dout), xin = Gpu.Bf16(x);
         ulong dMean = Gpu.F32([.. mean.Select(v => (float)v)]), dRstd = Gpu.F32([.. rstd.Select(v => (float)v)]);
-        Gpu.Kernels.Launch("layernorm_backward_dinp", (Blocks(N, 8), 1), 256, 0, dinp, dO, xin, dMean, dRstd, Gpu.Bf16(w), N, C);
-        int splits = 3, rowsPerSplit = (N + splits - 1) / splits;
-        ulong partial = Gpu.PoisonedF32(splits * 2 * C);
-        Gpu.Kernels.Launch("column_partial_sums", ((C + 63) / 64, splits), (32, 8), 0, partial, dO, xin, dMean, dRstd, N, C, rowsPerSplit);
-        Gpu.Kernels.Launch("column_finish", (Blocks(C, 256), 1), 256, 0, dw, db, partial, splits, C);
+        // blocks take rows round-robin: fewer blocks than N / 8 makes every warp handle several rows
+        ulong partial = Gpu.PoisonedF32(blocks * 2 * C);
+        Gpu.Kernels.AllowSharedMemory("layernorm_backward", 16 * C * 4);
+        Gpu.Kernels.Launch("layernorm_backward", (blocks, 1), 256, 16 * C * 4, dinp, partial, dO, xin, dMean, dRstd, Gpu.Bf16(w), N, C);
+        Gpu.Kernels.Launch("column_finish", (Blocks(C, 256), 1), 256, 0, dw, db, partial, blocks, C);
 
         double[] eDinp = new double[N * C], eDw = new double[C], eDb = new double[C];
         for (int c = 0; c < C; c++) { eDw[c] = dw0[c]; eDb[c] = db0[c]; }
@@ -113,17 +114,18 @@ public sealed class KernelTests : IDisposable
         Compare.Close(Gpu.ReadBf16(db, C), eDb, Bf16Tolerance, "dbias");
     }
 
-    [Fact]
-    public void BiasGradient_SumsColumnsInto()
+    [Theory]
+    [InlineData(517, 2304)]
+    [InlineData(300, 1600)] // the last column block is partly empty
+    public void BiasGradient_SumsColumnsInto(int N, int OC)
     {
         Gpu.Require();
         var r = new RandomData(4);
-        int N = 517, OC = 2304;
         float[] dout = r.Normal((long)N * OC), db0 = r.Normal(OC);
         ulong db = Gpu.Bf16(db0);
         int splits = 7, rowsPerSplit = (N + splits - 1) / splits;
         ulong partial = Gpu.PoisonedF32(splits * OC);
-        Gpu.Kernels.Launch("column_partial_sums", ((OC + 63) / 64, splits), (32, 8), 0, partial, Gpu.Bf16(dout), 0UL, 0UL, 0UL, N, OC, rowsPerSplit);
+        Gpu.Kernels.Launch("bias_partial_sums", ((OC + 255) / 256, splits), (32, 8), 0, partial, Gpu.Bf16(dout), N, OC, rowsPerSplit);
         Gpu.Kernels.Launch("column_finish", (Blocks(OC, 256), 1), 256, 0, 0UL, db, partial, splits, OC);
         double[] e = new double[OC];
         for (int c = 0; c < OC; c++) { e[c] = db0[c]; for (int n = 0; n < N; n++) e[c] += dout[(long)n * OC + c]; }

@@ -51,91 +51,98 @@ extern "C" __global__ void layernorm_forward(bf16* residual, bf16* normed, float
     if (lane == 0 && mean != nullptr) { mean[row] = m; rstd[row] = s; }
 }
 
-// dinp += the input gradient of LN for each row (one warp per row).
-extern "C" __global__ void layernorm_backward_dinp(bf16* dinp, const bf16* dout, const bf16* inp, const float* mean, const float* rstd,
-                                                   const bf16* weight, int N, int C)
+// LN backward, fused: dinp += the input gradient of each row (one warp per row) and, in the same pass over dout
+// and inp, the block's column sums of dout * norm and dout (the weight and bias gradients). Warp w of block b takes
+// rows b * 8 + w, then every gridDim.x * 8 rows after it; each warp accumulates its columns (8 per lane, as it
+// reads them) in its own shared-memory slice, so nothing is shared and the order is fixed. At the end the block
+// adds its 8 slices in warp order into partial[(b * 2 + plane) * C + c] for column_finish.
+// Dynamic shared memory: 8 warps x 2 planes x C floats.
+extern "C" __global__ void __launch_bounds__(256) layernorm_backward(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
+                                                                     const float* mean, const float* rstd, const bf16* weight, int N, int C)
 {
-    int warpsPerBlock = blockDim.x >> 5, lane = threadIdx.x & 31;
-    int row = blockIdx.x * warpsPerBlock + (threadIdx.x >> 5);
-    if (row >= N) return;
-    const bf16* x = inp + (long)row * C;
-    const bf16* g = dout + (long)row * C;
-    float m = mean[row], s = rstd[row];
-    float dsum = 0.0f, dnsum = 0.0f;
-    for (int c = lane * 8; c < C; c += 256)
+    extern __shared__ float sums[]; // [warp][plane][k][C / 8]: column c8 * 8 + k, so a warp's 32 lanes hit 32 banks
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, C8 = C >> 3;
+    float* dw = sums + warp * 2 * C;
+    float* db = dw + C;
+    for (int i = threadIdx.x; i < 16 * C; i += blockDim.x) sums[i] = 0.0f;
+    __syncthreads();
+    for (int row = blockIdx.x * 8 + warp; row < N; row += gridDim.x * 8)
     {
-        Vec8 a = load8(x + c), d = load8(g + c), w = load8(weight + c);
-        for (int k = 0; k < 8; k++)
+        const bf16* x = inp + (long)row * C;
+        const bf16* g = dout + (long)row * C;
+        float m = mean[row], s = rstd[row];
+        float dsum = 0.0f, dnsum = 0.0f;
+        for (int c = lane * 8; c < C; c += 256)
         {
-            float dn = w.v[k] * d.v[k];
-            dsum += dn;
-            dnsum += dn * (a.v[k] - m) * s;
+            Vec8 a = load8(x + c), d = load8(g + c), w = load8(weight + c);
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+            {
+                float norm = (a.v[k] - m) * s, dn = w.v[k] * d.v[k];
+                dsum += dn;
+                dnsum += dn * norm;
+                dw[k * C8 + (c >> 3)] += d.v[k] * norm;
+                db[k * C8 + (c >> 3)] += d.v[k];
+            }
+        }
+        dsum = warp_sum(dsum) / C;
+        dnsum = warp_sum(dnsum) / C;
+        bf16* di = dinp + (long)row * C;
+        for (int c = lane * 8; c < C; c += 256)
+        {
+            Vec8 a = load8(x + c), d = load8(g + c), w = load8(weight + c), acc = load8(di + c);
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+            {
+                float norm = (a.v[k] - m) * s;
+                acc.v[k] += s * (w.v[k] * d.v[k] - dsum - norm * dnsum);
+            }
+            store8(di + c, acc);
         }
     }
-    dsum = warp_sum(dsum) / C;
-    dnsum = warp_sum(dnsum) / C;
-    bf16* di = dinp + (long)row * C;
-    for (int c = lane * 8; c < C; c += 256)
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x)
     {
-        Vec8 a = load8(x + c), d = load8(g + c), w = load8(weight + c), acc = load8(di + c);
+        int at = (c & 7) * C8 + (c >> 3);
+        float w = 0.0f, b = 0.0f;
         for (int k = 0; k < 8; k++)
         {
-            float norm = (a.v[k] - m) * s;
-            acc.v[k] += s * (w.v[k] * d.v[k] - dsum - norm * dnsum);
+            w += sums[k * 2 * C + at];
+            b += sums[k * 2 * C + C + at];
         }
-        store8(di + c, acc);
+        partial[((long)blockIdx.x * 2 + 0) * C + c] = w;
+        partial[((long)blockIdx.x * 2 + 1) * C + c] = b;
     }
 }
 
-// Column reductions over N rows in two deterministic stages. Stage 1: block (32, 8) covers 64 columns (two
-// adjacent bf16 per thread, so a warp reads 128 contiguous bytes of a row) and one slice of rows;
-// partial[(split*planes + p)*C + c]. With inp == nullptr it sums dout (a bias gradient, 1 plane);
-// otherwise it sums dout*norm and dout (LN weight and bias gradients, 2 planes). C must be even.
-extern "C" __global__ void column_partial_sums(float* partial, const bf16* dout, const bf16* inp, const float* mean, const float* rstd,
-                                               int N, int C, int rowsPerSplit)
+// Bias gradients in two deterministic stages. Stage 1: block (32, 8) covers 256 columns (8 adjacent bf16 per lane,
+// so a warp reads 512 contiguous bytes of a row) of one slice of rows; partial[split * C + c]. C must be a multiple
+// of 8.
+extern "C" __global__ void __launch_bounds__(256) bias_partial_sums(float* partial, const bf16* dout, int N, int C, int rowsPerSplit)
 {
-    __shared__ float sw[8][65];
-    __shared__ float sb[8][65];
-    int c = blockIdx.x * 64 + threadIdx.x * 2;
-    int split = blockIdx.y;
-    int begin = split * rowsPerSplit;
-    int end = min(N, begin + rowsPerSplit);
-    float w0 = 0.0f, w1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
+    __shared__ float sb[8][256];
+    int c = blockIdx.x * 256 + threadIdx.x * 8;
+    int begin = blockIdx.y * rowsPerSplit, end = min(N, begin + rowsPerSplit);
+    float b[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
     if (c < C)
     {
 #pragma unroll 4
         for (int r = begin + threadIdx.y; r < end; r += 8)
         {
-            unsigned int d = *reinterpret_cast<const unsigned int*>(dout + (long)r * C + c);
-            float d0 = lo2f(d), d1 = hi2f(d);
-            b0 += d0;
-            b1 += d1;
-            if (inp != nullptr)
-            {
-                unsigned int x = *reinterpret_cast<const unsigned int*>(inp + (long)r * C + c);
-                float m = mean[r], s = rstd[r];
-                w0 += d0 * (lo2f(x) - m) * s;
-                w1 += d1 * (hi2f(x) - m) * s;
-            }
+            Vec8 d = load8(dout + (long)r * C + c);
+#pragma unroll
+            for (int k = 0; k < 8; k++) b[k] += d.v[k];
         }
     }
-    sw[threadIdx.y][threadIdx.x * 2] = w0;
-    sw[threadIdx.y][threadIdx.x * 2 + 1] = w1;
-    sb[threadIdx.y][threadIdx.x * 2] = b0;
-    sb[threadIdx.y][threadIdx.x * 2 + 1] = b1;
+#pragma unroll
+    for (int k = 0; k < 8; k++) sb[threadIdx.y][threadIdx.x * 8 + k] = b[k];
     __syncthreads();
-    // 256 threads finish 64 columns x 2 planes: thread (x, y) with y < 2 sums its column over the 8 row groups
-    int col = threadIdx.x + (threadIdx.y & 1) * 32, cc = blockIdx.x * 64 + col;
-    if (threadIdx.y < 2 && cc < C)
+    int t = threadIdx.y * 32 + threadIdx.x, cc = blockIdx.x * 256 + t;
+    if (cc < C)
     {
-        float w = 0.0f, b = 0.0f;
-        for (int k = 0; k < 8; k++) { w += sw[k][col]; b += sb[k][col]; }
-        if (inp != nullptr)
-        {
-            partial[((long)split * 2 + 0) * C + cc] = w;
-            partial[((long)split * 2 + 1) * C + cc] = b;
-        }
-        else partial[(long)split * C + cc] = b;
+        float sum = 0.0f;
+        for (int k = 0; k < 8; k++) sum += sb[k][t];
+        partial[(long)blockIdx.y * C + cc] = sum;
     }
 }
 
