@@ -46,6 +46,9 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private int[] _hostInputs = [], _hostTargets = [];
     private int _b, _t;
     private bool _haveTargets, _masterValid;
+    // ForwardBackward asks Forward for the fused classifier; after it the logits buffer holds (softmax - onehot),
+    // not yet scaled by dloss, and the backward's two logits matmuls apply the scale as alpha.
+    private bool _fuseClassifier, _logitsHoldGradient;
 
     public CudaBackend(GptConfig config, int maxBatch, int maxSeq, CudaBackendOptions? options = null)
     {
@@ -331,12 +334,26 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
                 last ? Param(14) : Param(2, l + 1), last ? Param(15) : Param(3, l + 1), bt);
         }
         _mm.Run(_logits.Ptr, Param(0), _lnf.Ptr, Vp, bt, C, true, false);
+        _logitsHoldGradient = false;
         if (!_haveTargets)
         {
             _device.Synchronize();
             return float.NaN;
         }
+        if (_fuseClassifier)
+        {
+            // The losses are read by ForwardBackward once the backward is queued behind this kernel.
+            _k.Launch("classifier_forward_backward", (bt, 1), 512, 0, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, V, Vp);
+            _logitsHoldGradient = true;
+            return float.NaN;
+        }
         _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, V, Vp);
+        return MeanLoss(bt);
+    }
+
+    /// <summary>Downloads the per-position losses of the last forward pass and sums them on the host, in order.</summary>
+    private float MeanLoss(int bt)
+    {
         float[] losses = ArrayPool<float>.Shared.Rent(bt);
         try
         {
@@ -384,6 +401,22 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public void Backward(float lossScale) => Backward(lossScale, lastMicroStep: false);
 
     /// <summary>
+    /// One training micro-step with the fused classifier: the forward ends in one kernel that writes the losses and
+    /// the unscaled logits gradient, the whole backward is queued behind it, and only then are the losses read back,
+    /// so the GPU runs forward and backward without waiting for the host. Gradients and loss equal those of
+    /// <see cref="Forward"/> + <see cref="Backward(float, bool)"/> bitwise when lossScale is a power of two.
+    /// </summary>
+    public float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+    {
+        if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
+        _fuseClassifier = true;
+        try { Forward(inputs, targets, batchSize, seqLen); }
+        finally { _fuseClassifier = false; }
+        Backward(lossScale, lastMicroStep);
+        return MeanLoss(batchSize * seqLen);
+    }
+
+    /// <summary>
     /// Backward; on the last micro-step of an accumulation window with several processes, also averages the
     /// gradients across them. (Called without it, the exchange happens at the first of
     /// <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
@@ -402,9 +435,15 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
         int B = _b, T = _t, bt = B * T, L = Config.NumLayers, C = Config.Channels, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
 
-        _k.Launch("classifier_backward", (bt, 1), 512, 0, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp);
-        _mm.Run(Grad(0), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true);
-        _mm.Run(_btc.Ptr, Param(0), _logits.Ptr, C, bt, Vp, false, false);
+        // dlogits: written by the fused classifier of ForwardBackward (unscaled; the matmuls scale by lossScale),
+        // or here from the logits and the forward's log-sum-exp (scaled). With lossScale a power of two both give
+        // bitwise the same gradients: scaling by 2^k commutes with bf16 rounding and with fp32 accumulation.
+        float alpha = 1.0f;
+        if (_logitsHoldGradient) alpha = lossScale;
+        else _k.Launch("classifier_backward", (bt, 1), 512, 0, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp);
+        _logitsHoldGradient = false;
+        _mm.Run(Grad(0), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true, alpha: alpha);
+        _mm.Run(_btc.Ptr, Param(0), _logits.Ptr, C, bt, Vp, false, false, alpha: alpha);
         _device.Zero(_dresidual.Ptr, (long)bt * C * 2);
         ulong lastResidual = Act(_residual3, L - 1, C);
         LayerNormBackward(_btc.Ptr, lastResidual, _lnfMean.Ptr, _lnfRstd.Ptr, Param(14), Grad(14), Grad(15), bt);

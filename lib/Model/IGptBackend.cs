@@ -49,6 +49,19 @@ public interface IGptBackend : IDisposable
     /// <see cref="Update"/> see the averaged gradients). A single-process backend needs only the first overload.
     /// </summary>
     void Backward(float lossScale, bool lastMicroStep) => Backward(lossScale);
+    /// <summary>
+    /// One training micro-step: <see cref="Forward"/> with targets, then <see cref="Backward(float, bool)"/>;
+    /// returns the mean loss. A backend may fuse the two (the CUDA backend computes the loss and the logits'
+    /// gradient in one kernel and queues the whole backward before reading the losses back); gradients, losses
+    /// and <see cref="GetLosses"/> are then as after the separate calls, while the logits are not kept.
+    /// </summary>
+    float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+    {
+        if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
+        float loss = Forward(inputs, targets, batchSize, seqLen);
+        Backward(lossScale, lastMicroStep);
+        return loss;
+    }
     /// <summary>Squared global L2 norm of the gradients, computed deterministically.</summary>
     double GradientNormSquared();
     /// <summary>Copies the gradients out as fp32 (tests, debugging).</summary>

@@ -193,9 +193,8 @@ public sealed class Trainer : IDisposable
             for (int micro = 0; micro < GradAccumSteps; micro++)
             {
                 _train.NextBatch();
-                lossSum += _backend.Forward(_train.Inputs, _train.Targets, B, T);
                 // The last micro-step's backward also averages the gradients across processes.
-                _backend.Backward(lossScale, lastMicroStep: micro == GradAccumSteps - 1);
+                lossSum += _backend.ForwardBackward(_train.Inputs, _train.Targets, B, T, lossScale, lastMicroStep: micro == GradAccumSteps - 1);
                 _srRng.NextUInt32(); // llm.c seeds the encoder-backward stochastic rounding once per micro-step
             }
             float meanLoss = lossSum / GradAccumSteps;

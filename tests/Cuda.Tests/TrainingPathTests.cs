@@ -1,0 +1,112 @@
+using Xunit;
+using LlmNet.Model;
+
+namespace LlmNet.Cuda.Tests;
+
+/// <summary>
+/// The training micro-step with the fused classifier (<see cref="CudaBackend.ForwardBackward"/>) against the separate
+/// Forward and Backward calls.
+/// </summary>
+[Collection("gpu")]
+public sealed class TrainingPathTests
+{
+    private const int B = 4, T = 64;
+
+    private static (int[] X, int[] Y) Batch(int seed)
+    {
+        var r = new Random(seed);
+        int[] tokens = new int[B * T + 1];
+        for (int i = 0; i < tokens.Length; i++) tokens[i] = r.Next(GptConfig.Gpt2VocabSize);
+        return (tokens[..(B * T)], tokens[1..]);
+    }
+
+    private static AdamWStep Step(int t) => new(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, t);
+
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(2, 0)]
+    public void ForwardBackward_EqualsForwardThenBackwardBitwise(int recompute, int geluFusion)
+    {
+        Gpu.RequireDevice();
+        var config = GptConfig.FromDescriptor("d6");
+        float[] parameters = GptModel.CreateFresh(config);
+        var batches = new[] { Batch(11), Batch(12) };
+        float lossScale = 1.0f / (B * T * batches.Length); // 2^-9: scaling commutes with bf16 rounding
+        var options = new CudaBackendOptions(Recompute: recompute, GeluFusion: geluFusion);
+        using var separate = new CudaBackend(config, B, T, options);
+        using var fused = new CudaBackend(config, B, T, options);
+        separate.SetParameters(parameters);
+        fused.SetParameters(parameters);
+        int n = parameters.Length;
+        for (int step = 0; step < 2; step++)
+        {
+            separate.ZeroGradients();
+            fused.ZeroGradients();
+            for (int micro = 0; micro < batches.Length; micro++)
+            {
+                (int[] x, int[] y) = batches[micro];
+                bool last = micro == batches.Length - 1;
+                float expected = separate.Forward(x, y, B, T);
+                separate.Backward(lossScale, last);
+                float got = fused.ForwardBackward(x, y, B, T, lossScale, last);
+                Assert.Equal(expected, got);
+                float[] le = new float[B * T], lg = new float[B * T];
+                separate.GetLosses(le);
+                fused.GetLosses(lg);
+                Assert.Equal(le, lg);
+            }
+            float[] ge = new float[n], gg = new float[n];
+            separate.GetGradients(ge);
+            fused.GetGradients(gg);
+            Assert.True(ge.AsSpan().SequenceEqual(gg), $"step {step}: gradients differ at {FirstDifference(ge, gg)}");
+            Assert.Equal(separate.GradientNormSquared(), fused.GradientNormSquared());
+            separate.Update(Step(step + 1));
+            fused.Update(Step(step + 1));
+        }
+        float[] pe = new float[n], pg = new float[n];
+        separate.GetParameters(pe);
+        fused.GetParameters(pg);
+        Assert.True(pe.AsSpan().SequenceEqual(pg), "parameters differ after two updates");
+    }
+
+    [Fact]
+    public void ForwardBackward_WithAnyScale_IsCloseToForwardThenBackward()
+    {
+        Gpu.RequireDevice();
+        var config = GptConfig.FromDescriptor("d6");
+        float[] parameters = GptModel.CreateFresh(config);
+        (int[] x, int[] y) = Batch(5);
+        float lossScale = 1.0f / (B * T * 3); // not a power of two: rounding differs, values agree
+        using var separate = new CudaBackend(config, B, T);
+        using var fused = new CudaBackend(config, B, T);
+        separate.SetParameters(parameters);
+        fused.SetParameters(parameters);
+        separate.ZeroGradients();
+        fused.ZeroGradients();
+        float expected = separate.Forward(x, y, B, T);
+        separate.Backward(lossScale, true);
+        Assert.Equal(expected, fused.ForwardBackward(x, y, B, T, lossScale, true));
+        float[] ge = new float[parameters.Length], gg = new float[parameters.Length];
+        separate.GetGradients(ge);
+        fused.GetGradients(gg);
+        Compare.Close(gg, ge, 2e-2, "gradients");
+    }
+
+    [Fact]
+    public void ForwardBackward_NeedsTargets()
+    {
+        Gpu.RequireDevice();
+        var config = GptConfig.FromDescriptor("d6");
+        using var gpu = new CudaBackend(config, B, T);
+        gpu.SetParameters(GptModel.CreateFresh(config));
+        (int[] x, _) = Batch(1);
+        Assert.Throws<ArgumentException>(() => gpu.ForwardBackward(x, [], B, T, 1.0f, true));
+    }
+
+    internal static int FirstDifference(float[] a, float[] b)
+    {
+        for (int i = 0; i < a.Length; i++)
+            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(b[i])) return i;
+        return -1;
+    }
+}
