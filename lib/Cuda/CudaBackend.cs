@@ -5,6 +5,7 @@ using LlmNet.Distributed;
 using LlmNet.Distributed.Nccl;
 using LlmNet.Distributed.Zero;
 using LlmNet.Model;
+using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Numerics;
 
 namespace LlmNet.Cuda;
@@ -28,6 +29,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly ParameterLayout _layout;
     private readonly List<DeviceBuffer> _buffers = [];
     private readonly int _recompute, _geluFusion;
+    private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
@@ -96,7 +98,8 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             long shard = _shard.ShardNumParameters;
             _m = Alloc("AdamW m (fp32)", shard * 4);
             _v = Alloc("AdamW v (fp32)", shard * 4);
-            _master = Alloc("master weights (fp32)", shard * 4);
+            _keepMaster = options.MasterWeights;
+            _master = _keepMaster ? Alloc("master weights (fp32)", shard * 4) : NotAllocated("master weights (fp32)");
 
             long lnLayers = _recompute >= 2 ? 1 : L;
             _encoded = Alloc("encoded (B,T,C)", bt * C * 2);
@@ -155,7 +158,10 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public string DeviceName => _device.Name;
     public int MaxBatchSize { get; }
     public int MaxSeqLen { get; }
-    public bool KeepsMasterWeights => true;
+    /// <summary>True unless created with <see cref="CudaBackendOptions.MasterWeights"/> off (llm.c's -w 0).</summary>
+    public bool KeepsMasterWeights => _keepMaster;
+    /// <summary>bf16 with or without master weights, so -w 0 checkpoints are llm.c's v5 files too.</summary>
+    public ModelDtype ParameterDtype => ModelDtype.Bf16;
     public CudaDevice Device => _device;
     /// <summary>The ZeRO stage in effect: 1 when the optimizer state is sharded over the processes, else 0.</summary>
     public int ZeroStage => _shard.Stage;
@@ -174,10 +180,13 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         var lines = new List<string>();
         long model = _params.Bytes + _grads.Bytes, opt = _m.Bytes + _v.Bytes + _master.Bytes;
         lines.Add($"allocated {Mib(model)} MiB for model parameters and gradients (bf16)");
-        lines.Add($"allocated {Mib(opt)} MiB for AdamW optimizer state m, v and master weights (fp32)");
+        lines.Add(_keepMaster
+            ? $"allocated {Mib(opt)} MiB for AdamW optimizer state m, v and master weights (fp32)"
+            : $"allocated {Mib(opt)} MiB for AdamW optimizer state m and v (fp32); no master weights (-w 0) saves {Mib(_shard.ShardNumParameters * 4)} MiB");
         long acts = AllocatedBytes - model - opt;
         lines.Add($"allocated {Mib(acts)} MiB for activations and scratch (recompute {_recompute}, gelu fusion {_geluFusion}):");
-        foreach ((string name, long bytes) in Allocations.Skip(5)) lines.Add($"  {name,-40} {Mib(bytes),8} MiB");
+        var state = new HashSet<string> { _params.Name, _grads.Name, _m.Name, _v.Name, _master.Name };
+        foreach ((string name, long bytes) in Allocations.Where(a => !state.Contains(a.Name))) lines.Add($"  {name,-40} {Mib(bytes),8} MiB");
         lines.Add($"device memory: {Mib(AllocatedBytes)} MiB allocated by the backend");
         return string.Join('\n', lines);
     }
@@ -191,10 +200,13 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         _device.MakeCurrent();
         CheckLength(values.Length, "parameters");
         UploadAsBf16(_params.Ptr, values);
-        if (_shard.Stage == 0) _device.Upload(_master.Ptr, values);
-        else
-            foreach (var s in _shard.Slices())
-                _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, values.Slice(checked((int)s.ParameterOffset), checked((int)s.Count)));
+        if (_keepMaster)
+        {
+            if (_shard.Stage == 0) _device.Upload(_master.Ptr, values);
+            else
+                foreach (var s in _shard.Slices())
+                    _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, values.Slice(checked((int)s.ParameterOffset), checked((int)s.Count)));
+        }
         _masterValid = true;
     }
 
@@ -215,10 +227,12 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master)
     {
         _device.MakeCurrent();
-        CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v"); CheckShardLength(master.Length, "master");
+        CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
+        if (_keepMaster) CheckShardLength(master.Length, "master");
+        else if (!master.IsEmpty) throw new ArgumentException("this backend keeps no master weights (-w 0): pass an empty master span");
         _device.Download(m, _m.Ptr);
         _device.Download(v, _v.Ptr);
-        _device.Download(master, _master.Ptr);
+        if (_keepMaster) _device.Download(master, _master.Ptr);
     }
 
     public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master)
@@ -227,7 +241,11 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
         _device.Upload(_m.Ptr, m);
         _device.Upload(_v.Ptr, v);
-        if (master.IsEmpty)
+        if (!_keepMaster)
+        {
+            // -w 0: AdamW reads the bf16 parameters; a saved master copy has nothing to go to.
+        }
+        else if (master.IsEmpty)
         {
             // No master copy saved: rebuild it from the bf16 parameters on the next update.
             _masterValid = false;
@@ -611,7 +629,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     {
         _device.MakeCurrent();
         if (_gradientsPendingReduce) ReduceGradients();
-        if (!_masterValid)
+        if (_keepMaster && !_masterValid)
         {
             // Master weights start as the bf16 parameters widened to fp32 (llm.c copies them on the first update).
             float[] widened = new float[_layout.Count];
@@ -633,7 +651,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             long n = _layout.Sizes[i];
             ulong off = (ulong)_layout.Offsets[i];
             float wd = ParameterLayout.HasWeightDecay(i) ? step.WeightDecay : 0.0f;
-            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.Ptr + off * 2, _master.Ptr + off * 4, _grads.Ptr + off * 2,
+            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.Ptr + off * 2, Master(off), _grads.Ptr + off * 2,
                 _m.Ptr + off * 4, _v.Ptr + off * 4, n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
         }
         // Each process rounded with its own seeds; rank 0's parameters (those the model file records) become everyone's.
@@ -658,12 +676,15 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
                 ulong p = (ulong)s.ParameterOffset, q = (ulong)s.ShardOffset;
                 // Layers of one tensor get distinct seeds so their rounding noise is independent.
                 uint layerSeed = seed ^ (uint)(l * 0x9E3779B1u);
-                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.Ptr + p * 2, _master.Ptr + q * 4, _grads.Ptr + p * 2,
+                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.Ptr + p * 2, Master(q), _grads.Ptr + p * 2,
                     _m.Ptr + q * 4, _v.Ptr + q * 4, s.Count, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, layerSeed);
             }
         }
         ShareParameters();
     }
+
+    /// <summary>The master weights at a shard offset, or a null pointer with -w 0 (adamw_update then reads and rounds the bf16 parameters).</summary>
+    private ulong Master(ulong shardOffset) => _keepMaster ? _master.Ptr + shardOffset * 4 : 0UL;
 
     private uint NextRandom()
     {
@@ -681,6 +702,9 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         _buffers.Add(b);
         return b;
     }
+
+    /// <summary>A buffer this configuration does not need: no memory, a null pointer, absent from <see cref="Allocations"/>.</summary>
+    private DeviceBuffer NotAllocated(string name) => _device.Allocate(0, name);
 
     private static int CeilDiv(long a, long b) => checked((int)((a + b - 1) / b));
 

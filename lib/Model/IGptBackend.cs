@@ -1,3 +1,5 @@
+using LlmNet.Model.Checkpoints;
+
 namespace LlmNet.Model;
 
 /// <summary>Hyper-parameters of one AdamW update (spec §6.3).</summary>
@@ -71,6 +73,12 @@ public interface IGptBackend : IDisposable
 
     /// <summary>Optimizer state as stored in llm.c's state file: m, v, and master weights (empty span when the backend keeps none).</summary>
     bool KeepsMasterWeights { get; }
+    /// <summary>
+    /// Element type of the parameters as the backend holds them, which its model checkpoints record (llm.c writes
+    /// v5 bf16 files from bf16 builds, with or without master weights). Default: bf16 when the backend keeps fp32
+    /// master weights (its parameters are then the lower-precision copy), else fp32.
+    /// </summary>
+    ModelDtype ParameterDtype => KeepsMasterWeights ? ModelDtype.Bf16 : ModelDtype.Fp32;
     /// <summary>
     /// Elements in each of m, v and master as this process stores them (the state file's shard_num_parameters):
     /// N, or N / processes when the optimizer state is sharded (ZeRO-1) in llm.c's sharded layout.

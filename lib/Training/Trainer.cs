@@ -36,13 +36,12 @@ public sealed class Trainer : IDisposable
 
     /// <param name="checkpointDtype">
     /// Element type of model checkpoints: the backend's parameter precision (llm.c writes v3 from fp32 builds,
-    /// v5 from bf16 builds). Default: bf16 when the backend keeps fp32 master weights (so its parameters are
-    /// lower precision), else fp32.
+    /// v5 from bf16 builds). Default: <see cref="IGptBackend.ParameterDtype"/>.
     /// </param>
     public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, HellaSwagEvaluator? hellaSwag = null,
         ModelDtype? checkpointDtype = null)
     {
-        _checkpointDtype = checkpointDtype ?? (backend.KeepsMasterWeights ? ModelDtype.Bf16 : ModelDtype.Fp32);
+        _checkpointDtype = checkpointDtype ?? backend.ParameterDtype;
         _o = options;
         _backend = backend;
         _group = group;

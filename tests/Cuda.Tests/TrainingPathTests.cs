@@ -4,8 +4,9 @@ using LlmNet.Model;
 namespace LlmNet.Cuda.Tests;
 
 /// <summary>
-/// The training micro-step with the fused classifier (<see cref="CudaBackend.ForwardBackward"/>) against the separate
-/// Forward and Backward calls.
+/// The training path's variants against the plain one: the micro-step with the fused classifier
+/// (<see cref="CudaBackend.ForwardBackward"/>) against separate Forward and Backward calls, and training without
+/// master weights (llm.c's -w 0).
 /// </summary>
 [Collection("gpu")]
 public sealed class TrainingPathTests
@@ -101,6 +102,65 @@ public sealed class TrainingPathTests
         gpu.SetParameters(GptModel.CreateFresh(config));
         (int[] x, _) = Batch(1);
         Assert.Throws<ArgumentException>(() => gpu.ForwardBackward(x, [], B, T, 1.0f, true));
+    }
+
+    [Fact]
+    public void WithoutMasterWeights_NothingIsAllocatedForThemAndTrainingLowersTheLoss()
+    {
+        Gpu.RequireDevice();
+        var config = GptConfig.FromDescriptor("d6");
+        float[] parameters = GptModel.CreateFresh(config);
+        int n = parameters.Length;
+        (int[] x, int[] y) = Batch(21);
+        long withMaster;
+        using (var reference = new CudaBackend(config, B, T)) withMaster = reference.AllocatedBytes;
+        using var gpu = new CudaBackend(config, B, T, new CudaBackendOptions(MasterWeights: false));
+        Assert.False(gpu.KeepsMasterWeights);
+        Assert.Equal(4L * n, withMaster - gpu.AllocatedBytes);
+        Assert.DoesNotContain(gpu.Allocations, a => a.Name.Contains("master", StringComparison.Ordinal));
+        Assert.Contains("no master weights (-w 0)", gpu.MemoryReport());
+
+        gpu.SetParameters(parameters);
+        float[] losses = new float[6];
+        for (int step = 0; step < losses.Length; step++)
+        {
+            gpu.ZeroGradients();
+            losses[step] = gpu.ForwardBackward(x, y, B, T, 1.0f / (B * T), true);
+            double norm = Math.Sqrt(gpu.GradientNormSquared());
+            gpu.Update(new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, norm > 1 ? (float)(1 / norm) : 1.0f, step + 1));
+        }
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join(' ', losses.Select(l => l.ToString("F4"))));
+        Assert.All(losses, l => Assert.True(float.IsFinite(l)));
+        Assert.True(losses[^1] < losses[0], $"the loss should fall on a repeated batch: {string.Join(", ", losses)}");
+
+        float[] m = new float[n], v = new float[n];
+        gpu.GetOptimizerState(m, v, []);
+        Assert.Contains(m, value => value != 0);
+        Assert.Throws<ArgumentException>(() => gpu.GetOptimizerState(m, v, new float[n]));
+        gpu.SetOptimizerState(m, v, []); // a state file without master weights
+    }
+
+    [Fact]
+    public void WithoutMasterWeights_TheFirstUpdateOfBf16ParametersEqualsTheMasterWeightUpdate()
+    {
+        Gpu.RequireDevice();
+        var config = GptConfig.FromDescriptor("d6");
+        float[] parameters = GptModel.CreateFresh(config);
+        for (int i = 0; i < parameters.Length; i++) parameters[i] = LlmNet.Model.Numerics.Bf16.Round(parameters[i]); // master = bf16 parameters
+        (int[] x, int[] y) = Batch(31);
+        float[] pw = new float[parameters.Length], pn = new float[parameters.Length];
+        using (var gpu = new CudaBackend(config, B, T)) OneStep(gpu, pw);
+        using (var gpu = new CudaBackend(config, B, T, new CudaBackendOptions(MasterWeights: false))) OneStep(gpu, pn);
+        Assert.True(pw.AsSpan().SequenceEqual(pn), $"parameters differ at {FirstDifference(pw, pn)}");
+
+        void OneStep(CudaBackend gpu, float[] after)
+        {
+            gpu.SetParameters(parameters);
+            gpu.ZeroGradients();
+            gpu.ForwardBackward(x, y, B, T, 1.0f / (B * T), true);
+            gpu.Update(new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1));
+            gpu.GetParameters(after);
+        }
     }
 
     internal static int FirstDifference(float[] a, float[] b)

@@ -14,6 +14,7 @@ internal abstract class DelegatingBackend(IGptBackend inner) : IGptBackend
     public int MaxSeqLen => inner.MaxSeqLen;
     public bool KeepsMasterWeights => inner.KeepsMasterWeights;
     public long OptimizerStateCount => inner.OptimizerStateCount;
+    public virtual LlmNet.Model.Checkpoints.ModelDtype ParameterDtype => inner.ParameterDtype;
     public void SetParameters(ReadOnlySpan<float> values) => inner.SetParameters(values);
     public void GetParameters(Span<float> values) => inner.GetParameters(values);
     public virtual float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen) => inner.Forward(inputs, targets, batchSize, seqLen);
