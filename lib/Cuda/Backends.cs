@@ -16,7 +16,10 @@ public sealed record BackendSettings(
     int DeviceIndex = -1,
     IProcessGroup? ProcessGroup = null,
     /// <summary>llm.c's -w: keep fp32 master weights (CUDA; the CPU backend's parameters are fp32 already).</summary>
-    bool MasterWeights = true);
+    bool MasterWeights = true,
+    /// <summary>False for tools that only run forward passes (evaluation, sampling): the CUDA backend then allocates
+    /// no gradients, optimizer state or backward scratch. The CPU backend ignores it.</summary>
+    bool Training = true);
 
 /// <summary>
 /// The one place a --device name becomes a compute backend, for every tool: "cpu" (the fp32 reference),
@@ -54,7 +57,7 @@ public static class Backends
         {
             return resolved == "cuda"
                 ? new CudaBackend(config, maxBatch, maxSeq, new CudaBackendOptions(settings.Recompute, settings.GeluFusion, settings.DeviceIndex, settings.ProcessGroup,
-                    MasterWeights: settings.MasterWeights))
+                    MasterWeights: settings.MasterWeights, Training: settings.Training))
                 : new CpuBackend(config, maxBatch, maxSeq, settings.CpuThreads);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)

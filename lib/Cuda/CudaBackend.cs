@@ -30,6 +30,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly List<DeviceBuffer> _buffers = [];
     private readonly int _recompute, _geluFusion;
     private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
+    private readonly bool _training;                // false: forward passes only, no gradients, optimizer state or backward scratch
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
@@ -93,12 +94,13 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
             long n = _layout.Count, L = config.NumLayers, C = config.Channels, bt = (long)maxBatch * maxSeq;
             long nh = config.NumHeads, vp = config.PaddedVocabSize;
+            _training = options.Training;
+            _keepMaster = options.MasterWeights && _training;
             _params = Alloc("parameters (bf16)", n * 2);
-            _grads = Alloc("gradients (bf16)", n * 2);
+            _grads = TrainingAlloc("gradients (bf16)", n * 2);
             long shard = _shard.ShardNumParameters;
-            _m = Alloc("AdamW m (fp32)", shard * 4);
-            _v = Alloc("AdamW v (fp32)", shard * 4);
-            _keepMaster = options.MasterWeights;
+            _m = TrainingAlloc("AdamW m (fp32)", shard * 4);
+            _v = TrainingAlloc("AdamW v (fp32)", shard * 4);
             _master = _keepMaster ? Alloc("master weights (fp32)", shard * 4) : NotAllocated("master weights (fp32)");
 
             long lnLayers = _recompute >= 2 ? 1 : L;
@@ -126,16 +128,19 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             _inputs = Alloc("inputs (B,T)", bt * 4);
             _targets = Alloc("targets (B,T)", bt * 4);
 
-            _dresidual = Alloc("dresidual (B,T,C)", bt * C * 2);
-            _btc = Alloc("scratch (B,T,C)", bt * C * 2);
-            _bt4c = Alloc("scratch (B,T,4C)", bt * 4 * C * 2);
-            _attDelta = Alloc("attention delta (B,NH,T)", bt * nh * 4);
-            _partials = Alloc("column-sum partials", PartialFloats(bt, (int)(4 * C)) * 4);
-            _normPartials = Alloc("norm partials", NormBlocks * 4);
-            _buckets = Alloc("wte-backward buckets", (3 * bt + 1) * 4);
-            _device.Zero(_grads.Ptr, _grads.Bytes);
-            _device.Zero(_m.Ptr, _m.Bytes);
-            _device.Zero(_v.Ptr, _v.Bytes);
+            _dresidual = TrainingAlloc("dresidual (B,T,C)", bt * C * 2);
+            _btc = Alloc("scratch (B,T,C)", bt * C * 2); // also the forward's projection output
+            _bt4c = TrainingAlloc("scratch (B,T,4C)", bt * 4 * C * 2);
+            _attDelta = TrainingAlloc("attention delta (B,NH,T)", bt * nh * 4);
+            _partials = TrainingAlloc("column-sum partials", PartialFloats(bt, (int)(4 * C)) * 4);
+            _normPartials = TrainingAlloc("norm partials", NormBlocks * 4);
+            _buckets = TrainingAlloc("wte-backward buckets", (3 * bt + 1) * 4);
+            if (_training)
+            {
+                _device.Zero(_grads.Ptr, _grads.Bytes);
+                _device.Zero(_m.Ptr, _m.Bytes);
+                _device.Zero(_v.Ptr, _v.Bytes);
+            }
             _device.Synchronize();
         }
         catch
@@ -158,7 +163,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public string DeviceName => _device.Name;
     public int MaxBatchSize { get; }
     public int MaxSeqLen { get; }
-    /// <summary>True unless created with <see cref="CudaBackendOptions.MasterWeights"/> off (llm.c's -w 0).</summary>
+    /// <summary>True unless created with <see cref="CudaBackendOptions.MasterWeights"/> off (llm.c's -w 0) or for inference only.</summary>
     public bool KeepsMasterWeights => _keepMaster;
     /// <summary>bf16 with or without master weights, so -w 0 checkpoints are llm.c's v5 files too.</summary>
     public ModelDtype ParameterDtype => ModelDtype.Bf16;
@@ -168,6 +173,8 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public long OptimizerStateCount => _shard.ShardNumParameters;
     public int Recompute => _recompute;
     public int GeluFusion => _geluFusion;
+    /// <summary>False for an inference-only backend (<see cref="CudaBackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
+    public bool IsTraining => _training;
 
     /// <summary>Every device allocation, by name and size, in allocation order (llm.c-style memory report).</summary>
     public IReadOnlyList<(string Name, long Bytes)> Allocations =>
@@ -179,10 +186,18 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     {
         var lines = new List<string>();
         long model = _params.Bytes + _grads.Bytes, opt = _m.Bytes + _v.Bytes + _master.Bytes;
-        lines.Add($"allocated {Mib(model)} MiB for model parameters and gradients (bf16)");
-        lines.Add(_keepMaster
-            ? $"allocated {Mib(opt)} MiB for AdamW optimizer state m, v and master weights (fp32)"
-            : $"allocated {Mib(opt)} MiB for AdamW optimizer state m and v (fp32); no master weights (-w 0) saves {Mib(_shard.ShardNumParameters * 4)} MiB");
+        if (!_training)
+        {
+            lines.Add($"allocated {Mib(model)} MiB for model parameters (bf16)");
+            lines.Add("inference only: no gradients, AdamW state, master weights or backward scratch");
+        }
+        else
+        {
+            lines.Add($"allocated {Mib(model)} MiB for model parameters and gradients (bf16)");
+            lines.Add(_keepMaster
+                ? $"allocated {Mib(opt)} MiB for AdamW optimizer state m, v and master weights (fp32)"
+                : $"allocated {Mib(opt)} MiB for AdamW optimizer state m and v (fp32); no master weights (-w 0) saves {Mib(_shard.ShardNumParameters * 4)} MiB");
+        }
         long acts = AllocatedBytes - model - opt;
         lines.Add($"allocated {Mib(acts)} MiB for activations and scratch (recompute {_recompute}, gelu fusion {_geluFusion}):");
         var state = new HashSet<string> { _params.Name, _grads.Name, _m.Name, _v.Name, _master.Name };
@@ -219,6 +234,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void GetGradients(Span<float> values)
     {
+        RequireTraining(nameof(GetGradients));
         _device.MakeCurrent();
         CheckLength(values.Length, "gradients");
         DownloadBf16(values, _grads.Ptr);
@@ -226,6 +242,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master)
     {
+        RequireTraining(nameof(GetOptimizerState));
         _device.MakeCurrent();
         CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
         if (_keepMaster) CheckShardLength(master.Length, "master");
@@ -237,6 +254,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master)
     {
+        RequireTraining(nameof(SetOptimizerState));
         _device.MakeCurrent();
         CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
         _device.Upload(_m.Ptr, m);
@@ -411,6 +429,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void ZeroGradients()
     {
+        RequireTraining(nameof(ZeroGradients));
         _device.MakeCurrent();
         _device.Zero(_grads.Ptr, _grads.Bytes);
         _gradientsPendingReduce = false;
@@ -426,6 +445,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     /// </summary>
     public float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
     {
+        RequireTraining(nameof(ForwardBackward));
         if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
         _fuseClassifier = true;
         try { Forward(inputs, targets, batchSize, seqLen); }
@@ -441,6 +461,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     /// </summary>
     public void Backward(float lossScale, bool lastMicroStep)
     {
+        RequireTraining(nameof(Backward));
         BackwardPass(lossScale);
         if (_sync is null) return;
         _gradientsPendingReduce = true;
@@ -556,6 +577,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public double GradientNormSquared()
     {
+        RequireTraining(nameof(GradientNormSquared));
         _device.MakeCurrent();
         if (_gradientsPendingReduce) ReduceGradients();
         if (_shard.Stage == 0) return NormSquared(_grads.Ptr, _layout.Count);
@@ -627,6 +649,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void Update(in AdamWStep step)
     {
+        RequireTraining(nameof(Update));
         _device.MakeCurrent();
         if (_gradientsPendingReduce) ReduceGradients();
         if (_keepMaster && !_masterValid)
@@ -705,6 +728,17 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     /// <summary>A buffer this configuration does not need: no memory, a null pointer, absent from <see cref="Allocations"/>.</summary>
     private DeviceBuffer NotAllocated(string name) => _device.Allocate(0, name);
+
+    /// <summary>A buffer only training uses (gradients, optimizer state, backward scratch): not allocated for inference.</summary>
+    private DeviceBuffer TrainingAlloc(string name, long bytes) => _training ? Alloc(name, bytes) : NotAllocated(name);
+
+    /// <summary>Refuses training calls on an inference-only backend, before they reach a missing buffer.</summary>
+    private void RequireTraining(string what)
+    {
+        if (!_training)
+            throw new InvalidOperationException($"{what}: this CUDA backend was created for inference only ({nameof(CudaBackendOptions)}.{nameof(CudaBackendOptions.Training)} = false) " +
+                "and has no gradients or optimizer state; create it with Training = true to train");
+    }
 
     private static int CeilDiv(long a, long b) => checked((int)((a + b - 1) / b));
 

@@ -5,8 +5,8 @@ namespace LlmNet.Cuda.Tests;
 
 /// <summary>
 /// The training path's variants against the plain one: the micro-step with the fused classifier
-/// (<see cref="CudaBackend.ForwardBackward"/>) against separate Forward and Backward calls, and training without
-/// master weights (llm.c's -w 0).
+/// (<see cref="CudaBackend.ForwardBackward"/>) against separate Forward and Backward calls, training without
+/// master weights (llm.c's -w 0), and the inference-only backend of llm-eval and llm-sample.
 /// </summary>
 [Collection("gpu")]
 public sealed class TrainingPathTests
@@ -161,6 +161,65 @@ public sealed class TrainingPathTests
             gpu.Update(new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1));
             gpu.GetParameters(after);
         }
+    }
+
+    [Fact]
+    public void InferenceOnly_AllocatesNoTrainingStateAndGivesTheSameLossesAndLogits()
+    {
+        Gpu.RequireDevice();
+        var config = GptConfig.FromDescriptor("d6");
+        float[] parameters = GptModel.CreateFresh(config);
+        int n = parameters.Length;
+        (int[] x, int[] y) = Batch(41);
+        using var training = new CudaBackend(config, B, T);
+        using var inference = (CudaBackend)Backends.Create("cuda", config, B, T, new BackendSettings(Training: false));
+        Assert.True(training.IsTraining);
+        Assert.False(inference.IsTraining);
+        Assert.False(inference.KeepsMasterWeights);
+        // gradients (2N) + m, v, master (12N) + backward scratch
+        Assert.True(training.AllocatedBytes - inference.AllocatedBytes > 14L * n,
+            $"inference {inference.AllocatedBytes} bytes vs training {training.AllocatedBytes}");
+        string[] names = [.. inference.Allocations.Select(a => a.Name)];
+        foreach (string missing in new[] { "gradients (bf16)", "AdamW m (fp32)", "AdamW v (fp32)", "master weights (fp32)", "dresidual (B,T,C)", "scratch (B,T,4C)" })
+            Assert.DoesNotContain(missing, names);
+        Assert.Contains("inference only", inference.MemoryReport());
+
+        training.SetParameters(parameters);
+        inference.SetParameters(parameters);
+        for (int round = 0; round < 2; round++)
+        {
+            Assert.Equal(training.Forward(x, y, B, T), inference.Forward(x, y, B, T));
+            float[] lt = new float[B * T], li = new float[B * T];
+            training.GetLosses(lt);
+            inference.GetLosses(li);
+            Assert.Equal(lt, li);
+            Assert.True(float.IsNaN(inference.Forward(x, [], B, T)));
+            training.Forward(x, [], B, T);
+            float[] gt = new float[config.VocabSize], gi = new float[config.VocabSize];
+            training.GetLogits(3, T - 1, gt);
+            inference.GetLogits(3, T - 1, gi);
+            Assert.True(gt.AsSpan().SequenceEqual(gi), "logits differ");
+            // A training step changes the parameters; the inference backend takes them over.
+            training.ZeroGradients();
+            training.ForwardBackward(x, y, B, T, 1.0f / (B * T), true);
+            training.Update(Step(round + 1));
+            float[] updated = new float[n];
+            training.GetParameters(updated);
+            inference.SetParameters(updated);
+        }
+
+        float[] buffer = new float[n];
+        var step = Step(1);
+        Assert.Throws<InvalidOperationException>(() => inference.ZeroGradients());
+        Assert.Throws<InvalidOperationException>(() => inference.Backward(1.0f));
+        Assert.Throws<InvalidOperationException>(() => inference.Backward(1.0f, true));
+        Assert.Throws<InvalidOperationException>(() => inference.ForwardBackward(x, y, B, T, 1.0f, true));
+        Assert.Throws<InvalidOperationException>(() => inference.GetGradients(buffer));
+        Assert.Throws<InvalidOperationException>(() => inference.GradientNormSquared());
+        Assert.Throws<InvalidOperationException>(() => inference.Update(step));
+        Assert.Throws<InvalidOperationException>(() => inference.GetOptimizerState(buffer, buffer, []));
+        var error = Assert.Throws<InvalidOperationException>(() => inference.SetOptimizerState(buffer, buffer, []));
+        Assert.Contains("inference only", error.Message);
     }
 
     internal static int FirstDifference(float[] a, float[] b)
