@@ -57,6 +57,27 @@ public class MasterWeightsTests
         output.ToString().Should().Contain("use_master_weights    | disabled").And.NotContain("master copy of params");
     }
 
+    [Fact]
+    public void On_a_gpu_llm_train_with_w_0_trains_and_checkpoints_without_master_weights()
+    {
+        if (!LlmNet.Cuda.CudaBackend.IsAvailable(out string why)) Assert.Skip(why);
+        using var dir = new TempDir();
+        var output = new StringWriter();
+        int rc = TrainProgram.Run(["-i", TinyRun.TrainPattern, "-j", TinyRun.ValPattern, "-e", "d6", "-o", dir.Path, "-b", "4", "-t", "64",
+            "-x", "6", "-l", "0.001", "-v", "0", "-m", "2", "-s", "0", "-n", "6", "-w", "0", "--device", "cuda"], output);
+        rc.Should().Be(0, output.ToString());
+        output.ToString().Should().Contain("use_master_weights    | disabled").And.NotContain("master copy of params");
+
+        var checkpoints = new CheckpointDirectory(dir.Path);
+        var (config, dtype) = ModelFile.ReadHeader(checkpoints.ModelPath(6));
+        dtype.Should().Be(ModelDtype.Bf16);
+        var state = StateFile.Read(checkpoints.StatePath(6, 0), ParameterLayout.For(config).Count);
+        state.Master.Should().BeNull();
+        var losses = LlmNet.Common.Logs.MainLogReader.Read(Path.Combine(dir.Path, "main.log")).Train.Values.Select(r => r.Loss).ToArray();
+        losses.Should().HaveCount(6).And.OnlyContain(l => float.IsFinite(l));
+        losses[^1].Should().BeLessThan(losses[0]);
+    }
+
     /// <summary>The CPU backend (no master weights) standing in for a bf16 backend run with -w 0.</summary>
     private sealed class Bf16Reporting(IGptBackend inner) : DelegatingBackend(inner)
     {
