@@ -31,11 +31,17 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly int _recompute, _geluFusion;
     private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
     private readonly bool _training;                // false: forward passes only, no gradients, optimizer state or backward scratch
+    private readonly FlashKernels _flash = FlashKernels.FromEnvironment();
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
     private readonly ZeroCollectives? _sync;
     private bool _gradientsPendingReduce;           // backward ran since the last gradient exchange
+    // The last micro-step's exchange overlapped with backward (LLMNET_OVERLAP_REDUCE, default on): the
+    // collectives go onto their own stream, each layer's behind an event recorded after its backward.
+    private readonly bool _overlapReduce = OverlappedGradientExchange.EnabledByEnvironment();
+    private CudaSideStream? _ncclStream;                // created with the first overlapped exchange
+    private OverlappedGradientExchange? _exchange;
     private ulong _rng;
 
     // Model state.
@@ -175,6 +181,8 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public int GeluFusion => _geluFusion;
     /// <summary>False for an inference-only backend (<see cref="CudaBackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
     public bool IsTraining => _training;
+    /// <summary>The attention kernels in use (head size 64).</summary>
+    public FlashKernels Flash => _flash;
 
     /// <summary>Every device allocation, by name and size, in allocation order (llm.c-style memory report).</summary>
     public IReadOnlyList<(string Name, long Bytes)> Allocations =>
@@ -456,16 +464,20 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     /// <summary>
     /// Backward; on the last micro-step of an accumulation window with several processes, also averages the
-    /// gradients across them. (Called without it, the exchange happens at the first of
-    /// <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
+    /// gradients across them, each layer's as soon as its backward is queued (or, with LLMNET_OVERLAP_REDUCE=0,
+    /// after the whole pass). Either way the averages are complete when this returns. (Called without it, the
+    /// exchange happens at the first of <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
     /// </summary>
     public void Backward(float lossScale, bool lastMicroStep)
     {
         RequireTraining(nameof(Backward));
-        BackwardPass(lossScale);
+        bool overlap = lastMicroStep && _sync is not null && _overlapReduce;
+        if (overlap) BeginOverlappedExchange();
+        try { BackwardPass(lossScale); }
+        catch when (overlap) { _exchange!.Abandon(); throw; }
         if (_sync is null) return;
-        _gradientsPendingReduce = true;
-        if (lastMicroStep) ReduceGradients();
+        _gradientsPendingReduce = !overlap;
+        if (lastMicroStep && !overlap) ReduceGradients();
     }
 
     private void BackwardPass(float lossScale)
@@ -522,9 +534,12 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             BiasGradient(Grad(5, l), _bt4c.Ptr, bt, 3 * C);
             _mm.Run(_btc.Ptr, Param(4, l), _bt4c.Ptr, C, bt, 3 * C, false, false);
             LayerNormBackward(_btc.Ptr, residual, Stat(_ln1Mean, l), Stat(_ln1Rstd, l), Param(2, l), Grad(2, l), Grad(3, l), bt);
+            // Layer l's 12 gradients are final here: nothing below writes them again in this pass.
+            if (_exchange?.InProgress == true) QueueLayerExchange(l);
         }
         EncoderBackward(B, T);
-        _device.Synchronize();
+        if (_exchange?.InProgress == true) FinishOverlappedExchange();
+        else _device.Synchronize();
     }
 
     private void EncoderBackward(int B, int T)
@@ -600,17 +615,53 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     /// <summary>
     /// Averages the gradients across processes in bf16 (ncclAvg), in llm.c's groups: one per layer (its 12
     /// tensors), then one for wte, wpe, lnfw and lnfb. ZeRO-0 all-reduces in place; ZeRO-1 reduce-scatters, leaving
-    /// each process's averaged chunk at its own offset. The collectives are queued on the compute stream, after
-    /// the backward pass, and the host waits under the watchdog so a dead peer is an error, not a hang.
+    /// each process's averaged chunk at its own offset. This is the post-backward schedule: the collectives are
+    /// queued on the compute stream after the whole pass, and the host waits under the watchdog so a dead peer is
+    /// an error, not a hang. The overlapped schedule issues the same collectives (see <see cref="QueueLayerExchange"/>).
     /// </summary>
     private void ReduceGradients()
     {
         _gradientsPendingReduce = false;
         try
         {
-            nint grads = (nint)_grads.Ptr, stream = _device.Stream;
-            for (int l = Config.NumLayers - 1; l >= 0; l--) _sync!.ReduceLayerGradients(grads, l, stream);
-            _sync!.ReduceNonLayerGradients(grads, stream);
+            OverlappedGradientExchange.ReduceAfterBackward(_sync!, (nint)_grads.Ptr, Config.NumLayers, _device.Stream);
+            using (_comm!.Watch("gradient averaging")) _device.Synchronize();
+        }
+        catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
+    }
+
+    private void BeginOverlappedExchange()
+    {
+        _device.MakeCurrent();
+        if (_exchange is null)
+        {
+            _ncclStream = new CudaSideStream(_device);
+            _exchange = new OverlappedGradientExchange(_sync!, _ncclStream, Config.NumLayers);
+        }
+        _exchange.Begin();
+    }
+
+    /// <summary>
+    /// Layer l's backward is queued: its collectives go onto the NCCL stream behind an event on the compute stream,
+    /// and run while the compute stream goes on with layer l−1. They only touch the gradients, which nothing in the
+    /// rest of the pass reads or writes for this layer.
+    /// </summary>
+    private void QueueLayerExchange(int layer)
+    {
+        try { _exchange!.LayerDone((nint)_grads.Ptr, layer, _ncclStream!.Handle); }
+        catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
+    }
+
+    /// <summary>
+    /// After the encoder backward: queues wte, wpe, lnfw, lnfb, makes the compute stream wait for every collective
+    /// of the pass (so the norm, AdamW, downloads and the next zeroing see the averages), and waits for both streams
+    /// under the watchdog.
+    /// </summary>
+    private void FinishOverlappedExchange()
+    {
+        try
+        {
+            _exchange!.EncoderDone((nint)_grads.Ptr, _ncclStream!.Handle);
             using (_comm!.Watch("gradient averaging")) _device.Synchronize();
         }
         catch (Exception e) when (e is DistributedException or CudaException) { throw CollectiveFailed(e); }
@@ -800,7 +851,11 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private void AllowAttentionSharedMemory()
     {
         int hs = Config.HeadSize;
-        if (UseFlash) return;
+        if (UseFlash)
+        {
+            _flash.Prepare(_k);
+            return;
+        }
         _k.AllowSharedMemory($"attention_backward_dq_{hs}", AttentionDqSharedBytes(hs));
         _k.AllowSharedMemory($"attention_backward_dkv_{hs}", AttentionDkvSharedBytes(hs));
     }
@@ -810,7 +865,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         int hs = Config.HeadSize, nh = Config.NumHeads;
         if (UseFlash)
         {
-            _k.Launch("flash_forward_64", (CeilDiv(T, 64), B * nh), 128, 0, outp, lse, qkv, T, nh);
+            _flash.LaunchForward(_k, outp, lse, qkv, B, T, nh);
             return;
         }
         _k.Launch($"attention_forward_{hs}", (CeilDiv(T, 64), B * nh), 64, 0, outp, lse, qkv, T, nh);
@@ -819,13 +874,12 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private void AttentionBackward(ulong dqkv, ulong dout, ulong qkv, ulong outp, ulong lse, int B, int T)
     {
         int hs = Config.HeadSize, nh = Config.NumHeads;
-        _k.Launch("attention_backward_delta", (CeilDiv((long)B * nh * T, 256), 1), 256, 0, _attDelta.Ptr, dout, outp, B, T, nh, hs);
         if (UseFlash)
         {
-            _k.Launch("flash_backward_dq_64", (CeilDiv(T, 64), B * nh), 128, 0, dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
-            _k.Launch("flash_backward_dkv_64", (CeilDiv(T, 64), B * nh), 128, 0, dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
+            _flash.LaunchBackward(_k, dqkv, _attDelta.Ptr, dout, qkv, outp, lse, B, T, nh);
             return;
         }
+        _k.Launch("attention_backward_delta", (CeilDiv((long)B * nh * T, 256), 1), 256, 0, _attDelta.Ptr, dout, outp, B, T, nh, hs);
         _k.Launch($"attention_backward_dq_{hs}", (CeilDiv(T, 64), B * nh), 64, AttentionDqSharedBytes(hs), dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
         _k.Launch($"attention_backward_dkv_{hs}", (CeilDiv(T, 64), B * nh), 64, AttentionDkvSharedBytes(hs), dqkv, dout, qkv, lse, _attDelta.Ptr, T, nh);
     }
@@ -837,6 +891,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         foreach (DeviceBuffer b in _buffers) b.Dispose();
         _buffers.Clear();
         _k?.Dispose();
+        _ncclStream?.Dispose();
         _device?.Dispose();
     }
 }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using LlmNet.Cuda.Interop;
+using LlmNet.Distributed.Zero;
 
 namespace LlmNet.Cuda;
 
@@ -210,5 +211,55 @@ public sealed class CudaTimer : IDisposable
     {
         Driver.cuEventDestroy(_start);
         Driver.cuEventDestroy(_stop);
+    }
+}
+
+/// <summary>
+/// A second stream on a device, non-blocking like <see cref="CudaDevice.Stream"/>, ordered against it with
+/// events: the backend queues NCCL collectives here so they run while the compute stream keeps working.
+/// </summary>
+public sealed class CudaSideStream : IStreamOrder, IDisposable
+{
+    private readonly IntPtr _computeStream, _computeFence, _sideFence;
+
+    public CudaSideStream(CudaDevice device)
+    {
+        device.MakeCurrent();
+        _computeStream = device.Stream;
+        Driver.Check(Driver.cuStreamCreate(out IntPtr stream, Driver.StreamNonBlocking), "cuStreamCreate");
+        Handle = stream;
+        Driver.Check(Driver.cuEventCreate(out _computeFence, Driver.EventDisableTiming), "cuEventCreate");
+        Driver.Check(Driver.cuEventCreate(out _sideFence, Driver.EventDisableTiming), "cuEventCreate");
+    }
+
+    public IntPtr Handle { get; }
+
+    /// <summary>Work queued here from now on starts after the compute stream's work queued so far (host does not block).</summary>
+    public void WaitForCompute()
+    {
+        // One event serves every fence: a wait binds to the record that precedes it, later re-records don't move it.
+        Driver.Check(Driver.cuEventRecord(_computeFence, _computeStream), "cuEventRecord");
+        Driver.Check(Driver.cuStreamWaitEvent(Handle, _computeFence, 0), "cuStreamWaitEvent");
+    }
+
+    /// <summary>Compute work queued from now on starts after the work queued here so far (host does not block).</summary>
+    public void JoinCompute()
+    {
+        Driver.Check(Driver.cuEventRecord(_sideFence, Handle), "cuEventRecord");
+        Driver.Check(Driver.cuStreamWaitEvent(_computeStream, _sideFence, 0), "cuStreamWaitEvent");
+    }
+
+    void IStreamOrder.CommunicationWaitsForCompute() => WaitForCompute();
+    void IStreamOrder.ComputeWaitsForCommunication() => JoinCompute();
+
+    /// <summary>
+    /// Releases the stream without waiting for it: work still queued (collectives of an aborted communicator)
+    /// finishes or fails on its own, and the owner has already waited, under its watchdog, where it mattered.
+    /// </summary>
+    public void Dispose()
+    {
+        Driver.cuEventDestroy(_computeFence);
+        Driver.cuEventDestroy(_sideFence);
+        Driver.cuStreamDestroy(Handle);
     }
 }

@@ -10,6 +10,10 @@ using LlmNet.Model.Checkpoints;
 //   llm-cuda-bench train MODEL B T ACCUM STEPS SHARD [RECOMPUTE] [GELU_FUSION]
 //       trains from a fresh init on the shard's tokens; prints the median step time over the steps after
 //       3 warm-up steps, tokens/s, MFU against 989 TFLOP/s (H100/H200 SXM dense bf16) and device memory.
+//   llm-cuda-bench attn B NH T [REPS] [SPECFILE]
+//       times every flash attention kernel variant (FlashKernels) alone on random bf16 inputs, checks each against
+//       the first generation's outputs, prints ms and TFLOP/s per kernel and writes the fastest "forward,dq,dkv"
+//       set to SPECFILE (for LLMNET_FLASH)
 //   llm-cuda-bench shard TEXT OUT      tokenizes a text file into a token shard
 //   llm-cuda-bench export DIR          d12 fresh init, B=4 T=64: writes model.bin (v3), x.bin, y.bin and the CUDA
 //                                      losses and step-0 gradients of llm.c's 10-step test, for tests/gpu/torch_reference.py
@@ -21,6 +25,7 @@ try
     {
         "train" => Bench.Train(args),
         "shard" => Bench.Shard(args[1], args[2]),
+        "attn" => AttentionBench.Run(args),
         "export" => Bench.Export(args[1]),
         _ => throw new ArgumentException($"unknown command {args[0]}"),
     };

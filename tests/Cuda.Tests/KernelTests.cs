@@ -152,34 +152,43 @@ public sealed class KernelTests : IDisposable
     }
 
     [Theory]
-    [InlineData(2, 3, 64, 130, false)]
-    [InlineData(1, 2, 64, 64, false)]
-    [InlineData(2, 2, 96, 77, false)]
-    [InlineData(1, 2, 128, 40, false)]
-    [InlineData(2, 3, 64, 130, true)]
-    [InlineData(1, 2, 64, 64, true)]
-    [InlineData(1, 2, 64, 200, true)]
-    [InlineData(1, 1, 64, 5, true)]
-    public void Attention_ForwardAndBackward_MatchReference(int B, int NH, int HS, int T, bool flash)
+    [InlineData(2, 3, 64, 130, "")]
+    [InlineData(1, 2, 64, 64, "")]
+    [InlineData(2, 2, 96, 77, "")]
+    [InlineData(1, 2, 128, 40, "")]
+    [InlineData(2, 3, 64, 130, "v1,v1,v1")]
+    [InlineData(1, 2, 64, 64, "v1,v1,v1")]
+    [InlineData(1, 2, 64, 200, "v1,v1,v1")]
+    [InlineData(1, 1, 64, 5, "v1,v1,v1")]
+    [InlineData(2, 3, 64, 130, "m2,m2,kvs")]
+    [InlineData(1, 2, 64, 64, "m2,m2,kvs")]
+    [InlineData(1, 2, 64, 200, "m2,m2,kvs")]
+    [InlineData(1, 1, 64, 5, "m2,m2,kvs")]
+    [InlineData(1, 2, 64, 300, "m2,m2,kvs")]
+    [InlineData(2, 3, 64, 130, "m1,m1,reg")]
+    [InlineData(1, 2, 64, 200, "m1,m1,reg")]
+    [InlineData(1, 1, 64, 5, "m1,m1,reg")]
+    [InlineData(1, 2, 64, 300, "m1,m1,reg")]
+    [InlineData(2, 3, 64, 130, "m2,v1,reg")]
+    public void Attention_ForwardAndBackward_MatchReference(int B, int NH, int HS, int T, string flashKernels)
     {
+        bool flash = flashKernels.Length > 0;
+        FlashKernels? fk = flash ? FlashKernels.Parse(flashKernels) : null;
         Gpu.Require();
         var r = new RandomData(6 + T);
         int C = NH * HS;
         float[] qkv = r.Normal((long)B * T * 3 * C), dout = r.Normal((long)B * T * C);
         ulong dQkv = Gpu.Bf16(qkv), outp = Gpu.PoisonedBf16(B * T * C), lse = Gpu.PoisonedF32(B * NH * T);
-        if (flash) Gpu.Kernels.Launch("flash_forward_64", ((T + 63) / 64, B * NH), 128, 0, outp, lse, dQkv, T, NH);
+        fk?.Prepare(Gpu.Kernels);
+        if (flash) fk!.LaunchForward(Gpu.Kernels, outp, lse, dQkv, B, T, NH);
         else Gpu.Kernels.Launch($"attention_forward_{HS}", ((T + 63) / 64, B * NH), 64, 0, outp, lse, dQkv, T, NH);
         float[] got = Gpu.ReadBf16(outp, B * T * C);
         // backward on the GPU's own (bf16) output, as in training
         ulong dO = Gpu.Bf16(dout), delta = Gpu.PoisonedF32(B * NH * T), dqkv = Gpu.PoisonedBf16(B * T * 3 * C);
-        Gpu.Kernels.Launch("attention_backward_delta", (Blocks(B * NH * T, 256), 1), 256, 0, delta, dO, outp, B, T, NH, HS);
-        if (flash)
-        {
-            Gpu.Kernels.Launch("flash_backward_dq_64", ((T + 63) / 64, B * NH), 128, 0, dqkv, dO, dQkv, lse, delta, T, NH);
-            Gpu.Kernels.Launch("flash_backward_dkv_64", ((T + 63) / 64, B * NH), 128, 0, dqkv, dO, dQkv, lse, delta, T, NH);
-        }
+        if (flash) fk!.LaunchBackward(Gpu.Kernels, dqkv, delta, dO, dQkv, outp, lse, B, T, NH);
         else
         {
+            Gpu.Kernels.Launch("attention_backward_delta", (Blocks(B * NH * T, 256), 1), 256, 0, delta, dO, outp, B, T, NH, HS);
             Gpu.Kernels.AllowSharedMemory($"attention_backward_dq_{HS}", CudaBackend.AttentionDqSharedBytes(HS));
             Gpu.Kernels.AllowSharedMemory($"attention_backward_dkv_{HS}", CudaBackend.AttentionDkvSharedBytes(HS));
             Gpu.Kernels.Launch($"attention_backward_dq_{HS}", ((T + 63) / 64, B * NH), 64, CudaBackend.AttentionDqSharedBytes(HS), dqkv, dO, dQkv, lse, delta, T, NH);

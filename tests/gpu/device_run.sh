@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # One GPU-node session: compile check, GPU tests, PyTorch reference, benchmarks. Logs go to $OUT (or ./out).
-# Run from a checkout whose .device/ holds the published tests (cuda-tests), bench, kernels and tiny.bin.
-# Usage: bash .device/cuda/device_run.sh [tests|torch|bench12|bench48|bench48a ...]
+# Run from a checkout whose .device/ holds the published GPU tests and bench (gpu/) and tiny.bin.
+# Usage: bash tests/gpu/device_run.sh [compile|tests|torch|attn|bench12|bench48|bench48a ...]
+# attn times every attention kernel variant at the d12 and d48 shapes and leaves the fastest set in
+# $OUT/flash.spec; with FLASH=best the benchmarks that follow run with it (LLMNET_FLASH), FLASH=<spec> names one.
 set -uo pipefail
 OUT=${OUT:-out}; mkdir -p "$OUT"
 export LD_LIBRARY_PATH=${CUDA_HOME:-/usr/local/cuda}/lib64:${LD_LIBRARY_PATH:-}
 export LLMNET_KERNEL_CACHE=/tmp/llmnet-kernels
 D=.device
+G=$D/gpu
+flash() { if [[ ${FLASH:-} == best && -s $OUT/flash.spec ]]; then cat $OUT/flash.spec; elif [[ ${FLASH:-best} != best ]]; then echo "$FLASH"; fi; }
 for what in "$@"; do
   case $what in
-    compile) KERNELS=$D/cuda/kernels timeout 240 bash $D/cuda/compile_kernels.sh /tmp/nvcc > $OUT/compile.log 2>&1
+    compile) timeout 240 bash tests/gpu/compile_kernels.sh /tmp/nvcc > $OUT/compile.log 2>&1
              grep -E "error|compile_kernels" $OUT/compile.log | head -40 ;;
-    tests)   timeout 400 $D/cuda-tests/LlmNet.Cuda.Tests -noColor -parallel none ${TESTFILTER:-} > $OUT/tests.log 2>&1
+    tests)   timeout 400 $G/LlmNet.Cuda.Tests -noColor -parallel none ${TESTFILTER:-} > $OUT/tests.log 2>&1
              grep -E "\[FAIL\]|Total:" $OUT/tests.log | head -40 ;;
-    torch)   timeout 200 $D/bench/llm-cuda-bench export /tmp/ref > $OUT/export.log 2>&1; tail -3 $OUT/export.log
-             PYTHONUNBUFFERED=1 timeout 200 python3 $D/cuda/torch_reference.py /tmp/ref > $OUT/torch.log 2>&1; tail -28 $OUT/torch.log ;;
-    bench12) timeout 300 $D/bench/llm-cuda-bench train d12 64 1024 8 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d12.log 2>&1; grep -E "RESULT|error|step   [1-4]:|PROFILE" $OUT/bench_d12.log | head -60 ;;
-    bench48) timeout 300 $D/bench/llm-cuda-bench train d48 16 1024 1 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48.log 2>&1; grep -E "RESULT|error|step   [1-4]:" $OUT/bench_d48.log ;;
-    bench48a) WARMUP=1 timeout 500 $D/bench/llm-cuda-bench train d48 16 1024 64 ${STEPS:-3} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48a.log 2>&1; grep -E "RESULT|error|step" $OUT/bench_d48a.log ;;
+    torch)   LLMNET_FLASH=$(flash) timeout 200 $G/llm-cuda-bench export /tmp/ref > $OUT/export.log 2>&1; tail -3 $OUT/export.log
+             PYTHONUNBUFFERED=1 timeout 200 python3 tests/gpu/torch_reference.py /tmp/ref > $OUT/torch.log 2>&1; tail -28 $OUT/torch.log ;;
+    attn)    timeout 200 $G/llm-cuda-bench attn 64 12 1024 10 $OUT/flash.spec > $OUT/attn_d12.log 2>&1; grep -E "ATTN|error" $OUT/attn_d12.log
+             timeout 200 $G/llm-cuda-bench attn 16 25 1024 10 $OUT/flash48.spec > $OUT/attn_d48.log 2>&1; grep -E "ATTN|error" $OUT/attn_d48.log ;;
+    bench12) LLMNET_FLASH=$(flash) timeout 300 $G/llm-cuda-bench train d12 64 1024 8 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d12.log 2>&1; grep -E "RESULT|error|step   [1-4]:|PROFILE" $OUT/bench_d12.log | head -60 ;;
+    bench48) LLMNET_FLASH=$(flash) timeout 300 $G/llm-cuda-bench train d48 16 1024 1 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48.log 2>&1; grep -E "RESULT|error|step   [1-4]:" $OUT/bench_d48.log ;;
+    bench48a) WARMUP=1 LLMNET_FLASH=$(flash) timeout 500 $G/llm-cuda-bench train d48 16 1024 64 ${STEPS:-3} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48a.log 2>&1; grep -E "RESULT|error|step" $OUT/bench_d48a.log ;;
   esac
 done

@@ -50,6 +50,10 @@ internal static unsafe partial class Driver
     [LibraryImport(Lib)] public static partial int cuEventRecord(IntPtr evt, IntPtr stream);
     [LibraryImport(Lib)] public static partial int cuEventSynchronize(IntPtr evt);
     [LibraryImport(Lib)] public static partial int cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
+    [LibraryImport(Lib)] public static partial int cuStreamWaitEvent(IntPtr stream, IntPtr evt, uint flags);
+
+    public const uint StreamNonBlocking = 1;        // CU_STREAM_NON_BLOCKING
+    public const uint EventDisableTiming = 2;       // CU_EVENT_DISABLE_TIMING
 
     [LibraryImport(Lib)] public static partial int cuGetErrorName(int error, out byte* name);
 
