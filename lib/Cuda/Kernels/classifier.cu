@@ -1,9 +1,9 @@
 // Softmax cross-entropy over the first V of Vp logit columns, one block per (b,t) row.
 // The forward pass stores only the loss and the row's log-sum-exp; the backward pass overwrites the
 // logits in place with (softmax - onehot) * dloss (pad columns get 0), so probabilities are never stored.
-// classifier_forward_backward does both in one launch for a training micro-step: it reads each row twice
-// (max/sum, then the gradient) instead of the separate kernels' three reads, and leaves the gradient unscaled;
-// the two matmuls that consume it apply dloss as their alpha.
+// classifier_forward_backward does both in one launch for a training micro-step: each block reads its row a
+// second time right after the first (mostly from L2) instead of in a separate launch after the whole row set has
+// left the cache, and leaves the gradient unscaled; the two matmuls that consume it apply dloss as their alpha.
 
 extern "C" __global__ void classifier_forward(float* losses, float* lse, const bf16* logits, const int* targets, int V, int Vp)
 {
