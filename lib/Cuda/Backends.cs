@@ -14,7 +14,12 @@ public sealed record BackendSettings(
     int GeluFusion = -1,
     /// <summary>GPU ordinal; -1 uses the process group's local rank (CUDA).</summary>
     int DeviceIndex = -1,
-    IProcessGroup? ProcessGroup = null);
+    IProcessGroup? ProcessGroup = null,
+    /// <summary>llm.c's -w: keep fp32 master weights (CUDA; the CPU backend's parameters are fp32 already).</summary>
+    bool MasterWeights = true,
+    /// <summary>False for tools that only run forward passes (evaluation, sampling): the CUDA backend then allocates
+    /// no gradients, optimizer state or backward scratch. The CPU backend ignores it.</summary>
+    bool Training = true);
 
 /// <summary>
 /// The one place a --device name becomes a compute backend, for every tool: "cpu" (the fp32 reference),
@@ -51,7 +56,8 @@ public static class Backends
         try
         {
             return resolved == "cuda"
-                ? new CudaBackend(config, maxBatch, maxSeq, new CudaBackendOptions(settings.Recompute, settings.GeluFusion, settings.DeviceIndex, settings.ProcessGroup))
+                ? new CudaBackend(config, maxBatch, maxSeq, new CudaBackendOptions(settings.Recompute, settings.GeluFusion, settings.DeviceIndex, settings.ProcessGroup,
+                    MasterWeights: settings.MasterWeights, Training: settings.Training))
                 : new CpuBackend(config, maxBatch, maxSeq, settings.CpuThreads);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)

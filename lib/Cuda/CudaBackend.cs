@@ -5,6 +5,7 @@ using LlmNet.Distributed;
 using LlmNet.Distributed.Nccl;
 using LlmNet.Distributed.Zero;
 using LlmNet.Model;
+using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Numerics;
 
 namespace LlmNet.Cuda;
@@ -28,6 +29,8 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly ParameterLayout _layout;
     private readonly List<DeviceBuffer> _buffers = [];
     private readonly int _recompute, _geluFusion;
+    private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
+    private readonly bool _training;                // false: forward passes only, no gradients, optimizer state or backward scratch
     private readonly FlashKernels _flash = FlashKernels.FromEnvironment();
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
@@ -52,6 +55,9 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private int[] _hostInputs = [], _hostTargets = [];
     private int _b, _t;
     private bool _haveTargets, _masterValid;
+    // ForwardBackward asks Forward for the fused classifier; after it the logits buffer holds (softmax - onehot),
+    // not yet scaled by dloss, and the backward's two logits matmuls apply the scale as alpha.
+    private bool _fuseClassifier, _logitsHoldGradient;
 
     public CudaBackend(GptConfig config, int maxBatch, int maxSeq, CudaBackendOptions? options = null)
     {
@@ -94,12 +100,14 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
             long n = _layout.Count, L = config.NumLayers, C = config.Channels, bt = (long)maxBatch * maxSeq;
             long nh = config.NumHeads, vp = config.PaddedVocabSize;
+            _training = options.Training;
+            _keepMaster = options.MasterWeights && _training;
             _params = Alloc("parameters (bf16)", n * 2);
-            _grads = Alloc("gradients (bf16)", n * 2);
+            _grads = TrainingAlloc("gradients (bf16)", n * 2);
             long shard = _shard.ShardNumParameters;
-            _m = Alloc("AdamW m (fp32)", shard * 4);
-            _v = Alloc("AdamW v (fp32)", shard * 4);
-            _master = Alloc("master weights (fp32)", shard * 4);
+            _m = TrainingAlloc("AdamW m (fp32)", shard * 4);
+            _v = TrainingAlloc("AdamW v (fp32)", shard * 4);
+            _master = _keepMaster ? Alloc("master weights (fp32)", shard * 4) : NotAllocated("master weights (fp32)");
 
             long lnLayers = _recompute >= 2 ? 1 : L;
             _encoded = Alloc("encoded (B,T,C)", bt * C * 2);
@@ -126,17 +134,20 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             _inputs = Alloc("inputs (B,T)", bt * 4);
             _targets = Alloc("targets (B,T)", bt * 4);
 
-            _dresidual = Alloc("dresidual (B,T,C)", bt * C * 2);
-            _btc = Alloc("scratch (B,T,C)", bt * C * 2);
-            _bt4c = Alloc("scratch (B,T,4C)", bt * 4 * C * 2);
-            _attDelta = Alloc("attention delta (B,NH,T)", bt * nh * 4);
-            _partials = Alloc("column-sum partials", PartialFloats(bt, (int)(4 * C)) * 4);
-            _normPartials = Alloc("norm partials", NormBlocks * 4);
-            _buckets = Alloc("wte-backward buckets", TokenBuckets.MaxInts(bt) * 4);
-            _wtePartials = Alloc("wte-backward chunk sums", TokenBuckets.MaxChunks(bt) * C * 4);
-            _device.Zero(_grads.Ptr, _grads.Bytes);
-            _device.Zero(_m.Ptr, _m.Bytes);
-            _device.Zero(_v.Ptr, _v.Bytes);
+            _dresidual = TrainingAlloc("dresidual (B,T,C)", bt * C * 2);
+            _btc = Alloc("scratch (B,T,C)", bt * C * 2); // also the forward's projection output
+            _bt4c = TrainingAlloc("scratch (B,T,4C)", bt * 4 * C * 2);
+            _attDelta = TrainingAlloc("attention delta (B,NH,T)", bt * nh * 4);
+            _partials = TrainingAlloc("column-sum partials", PartialFloats(bt, (int)(4 * C)) * 4);
+            _normPartials = TrainingAlloc("norm partials", NormBlocks * 4);
+            _buckets = TrainingAlloc("wte-backward buckets", TokenBuckets.MaxInts(bt) * 4);
+            _wtePartials = TrainingAlloc("wte-backward chunk sums", TokenBuckets.MaxChunks(bt) * C * 4);
+            if (_training)
+            {
+                _device.Zero(_grads.Ptr, _grads.Bytes);
+                _device.Zero(_m.Ptr, _m.Bytes);
+                _device.Zero(_v.Ptr, _v.Bytes);
+            }
             _device.Synchronize();
         }
         catch
@@ -159,13 +170,18 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public string DeviceName => _device.Name;
     public int MaxBatchSize { get; }
     public int MaxSeqLen { get; }
-    public bool KeepsMasterWeights => true;
+    /// <summary>True unless created with <see cref="CudaBackendOptions.MasterWeights"/> off (llm.c's -w 0) or for inference only.</summary>
+    public bool KeepsMasterWeights => _keepMaster;
+    /// <summary>bf16 with or without master weights, so -w 0 checkpoints are llm.c's v5 files too.</summary>
+    public ModelDtype ParameterDtype => ModelDtype.Bf16;
     public CudaDevice Device => _device;
     /// <summary>The ZeRO stage in effect: 1 when the optimizer state is sharded over the processes, else 0.</summary>
     public int ZeroStage => _shard.Stage;
     public long OptimizerStateCount => _shard.ShardNumParameters;
     public int Recompute => _recompute;
     public int GeluFusion => _geluFusion;
+    /// <summary>False for an inference-only backend (<see cref="CudaBackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
+    public bool IsTraining => _training;
     /// <summary>The attention kernels in use (head size 64).</summary>
     public FlashKernels Flash => _flash;
 
@@ -179,11 +195,22 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     {
         var lines = new List<string>();
         long model = _params.Bytes + _grads.Bytes, opt = _m.Bytes + _v.Bytes + _master.Bytes;
-        lines.Add($"allocated {Mib(model)} MiB for model parameters and gradients (bf16)");
-        lines.Add($"allocated {Mib(opt)} MiB for AdamW optimizer state m, v and master weights (fp32)");
+        if (!_training)
+        {
+            lines.Add($"allocated {Mib(model)} MiB for model parameters (bf16)");
+            lines.Add("inference only: no gradients, AdamW state, master weights or backward scratch");
+        }
+        else
+        {
+            lines.Add($"allocated {Mib(model)} MiB for model parameters and gradients (bf16)");
+            lines.Add(_keepMaster
+                ? $"allocated {Mib(opt)} MiB for AdamW optimizer state m, v and master weights (fp32)"
+                : $"allocated {Mib(opt)} MiB for AdamW optimizer state m and v (fp32); no master weights (-w 0) saves {Mib(_shard.ShardNumParameters * 4)} MiB");
+        }
         long acts = AllocatedBytes - model - opt;
         lines.Add($"allocated {Mib(acts)} MiB for activations and scratch (recompute {_recompute}, gelu fusion {_geluFusion}):");
-        foreach ((string name, long bytes) in Allocations.Skip(5)) lines.Add($"  {name,-40} {Mib(bytes),8} MiB");
+        var state = new HashSet<string> { _params.Name, _grads.Name, _m.Name, _v.Name, _master.Name };
+        foreach ((string name, long bytes) in Allocations.Where(a => !state.Contains(a.Name))) lines.Add($"  {name,-40} {Mib(bytes),8} MiB");
         lines.Add($"device memory: {Mib(AllocatedBytes)} MiB allocated by the backend");
         return string.Join('\n', lines);
     }
@@ -197,10 +224,13 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         _device.MakeCurrent();
         CheckLength(values.Length, "parameters");
         UploadAsBf16(_params.Ptr, values);
-        if (_shard.Stage == 0) _device.Upload(_master.Ptr, values);
-        else
-            foreach (var s in _shard.Slices())
-                _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, values.Slice(checked((int)s.ParameterOffset), checked((int)s.Count)));
+        if (_keepMaster)
+        {
+            if (_shard.Stage == 0) _device.Upload(_master.Ptr, values);
+            else
+                foreach (var s in _shard.Slices())
+                    _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, values.Slice(checked((int)s.ParameterOffset), checked((int)s.Count)));
+        }
         _masterValid = true;
     }
 
@@ -213,6 +243,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void GetGradients(Span<float> values)
     {
+        RequireTraining(nameof(GetGradients));
         _device.MakeCurrent();
         CheckLength(values.Length, "gradients");
         DownloadBf16(values, _grads.Ptr);
@@ -220,20 +251,28 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master)
     {
+        RequireTraining(nameof(GetOptimizerState));
         _device.MakeCurrent();
-        CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v"); CheckShardLength(master.Length, "master");
+        CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
+        if (_keepMaster) CheckShardLength(master.Length, "master");
+        else if (!master.IsEmpty) throw new ArgumentException("this backend keeps no master weights (-w 0): pass an empty master span");
         _device.Download(m, _m.Ptr);
         _device.Download(v, _v.Ptr);
-        _device.Download(master, _master.Ptr);
+        if (_keepMaster) _device.Download(master, _master.Ptr);
     }
 
     public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master)
     {
+        RequireTraining(nameof(SetOptimizerState));
         _device.MakeCurrent();
         CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
         _device.Upload(_m.Ptr, m);
         _device.Upload(_v.Ptr, v);
-        if (master.IsEmpty)
+        if (!_keepMaster)
+        {
+            // -w 0: AdamW reads the bf16 parameters; a saved master copy has nothing to go to.
+        }
+        else if (master.IsEmpty)
         {
             // No master copy saved: rebuild it from the bf16 parameters on the next update.
             _masterValid = false;
@@ -340,12 +379,26 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
                 last ? Param(14) : Param(2, l + 1), last ? Param(15) : Param(3, l + 1), bt);
         }
         _mm.Run(_logits.Ptr, Param(0), _lnf.Ptr, Vp, bt, C, true, false);
+        _logitsHoldGradient = false;
         if (!_haveTargets)
         {
             _device.Synchronize();
             return float.NaN;
         }
+        if (_fuseClassifier)
+        {
+            // The losses are read by ForwardBackward once the backward is queued behind this kernel.
+            _k.Launch("classifier_forward_backward", (bt, 1), 512, 0, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, V, Vp);
+            _logitsHoldGradient = true;
+            return float.NaN;
+        }
         _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, V, Vp);
+        return MeanLoss(bt);
+    }
+
+    /// <summary>Downloads the per-position losses of the last forward pass and sums them on the host, in order.</summary>
+    private float MeanLoss(int bt)
+    {
         float[] losses = ArrayPool<float>.Shared.Rent(bt);
         try
         {
@@ -385,12 +438,30 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void ZeroGradients()
     {
+        RequireTraining(nameof(ZeroGradients));
         _device.MakeCurrent();
         _device.Zero(_grads.Ptr, _grads.Bytes);
         _gradientsPendingReduce = false;
     }
 
     public void Backward(float lossScale) => Backward(lossScale, lastMicroStep: false);
+
+    /// <summary>
+    /// One training micro-step with the fused classifier: the forward ends in one kernel that writes the losses and
+    /// the unscaled logits gradient, the whole backward is queued behind it, and only then are the losses read back,
+    /// so the GPU runs forward and backward without waiting for the host. Gradients and loss equal those of
+    /// <see cref="Forward"/> + <see cref="Backward(float, bool)"/> bitwise when lossScale is a power of two.
+    /// </summary>
+    public float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+    {
+        RequireTraining(nameof(ForwardBackward));
+        if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
+        _fuseClassifier = true;
+        try { Forward(inputs, targets, batchSize, seqLen); }
+        finally { _fuseClassifier = false; }
+        Backward(lossScale, lastMicroStep);
+        return MeanLoss(batchSize * seqLen);
+    }
 
     /// <summary>
     /// Backward; on the last micro-step of an accumulation window with several processes, also averages the
@@ -400,6 +471,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     /// </summary>
     public void Backward(float lossScale, bool lastMicroStep)
     {
+        RequireTraining(nameof(Backward));
         bool overlap = lastMicroStep && _sync is not null && _overlapReduce;
         if (overlap) BeginOverlappedExchange();
         try { BackwardPass(lossScale); }
@@ -415,9 +487,15 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
         int B = _b, T = _t, bt = B * T, L = Config.NumLayers, C = Config.Channels, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
 
-        _k.Launch("classifier_backward", (bt, 1), 512, 0, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp);
-        _mm.Run(Grad(0), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true);
-        _mm.Run(_btc.Ptr, Param(0), _logits.Ptr, C, bt, Vp, false, false);
+        // dlogits: written by the fused classifier of ForwardBackward (unscaled; the matmuls scale by lossScale),
+        // or here from the logits and the forward's log-sum-exp (scaled). With lossScale a power of two both give
+        // bitwise the same gradients: scaling by 2^k commutes with bf16 rounding and with fp32 accumulation.
+        float alpha = 1.0f;
+        if (_logitsHoldGradient) alpha = lossScale;
+        else _k.Launch("classifier_backward", (bt, 1), 512, 0, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp);
+        _logitsHoldGradient = false;
+        _mm.Run(Grad(0), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true, alpha: alpha);
+        _mm.Run(_btc.Ptr, Param(0), _logits.Ptr, C, bt, Vp, false, false, alpha: alpha);
         _device.Zero(_dresidual.Ptr, (long)bt * C * 2);
         ulong lastResidual = Act(_residual3, L - 1, C);
         LayerNormBackward(_btc.Ptr, lastResidual, _lnfMean.Ptr, _lnfRstd.Ptr, Param(14), Grad(14), Grad(15), bt);
@@ -484,6 +562,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public double GradientNormSquared()
     {
+        RequireTraining(nameof(GradientNormSquared));
         _device.MakeCurrent();
         if (_gradientsPendingReduce) ReduceGradients();
         if (_shard.Stage == 0) return NormSquared(_grads.Ptr, _layout.Count);
@@ -591,9 +670,10 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public void Update(in AdamWStep step)
     {
+        RequireTraining(nameof(Update));
         _device.MakeCurrent();
         if (_gradientsPendingReduce) ReduceGradients();
-        if (!_masterValid)
+        if (_keepMaster && !_masterValid)
         {
             // Master weights start as the bf16 parameters widened to fp32 (llm.c copies them on the first update).
             float[] widened = new float[_layout.Count];
@@ -615,7 +695,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             long n = _layout.Sizes[i];
             ulong off = (ulong)_layout.Offsets[i];
             float wd = ParameterLayout.HasWeightDecay(i) ? step.WeightDecay : 0.0f;
-            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.Ptr + off * 2, _master.Ptr + off * 4, _grads.Ptr + off * 2,
+            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.Ptr + off * 2, Master(off), _grads.Ptr + off * 2,
                 _m.Ptr + off * 4, _v.Ptr + off * 4, n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
         }
         // Each process rounded with its own seeds; rank 0's parameters (those the model file records) become everyone's.
@@ -640,12 +720,15 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
                 ulong p = (ulong)s.ParameterOffset, q = (ulong)s.ShardOffset;
                 // Layers of one tensor get distinct seeds so their rounding noise is independent.
                 uint layerSeed = seed ^ (uint)(l * 0x9E3779B1u);
-                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.Ptr + p * 2, _master.Ptr + q * 4, _grads.Ptr + p * 2,
+                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.Ptr + p * 2, Master(q), _grads.Ptr + p * 2,
                     _m.Ptr + q * 4, _v.Ptr + q * 4, s.Count, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, layerSeed);
             }
         }
         ShareParameters();
     }
+
+    /// <summary>The master weights at a shard offset, or a null pointer with -w 0 (adamw_update then reads and rounds the bf16 parameters).</summary>
+    private ulong Master(ulong shardOffset) => _keepMaster ? _master.Ptr + shardOffset * 4 : 0UL;
 
     private uint NextRandom()
     {
@@ -662,6 +745,20 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         var b = _device.Allocate(Math.Max(bytes, 256), name);
         _buffers.Add(b);
         return b;
+    }
+
+    /// <summary>A buffer this configuration does not need: no memory, a null pointer, absent from <see cref="Allocations"/>.</summary>
+    private DeviceBuffer NotAllocated(string name) => _device.Allocate(0, name);
+
+    /// <summary>A buffer only training uses (gradients, optimizer state, backward scratch): not allocated for inference.</summary>
+    private DeviceBuffer TrainingAlloc(string name, long bytes) => _training ? Alloc(name, bytes) : NotAllocated(name);
+
+    /// <summary>Refuses training calls on an inference-only backend, before they reach a missing buffer.</summary>
+    private void RequireTraining(string what)
+    {
+        if (!_training)
+            throw new InvalidOperationException($"{what}: this CUDA backend was created for inference only ({nameof(CudaBackendOptions)}.{nameof(CudaBackendOptions.Training)} = false) " +
+                "and has no gradients or optimizer state; create it with Training = true to train");
     }
 
     private static int CeilDiv(long a, long b) => checked((int)((a + b - 1) / b));

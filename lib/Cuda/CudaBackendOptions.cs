@@ -11,6 +11,10 @@ namespace LlmNet.Cuda;
 /// ProcessGroup: one process (null) or a <see cref="CudaProcessGroup"/> whose communicator averages the gradients.
 /// ZeroStage (-z): 0 or 1 with several processes (others fall back to 0 with a note); -1 takes the stage the
 /// <see cref="CudaProcessGroup"/> was joined with.
+/// MasterWeights (-w): true (default) keeps an fp32 copy of the parameters (of this process's ZeRO shard) that AdamW
+/// updates; false allocates none, and AdamW reads the bf16 parameters and rounds its result back into them.
+/// Training: true (default) allocates gradients, AdamW state and backward scratch; false makes an inference-only
+/// backend (evaluation, sampling) that allocates none of them, whose training calls throw InvalidOperationException.
 /// </summary>
 public sealed record CudaBackendOptions(int Recompute = 1, int GeluFusion = -1, int DeviceIndex = -1, IProcessGroup? ProcessGroup = null,
-    int ZeroStage = -1);
+    int ZeroStage = -1, bool MasterWeights = true, bool Training = true);

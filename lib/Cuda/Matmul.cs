@@ -53,11 +53,13 @@ public sealed unsafe class Matmul : IDisposable
     public long WorkspaceSize => WorkspaceBytes;
 
     /// <summary>
-    /// D = op(A)·op(B) (+ D when accumulate) with the given epilogue. A is m×k (k×m stored when transA), B is k×n
+    /// D = alpha·op(A)·op(B) (+ D when accumulate) with the given epilogue. A is m×k (k×m stored when transA), B is k×n
     /// (n×k stored when transB), D is m×n; all bf16, contiguous, column-major with minimal leading dimensions.
+    /// alpha scales the fp32 product before the epilogue and the accumulation; it is a per-call value, so the
+    /// plan (and with it the algorithm) is the same for every alpha.
     /// </summary>
     public void Run(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB, bool accumulate = false,
-                    MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0)
+                    MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f)
     {
         int alignment = AlignmentClass(a) | AlignmentClass(b) << 4 | AlignmentClass(d) << 8 | AlignmentClass(bias) << 12 | AlignmentClass(aux) << 16;
         var key = new PlanKey(m, n, k, transA, transB, accumulate, epilogue, alignment);
@@ -67,7 +69,7 @@ public sealed unsafe class Matmul : IDisposable
             _plans[key] = plan;
         }
         SetPointers(plan.Desc, epilogue, bias, aux, m);
-        float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+        float beta = accumulate ? 1.0f : 0.0f;
         CublasLt.HeuristicResult algo = plan.Algo;
         bool profile = KernelProfiler.Enabled;
         if (profile) KernelProfiler.Begin(_device.Stream);

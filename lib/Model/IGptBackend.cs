@@ -1,3 +1,5 @@
+using LlmNet.Model.Checkpoints;
+
 namespace LlmNet.Model;
 
 /// <summary>Hyper-parameters of one AdamW update (spec §6.3).</summary>
@@ -49,6 +51,19 @@ public interface IGptBackend : IDisposable
     /// <see cref="Update"/> see the averaged gradients). A single-process backend needs only the first overload.
     /// </summary>
     void Backward(float lossScale, bool lastMicroStep) => Backward(lossScale);
+    /// <summary>
+    /// One training micro-step: <see cref="Forward"/> with targets, then <see cref="Backward(float, bool)"/>;
+    /// returns the mean loss. A backend may fuse the two (the CUDA backend computes the loss and the logits'
+    /// gradient in one kernel and queues the whole backward before reading the losses back); gradients, losses
+    /// and <see cref="GetLosses"/> are then as after the separate calls, while the logits are not kept.
+    /// </summary>
+    float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+    {
+        if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
+        float loss = Forward(inputs, targets, batchSize, seqLen);
+        Backward(lossScale, lastMicroStep);
+        return loss;
+    }
     /// <summary>Squared global L2 norm of the gradients, computed deterministically.</summary>
     double GradientNormSquared();
     /// <summary>Copies the gradients out as fp32 (tests, debugging).</summary>
@@ -58,6 +73,12 @@ public interface IGptBackend : IDisposable
 
     /// <summary>Optimizer state as stored in llm.c's state file: m, v, and master weights (empty span when the backend keeps none).</summary>
     bool KeepsMasterWeights { get; }
+    /// <summary>
+    /// Element type of the parameters as the backend holds them, which its model checkpoints record (llm.c writes
+    /// v5 bf16 files from bf16 builds, with or without master weights). Default: bf16 when the backend keeps fp32
+    /// master weights (its parameters are then the lower-precision copy), else fp32.
+    /// </summary>
+    ModelDtype ParameterDtype => KeepsMasterWeights ? ModelDtype.Bf16 : ModelDtype.Fp32;
     /// <summary>
     /// Elements in each of m, v and master as this process stores them (the state file's shard_num_parameters):
     /// N, or N / processes when the optimizer state is sharded (ZeRO-1) in llm.c's sharded layout.

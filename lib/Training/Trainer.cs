@@ -36,13 +36,12 @@ public sealed class Trainer : IDisposable
 
     /// <param name="checkpointDtype">
     /// Element type of model checkpoints: the backend's parameter precision (llm.c writes v3 from fp32 builds,
-    /// v5 from bf16 builds). Default: bf16 when the backend keeps fp32 master weights (so its parameters are
-    /// lower precision), else fp32.
+    /// v5 from bf16 builds). Default: <see cref="IGptBackend.ParameterDtype"/>.
     /// </param>
     public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, HellaSwagEvaluator? hellaSwag = null,
         ModelDtype? checkpointDtype = null)
     {
-        _checkpointDtype = checkpointDtype ?? (backend.KeepsMasterWeights ? ModelDtype.Bf16 : ModelDtype.Fp32);
+        _checkpointDtype = checkpointDtype ?? backend.ParameterDtype;
         _o = options;
         _backend = backend;
         _group = group;
@@ -193,9 +192,8 @@ public sealed class Trainer : IDisposable
             for (int micro = 0; micro < GradAccumSteps; micro++)
             {
                 _train.NextBatch();
-                lossSum += _backend.Forward(_train.Inputs, _train.Targets, B, T);
                 // The last micro-step's backward also averages the gradients across processes.
-                _backend.Backward(lossScale, lastMicroStep: micro == GradAccumSteps - 1);
+                lossSum += _backend.ForwardBackward(_train.Inputs, _train.Targets, B, T, lossScale, lastMicroStep: micro == GradAccumSteps - 1);
                 _srRng.NextUInt32(); // llm.c seeds the encoder-backward stochastic rounding once per micro-step
             }
             float meanLoss = lossSum / GradAccumSteps;

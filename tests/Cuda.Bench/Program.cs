@@ -59,6 +59,8 @@ internal static class Bench
         int recompute = args.Length > 7 ? int.Parse(args[7]) : 1;
         int gelu = args.Length > 8 ? int.Parse(args[8]) : -1;
         int warmup = int.TryParse(Environment.GetEnvironmentVariable("WARMUP"), out int w) ? w : 3;
+        // SEPARATE=1 times Forward + Backward (two classifier kernels, loss read between them) instead of ForwardBackward.
+        bool separate = Environment.GetEnvironmentVariable("SEPARATE") == "1";
 
         var sw = Stopwatch.StartNew();
         using var backend = new CudaBackend(config, B, T, new CudaBackendOptions(recompute, gelu));
@@ -86,9 +88,13 @@ internal static class Bench
                     y[i] = data[(cursor + i + 1) % data.Length];
                 }
                 cursor = (cursor + B * T) % data.Length;
-                lossSum += backend.Forward(x, y, B, T);
                 if (micro == 0) backend.ZeroGradients();
-                backend.Backward(1.0f / tokensPerStep);
+                if (separate)
+                {
+                    lossSum += backend.Forward(x, y, B, T);
+                    backend.Backward(1.0f / tokensPerStep);
+                }
+                else lossSum += backend.ForwardBackward(x, y, B, T, 1.0f / tokensPerStep, micro == accum - 1);
             }
             double norm = Math.Sqrt(backend.GradientNormSquared());
             float scale = norm > 1 ? (float)(1 / norm) : 1f;

@@ -285,6 +285,61 @@ public sealed class KernelTests : IDisposable
     }
 
     [Fact]
+    public void ClassifierForwardBackward_EqualsTheSeparateKernelsBitwise()
+    {
+        Gpu.Require();
+        var r = new RandomData(17);
+        int rows = 9, V = 1003, Vp = 1024;
+        float[] logits = r.Normal(rows * Vp, 3.0f);
+        int[] targets = r.Ints(rows, V);
+        targets[0] = 0; targets[1] = V - 1; // first and last real column
+        ulong dTargets = Gpu.I32(targets);
+        // Separate kernels with dloss = 1: their gradient is the fused kernel's unscaled one.
+        ulong sepLogits = Gpu.Bf16(logits), sepLoss = Gpu.PoisonedF32(rows), sepLse = Gpu.PoisonedF32(rows);
+        Gpu.Kernels.Launch("classifier_forward", (rows, 1), 512, 0, sepLoss, sepLse, sepLogits, dTargets, V, Vp);
+        Gpu.Kernels.Launch("classifier_backward", (rows, 1), 512, 0, sepLogits, sepLse, dTargets, 1.0f, V, Vp);
+        ulong fusedLogits = Gpu.Bf16(logits), fusedLoss = Gpu.PoisonedF32(rows), fusedLse = Gpu.PoisonedF32(rows);
+        Gpu.Kernels.Launch("classifier_forward_backward", (rows, 1), 512, 0, fusedLogits, fusedLoss, fusedLse, dTargets, V, Vp);
+
+        Assert.Equal(Gpu.ReadF32(sepLoss, rows), Gpu.ReadF32(fusedLoss, rows));
+        Assert.Equal(Gpu.ReadF32(sepLse, rows), Gpu.ReadF32(fusedLse, rows));
+        float[] sep = Gpu.ReadBf16(sepLogits, rows * Vp), fused = Gpu.ReadBf16(fusedLogits, rows * Vp);
+        Assert.True(sep.AsSpan().SequenceEqual(fused), "fused dlogits differ from the separate kernels'");
+
+        double[] eLoss = new double[rows], eGrad = new double[rows * Vp];
+        for (int n = 0; n < rows; n++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int c = 0; c < V; c++) max = Math.Max(max, logits[n * Vp + c]);
+            for (int c = 0; c < V; c++) sum += Math.Exp(logits[n * Vp + c] - max);
+            double l = max + Math.Log(sum);
+            eLoss[n] = l - logits[n * Vp + targets[n]];
+            for (int c = 0; c < V; c++) eGrad[n * Vp + c] = Math.Exp(logits[n * Vp + c] - l) - (c == targets[n] ? 1 : 0);
+        }
+        Compare.Close(Gpu.ReadF32(fusedLoss, rows), eLoss, 1e-4, "losses");
+        Compare.Close(fused, eGrad, Bf16Tolerance, "dlogits");
+        for (int n = 0; n < rows; n++)
+        {
+            for (int c = V; c < Vp; c++) Assert.Equal(0.0f, fused[n * Vp + c]);
+            Assert.True(fused[n * Vp + targets[n]] < 0, $"row {n}: the target column's gradient must be softmax - 1 < 0");
+        }
+    }
+
+    [Fact]
+    public void Matmul_AlphaScalesTheProduct()
+    {
+        Gpu.Require();
+        var r = new RandomData(23);
+        int m = 64, n = 48, k = 96;
+        float[] a = r.Normal(m * k), b = r.Normal(k * n);
+        ulong dA = Gpu.Bf16(a), dB = Gpu.Bf16(b), plain = Gpu.PoisonedBf16(m * n), scaled = Gpu.PoisonedBf16(m * n);
+        Gpu.Matmul.Run(plain, dA, dB, m, n, k, false, false);
+        Gpu.Matmul.Run(scaled, dA, dB, m, n, k, false, false, alpha: 0.125f);
+        float[] p = Gpu.ReadBf16(plain, m * n), s = Gpu.ReadBf16(scaled, m * n);
+        for (int i = 0; i < m * n; i++) Assert.Equal(p[i] * 0.125f, s[i]);
+    }
+
+    [Fact]
     public void AdamW_UpdatesMasterAndRoundsParameters()
     {
         Gpu.Require();

@@ -13,14 +13,18 @@ internal abstract class DelegatingBackend(IGptBackend inner) : IGptBackend
     public int MaxBatchSize => inner.MaxBatchSize;
     public int MaxSeqLen => inner.MaxSeqLen;
     public bool KeepsMasterWeights => inner.KeepsMasterWeights;
+    public long OptimizerStateCount => inner.OptimizerStateCount;
+    public virtual LlmNet.Model.Checkpoints.ModelDtype ParameterDtype => inner.ParameterDtype;
     public void SetParameters(ReadOnlySpan<float> values) => inner.SetParameters(values);
     public void GetParameters(Span<float> values) => inner.GetParameters(values);
-    public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen) => inner.Forward(inputs, targets, batchSize, seqLen);
+    public virtual float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen) => inner.Forward(inputs, targets, batchSize, seqLen);
     public void GetLogits(int row, int position, Span<float> values) => inner.GetLogits(row, position, values);
     public void GetLosses(Span<float> values) => inner.GetLosses(values);
     public void ZeroGradients() => inner.ZeroGradients();
     public void Backward(float lossScale) => Backward(lossScale, false);
     public virtual void Backward(float lossScale, bool lastMicroStep) => inner.Backward(lossScale, lastMicroStep);
+    public virtual float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep) =>
+        inner.ForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep);
     public double GradientNormSquared() => inner.GradientNormSquared();
     public void GetGradients(Span<float> values) => inner.GetGradients(values);
     public void Update(in AdamWStep step) => inner.Update(step);

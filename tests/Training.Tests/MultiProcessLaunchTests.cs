@@ -78,5 +78,10 @@ public class MultiProcessLaunchTests
             LastMicroStepFlags.Add(lastMicroStep);
             base.Backward(lossScale, lastMicroStep);
         }
+        public override float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+        {
+            LastMicroStepFlags.Add(lastMicroStep);
+            return base.ForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep);
+        }
     }
 }

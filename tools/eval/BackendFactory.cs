@@ -14,14 +14,15 @@ internal static class BackendFactory
     /// Creates a backend on <paramref name="device"/> sized for (maxBatch, maxSeqLen) holding
     /// <paramref name="model"/>: an llm.c model file (v3 or v5), or a descriptor (d12, gpt3:c768) for
     /// llm.c's fresh seed-42 initialisation. <paramref name="threads"/> ≤ 0 uses every CPU core;
-    /// on CUDA, <paramref name="group"/>'s local rank picks the GPU.
+    /// on CUDA, <paramref name="group"/>'s local rank picks the GPU, and the backend is inference-only (no gradients
+    /// or optimizer state are allocated).
     /// </summary>
     public static IGptBackend Create(string device, string model, int maxBatch, int maxSeqLen, int threads = 0, IProcessGroup? group = null)
     {
         var (config, parameters) = LoadModel(model);
         if (maxSeqLen > config.MaxSeqLen)
             throw new ToolException($"{model}: the model's context is {config.MaxSeqLen} positions but T = {maxSeqLen} was asked for. Lower --seq-len");
-        var backend = Backends.Create(device, config, maxBatch, maxSeqLen, new BackendSettings(CpuThreads: threads, ProcessGroup: group));
+        var backend = Backends.Create(device, config, maxBatch, maxSeqLen, new BackendSettings(CpuThreads: threads, ProcessGroup: group, Training: false));
         backend.SetParameters(parameters);
         return backend;
     }

@@ -1,6 +1,9 @@
 // Softmax cross-entropy over the first V of Vp logit columns, one block per (b,t) row.
 // The forward pass stores only the loss and the row's log-sum-exp; the backward pass overwrites the
 // logits in place with (softmax - onehot) * dloss (pad columns get 0), so probabilities are never stored.
+// classifier_forward_backward does both in one launch for a training micro-step: each block reads its row a
+// second time right after the first (mostly from L2) instead of in a separate launch after the whole row set has
+// left the cache, and leaves the gradient unscaled; the two matmuls that consume it apply dloss as their alpha.
 
 extern "C" __global__ void classifier_forward(float* losses, float* lse, const bf16* logits, const int* targets, int V, int Vp)
 {
@@ -40,6 +43,46 @@ extern "C" __global__ void classifier_backward(bf16* logits, const float* lse, c
         {
             int col = c + k;
             v.v[k] = col < V ? (__expf(v.v[k] - l) - (col == target ? 1.0f : 0.0f)) * dloss : 0.0f;
+        }
+        store8(x + c, v);
+    }
+}
+
+// Loss, log-sum-exp and the unscaled gradient (softmax - onehot) in place of the logits, pad columns 0.
+// The first pass is classifier_forward's, so loss and lse are bitwise the same as that kernel's.
+extern "C" __global__ void classifier_forward_backward(bf16* logits, float* losses, float* lse, const int* targets, int V, int Vp)
+{
+    __shared__ float scratch[32];
+    int row = blockIdx.x;
+    bf16* x = logits + (long)row * Vp;
+    int target = targets[row];
+    // Read before any thread can overwrite it: the reductions below synchronize the block first.
+    float targetLogit = threadIdx.x == 0 ? bf2f(x[target]) : 0.0f;
+    float m = -LLM_FLT_MAX, s = 0.0f;
+    for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8)
+    {
+        Vec8 v = load8(x + c);
+        float cm = m;
+        for (int k = 0; k < 8; k++) if (c + k < V) cm = fmaxf(cm, v.v[k]);
+        s *= __expf(m - cm);
+        for (int k = 0; k < 8; k++) if (c + k < V) s += __expf(v.v[k] - cm);
+        m = cm;
+    }
+    float rowMax = block_max(m, scratch);
+    float sum = block_sum(s * __expf(m - rowMax), scratch);
+    float l = rowMax + __logf(sum);
+    if (threadIdx.x == 0)
+    {
+        lse[row] = l;
+        losses[row] = l - targetLogit;
+    }
+    for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8)
+    {
+        Vec8 v = load8(x + c);
+        for (int k = 0; k < 8; k++)
+        {
+            int col = c + k;
+            v.v[k] = col < V ? __expf(v.v[k] - l) - (col == target ? 1.0f : 0.0f) : 0.0f;
         }
         store8(x + c, v);
     }

@@ -19,7 +19,7 @@ public sealed class TrainHost
     public Func<TrainOptions, IProcessGroup, HellaSwagEvaluator>? CreateHellaSwag { get; init; }
     /// <summary>
     /// The element type of the backend's parameters, used for model checkpoints (fp32 → v3, bf16 → v5);
-    /// null: bf16 when the backend keeps fp32 master weights, else fp32.
+    /// null: the backend's <see cref="IGptBackend.ParameterDtype"/>.
     /// </summary>
     public Func<IGptBackend, ModelDtype>? CheckpointDtype { get; init; }
     /// <summary>
