@@ -58,6 +58,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     // ForwardBackward asks Forward for the fused classifier; after it the logits buffer holds (softmax - onehot),
     // not yet scaled by dloss, and the backward's two logits matmuls apply the scale as alpha.
     private bool _fuseClassifier, _logitsHoldGradient;
+    private readonly bool _classifierStaged; // a logits row fits in shared memory: ForwardBackward fuses the classifier
 
     public CudaBackend(GptConfig config, int maxBatch, int maxSeq, CudaBackendOptions? options = null)
     {
@@ -95,6 +96,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             _recompute = options.Recompute;
             _geluFusion = options.GeluFusion >= 0 ? Math.Min(options.GeluFusion, 2) : (_device.ComputeMajor >= 9 ? 2 : 0);
             _k = KernelModule.LoadDefault(_device);
+            _classifierStaged = config.PaddedVocabSize * 2 <= _device.MaxSharedMemoryPerBlockOptin;
             AllowLargeSharedMemory();
             _mm = new Matmul(_device);
 
@@ -388,7 +390,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         if (_fuseClassifier)
         {
             // The losses are read by ForwardBackward once the backward is queued behind this kernel.
-            _k.Launch("classifier_forward_backward", (bt, 1), 512, 0, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, V, Vp);
+            _k.Launch("classifier_forward_backward", (bt, 1), 512, Vp * 2, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, V, Vp);
             _logitsHoldGradient = true;
             return float.NaN;
         }
@@ -456,7 +458,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     {
         RequireTraining(nameof(ForwardBackward));
         if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
-        _fuseClassifier = true;
+        _fuseClassifier = _classifierStaged;
         try { Forward(inputs, targets, batchSize, seqLen); }
         finally { _fuseClassifier = false; }
         Backward(lossScale, lastMicroStep);
@@ -828,10 +830,11 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private void AllowLargeSharedMemory()
     {
         int hs = Config.HeadSize;
+        if (_classifierStaged) _k.AllowSharedMemory("classifier_forward_backward", Config.PaddedVocabSize * 2);
         _k.AllowSharedMemory("layernorm_backward", LayerNormBackwardSharedBytes);
         if (UseFlash)
         {
-            _flash.Prepare(_k);
+            FlashKernels.Prepare(_k);
             return;
         }
         _k.AllowSharedMemory($"attention_backward_dq_{hs}", AttentionDqSharedBytes(hs));

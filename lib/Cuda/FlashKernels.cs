@@ -1,23 +1,24 @@
 namespace LlmNet.Cuda;
 
 /// <summary>
-/// Which tensor-core attention kernels (head size 64) run the forward pass, dQ and dK/dV, and how they are
-/// launched. Every combination computes the same attention (bf16 inputs, fp32 accumulation); they differ in rows per
-/// warp, register use and where K/V live, which trades occupancy against instruction count. The default is the
-/// fastest combination measured on an H200 (docs/performance.md); <c>LLMNET_FLASH</c> overrides it for benchmarks as
-/// "forward,dq,dkv" with forward and dq each one of v1, m1, m2 and dkv one of v1, reg, kvs.
+/// Which tensor-core attention kernels (head size 64, lib/Cuda/Kernels/flash.cu) run the forward pass and dQ, and
+/// how they are launched. Both come in two shapes that compute the same attention: m1 gives each warp 16 rows (64
+/// per block, fewer registers, more blocks per multiprocessor), m2 gives it 32 (128 per block, each shared-memory
+/// fragment feeds two mma). The dK/dV kernel has one shape. The default is the fastest pair measured on an H200
+/// (docs/performance.md); <c>LLMNET_FLASH</c> overrides it as "forward,dq", each m1 or m2.
 /// </summary>
-public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, int DqRows, bool DqWritesDelta, string Dkv, int DkvSharedBytes)
+public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, int DqRows)
 {
     public const string EnvironmentVariable = "LLMNET_FLASH";
-    public const string DefaultSpec = "m2,m2,kvs";
+    public const string DefaultSpec = "m2,m1";
+    public const string Dkv = "flash_backward_dkv_64";
 
-    /// <summary>Dynamic shared memory of flash2_backward_dkv_64_kvs: Q, dO, lse, delta double buffers plus K and V rows.</summary>
-    public const int DkvKvSharedBytes = 4 * 64 * 72 * 2 + 4 * 64 * 4 + 2 * 64 * 72 * 2;
+    /// <summary>Dynamic shared memory of the dK/dV kernel: Q, dO, lse, delta double buffers plus the block's K and V rows.</summary>
+    public const int DkvSharedBytes = 4 * 64 * 72 * 2 + 4 * 64 * 4 + 2 * 64 * 72 * 2;
 
     public static FlashKernels Default { get; } = Parse(DefaultSpec);
 
-    /// <summary>The set named by <c>LLMNET_FLASH</c>, or <see cref="Default"/> when it is unset or empty.</summary>
+    /// <summary>The pair named by <c>LLMNET_FLASH</c>, or <see cref="Default"/> when it is unset or empty.</summary>
     public static FlashKernels FromEnvironment()
     {
         string? spec = Environment.GetEnvironmentVariable(EnvironmentVariable);
@@ -27,56 +28,39 @@ public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, in
     public static FlashKernels Parse(string spec)
     {
         string[] parts = spec.Split(',', StringSplitOptions.TrimEntries);
-        if (parts.Length != 3)
-            throw new ArgumentException($"{EnvironmentVariable}: expected \"forward,dq,dkv\" (e.g. {DefaultSpec}), got \"{spec}\"");
-        (string forward, int forwardRows) = parts[0] switch
-        {
-            "v1" => ("flash_forward_64", 64),
-            "m1" => ("flash2_forward_64_m1", 64),
-            "m2" => ("flash2_forward_64_m2", 128),
-            _ => throw Bad("forward", parts[0], "v1, m1, m2"),
-        };
-        (string dq, int dqRows, bool delta) = parts[1] switch
-        {
-            "v1" => ("flash_backward_dq_64", 64, false),
-            "m1" => ("flash2_backward_dq_64_m1", 64, true),
-            "m2" => ("flash2_backward_dq_64_m2", 128, true),
-            _ => throw Bad("dq", parts[1], "v1, m1, m2"),
-        };
-        (string dkv, int shared) = parts[2] switch
-        {
-            "v1" => ("flash_backward_dkv_64", 0),
-            "reg" => ("flash2_backward_dkv_64", 0),
-            "kvs" => ("flash2_backward_dkv_64_kvs", DkvKvSharedBytes),
-            _ => throw Bad("dkv", parts[2], "v1, reg, kvs"),
-        };
-        return new FlashKernels(forward, forwardRows, dq, dqRows, delta, dkv, shared);
+        if (parts.Length != 2)
+            throw new ArgumentException($"{EnvironmentVariable}: expected \"forward,dq\" (e.g. {DefaultSpec}), got \"{spec}\"");
+        int forwardRows = Rows("forward", parts[0]), dqRows = Rows("dq", parts[1]);
+        return new FlashKernels($"flash_forward_64_{parts[0]}", forwardRows, $"flash_backward_dq_64_{parts[1]}", dqRows);
 
-        static ArgumentException Bad(string stage, string value, string allowed) =>
-            new($"{EnvironmentVariable}: unknown {stage} kernel \"{value}\" (one of {allowed})");
+        static int Rows(string stage, string value) => value switch
+        {
+            "m1" => 64,
+            "m2" => 128,
+            _ => throw new ArgumentException($"{EnvironmentVariable}: unknown {stage} kernel \"{value}\" (m1 or m2)"),
+        };
     }
 
-    /// <summary>Raises the dynamic shared memory limit of the kernels that need more than the default 48 KiB.</summary>
-    public void Prepare(KernelModule kernels)
-    {
-        if (DkvSharedBytes > 0) kernels.AllowSharedMemory(Dkv, DkvSharedBytes);
-    }
+    /// <summary>Raises the dynamic shared memory limit of the dK/dV kernel above the default 48 KiB.</summary>
+    public static void Prepare(KernelModule kernels) => kernels.AllowSharedMemory(Dkv, DkvSharedBytes);
 
     /// <summary>out (B,T,C) and lse (B,NH,T) from qkv (B,T,3C).</summary>
     public void LaunchForward(KernelModule k, ulong outp, ulong lse, ulong qkv, int B, int T, int nh) =>
         k.Launch(Forward, (CeilDiv(T, ForwardRows), B * nh), 128, 0, outp, lse, qkv, T, nh);
 
+    /// <summary>dQ (and delta (B,NH,T) = rowsum(dout o out)) into dqkv (B,T,3C), from dout, the forward's out and lse.</summary>
+    public void LaunchDq(KernelModule k, ulong dqkv, ulong delta, ulong dout, ulong qkv, ulong outp, ulong lse, int B, int T, int nh) =>
+        k.Launch(Dq, (CeilDiv(T, DqRows), B * nh), 128, 0, dqkv, delta, dout, outp, qkv, lse, T, nh);
+
+    /// <summary>dK and dV into dqkv, reading the delta that <see cref="LaunchDq"/> wrote.</summary>
+    public static void LaunchDkv(KernelModule k, ulong dqkv, ulong delta, ulong dout, ulong qkv, ulong lse, int B, int T, int nh) =>
+        k.Launch(Dkv, (CeilDiv(T, 64), B * nh), 128, DkvSharedBytes, dqkv, dout, qkv, lse, delta, T, nh);
+
     /// <summary>dqkv (B,T,3C) from dout, qkv, the forward's out and lse; delta (B,NH,T) is scratch.</summary>
     public void LaunchBackward(KernelModule k, ulong dqkv, ulong delta, ulong dout, ulong qkv, ulong outp, ulong lse, int B, int T, int nh)
     {
-        if (DqWritesDelta)
-            k.Launch(Dq, (CeilDiv(T, DqRows), B * nh), 128, 0, dqkv, delta, dout, outp, qkv, lse, T, nh);
-        else
-        {
-            k.Launch("attention_backward_delta", (CeilDiv((long)B * nh * T, 256), 1), 256, 0, delta, dout, outp, B, T, nh, 64);
-            k.Launch(Dq, (CeilDiv(T, DqRows), B * nh), 128, 0, dqkv, dout, qkv, lse, delta, T, nh);
-        }
-        k.Launch(Dkv, (CeilDiv(T, 64), B * nh), 128, DkvSharedBytes, dqkv, dout, qkv, lse, delta, T, nh);
+        LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, nh);
+        LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, nh);
     }
 
     public override string ToString() => $"{Forward} / {Dq} / {Dkv}";

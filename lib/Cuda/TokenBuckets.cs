@@ -36,8 +36,8 @@ internal sealed class TokenBuckets
     /// <summary>Chunks at most: buckets above the chunk size hold fewer than bt / ChunkPositions of them, plus one partial chunk each.</summary>
     public static int MaxChunks(long positions) => checked((int)(2 * (positions / ChunkPositions) + 1));
 
-    /// <summary>Upper bound of <see cref="Host"/>'s length for bt positions.</summary>
-    public static long MaxInts(long positions) => 3 * positions + 2 + 2L * MaxChunks(positions);
+    /// <summary>Upper bound of <see cref="Host"/>'s length for bt positions (every token distinct: nb = bt).</summary>
+    public static long MaxInts(long positions) => 4 * positions + 2 + 2L * MaxChunks(positions);
 
     public static TokenBuckets Build(ReadOnlySpan<int> inputs)
     {

@@ -11,9 +11,9 @@ using LlmNet.Model.Checkpoints;
 //       trains from a fresh init on the shard's tokens; prints the median step time over the steps after
 //       3 warm-up steps, tokens/s, MFU against 989 TFLOP/s (H100/H200 SXM dense bf16) and device memory.
 //   llm-cuda-bench attn B NH T [REPS] [SPECFILE]
-//       times every flash attention kernel variant (FlashKernels) alone on random bf16 inputs, checks each against
-//       the first generation's outputs, prints ms and TFLOP/s per kernel and writes the fastest "forward,dq,dkv"
-//       set to SPECFILE (for LLMNET_FLASH)
+//       times the m1 and m2 shapes of the forward and dQ attention kernels (FlashKernels) and the dK/dV kernel alone
+//       on random bf16 inputs, checks them against the default pair, prints ms and TFLOP/s per kernel and writes the
+//       fastest "forward,dq" pair to SPECFILE (for LLMNET_FLASH)
 //   llm-cuda-bench shard TEXT OUT      tokenizes a text file into a token shard
 //   llm-cuda-bench export DIR          d12 fresh init, B=4 T=64: writes model.bin (v3), x.bin, y.bin and the CUDA
 //                                      losses and step-0 gradients of llm.c's 10-step test, for tests/gpu/torch_reference.py

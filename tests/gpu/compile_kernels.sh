@@ -5,7 +5,7 @@ set -uo pipefail
 here=${KERNELS:-$(cd "$(dirname "$0")/../../lib/Cuda/Kernels" && pwd)}
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
-cat "$here/common.cuh" "$here/elementwise.cu" "$here/layernorm.cu" "$here/attention.cu" "$here/flash.cu" "$here/flash2.cu" "$here/classifier.cu" "$here/optimizer.cu" > "$out/all.cu"
+cat "$here/common.cuh" "$here/elementwise.cu" "$here/layernorm.cu" "$here/attention.cu" "$here/flash.cu" "$here/classifier.cu" "$here/optimizer.cu" > "$out/all.cu"
 nvcc=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
 "$nvcc" --version | tail -2
 echo "== nvcc --ptx"

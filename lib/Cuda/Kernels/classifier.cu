@@ -49,36 +49,41 @@ extern "C" __global__ void classifier_backward(bf16* logits, const float* lse, c
 }
 
 // Loss, log-sum-exp and the unscaled gradient (softmax - onehot) in place of the logits, pad columns 0.
-// The first pass is classifier_forward's, so loss and lse are bitwise the same as that kernel's.
+// The row is read from global memory once: the first pass keeps a copy in shared memory (Vp bf16 values of
+// dynamic shared memory, 100,608 bytes for GPT-2's 50,304 columns, so two blocks fit on an H100/H200
+// multiprocessor) and the second pass computes the gradient from that copy. The first pass's arithmetic is
+// classifier_forward's, so loss and lse are bitwise the same as that kernel's.
 extern "C" __global__ void classifier_forward_backward(bf16* logits, float* losses, float* lse, const int* targets, int V, int Vp)
 {
     __shared__ float scratch[32];
+    extern __shared__ __align__(16) bf16 row_copy[];
     int row = blockIdx.x;
     bf16* x = logits + (long)row * Vp;
     int target = targets[row];
-    // Read before any thread can overwrite it: the reductions below synchronize the block first.
-    float targetLogit = threadIdx.x == 0 ? bf2f(x[target]) : 0.0f;
     float m = -LLM_FLT_MAX, s = 0.0f;
-    for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8)
+    for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8)
     {
-        Vec8 v = load8(x + c);
+        uint4 raw = *reinterpret_cast<const uint4*>(x + c);
+        *reinterpret_cast<uint4*>(row_copy + c) = raw;
+        if (c >= V) continue;
+        Vec8 v = load8(row_copy + c);
         float cm = m;
         for (int k = 0; k < 8; k++) if (c + k < V) cm = fmaxf(cm, v.v[k]);
         s *= __expf(m - cm);
         for (int k = 0; k < 8; k++) if (c + k < V) s += __expf(v.v[k] - cm);
         m = cm;
     }
-    float rowMax = block_max(m, scratch);
+    float rowMax = block_max(m, scratch); // also makes the whole row copy visible to every thread
     float sum = block_sum(s * __expf(m - rowMax), scratch);
     float l = rowMax + __logf(sum);
     if (threadIdx.x == 0)
     {
         lse[row] = l;
-        losses[row] = l - targetLogit;
+        losses[row] = l - bf2f(row_copy[target]);
     }
     for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8)
     {
-        Vec8 v = load8(x + c);
+        Vec8 v = load8(row_copy + c);
         for (int k = 0; k < 8; k++)
         {
             int col = c + k;

@@ -1,8 +1,16 @@
-// Flash attention on the tensor cores for head size 64 (every GPT-2 dN model): bf16 mma.sync m16n8k16 with
-// fp32 accumulation. A block owns 64 rows (4 warps x 16) of one (batch, head); K/V (or Q/dO) tiles of 64 rows
-// are staged in padded shared memory. The forward keeps an online softmax in registers and stores only the
-// log-sum-exp; the backward recomputes P from it, in two kernels (dK/dV per key block, dQ per query block)
-// so that no two blocks ever write the same element: deterministic without atomics.
+// Flash attention on the tensor cores for head size 64 (every GPT-2 dN model): bf16 mma.sync m16n8k16 with fp32
+// accumulation, K/V (or Q/dO) tiles of 64 rows staged in padded shared memory through cp.async double buffers.
+// The forward keeps an online softmax in registers and stores only the log-sum-exp; the backward recomputes P from
+// it in two kernels (dQ per query block, then dK/dV per key block) so that no two blocks ever write the same
+// element: deterministic without atomics. What keeps the instruction count per tile low:
+//  - B fragments come from shared memory through ldmatrix (one instruction feeds four mma), at addresses that are a
+//    per-lane base plus compile-time constants;
+//  - the causal mask is applied only on tiles that cross the diagonal; every other tile skips the index arithmetic;
+//  - the softmax scale is folded into the exponent (one FFMA + EX2 per score), bf16 packing is one cvt per pair;
+//  - forward and dQ warps may own 32 rows (two m-tiles, the _m2 kernels), so every B fragment loaded from shared
+//    memory feeds two mma, at the price of registers (FlashKernels picks per kernel);
+//  - the dQ kernel also computes delta = rowsum(dO * O) for the dK/dV kernel that follows (no separate pass);
+//  - the dK/dV kernel keeps its K and V rows in shared memory, so three blocks fit on a multiprocessor.
 
 #define FA_D 64
 #define FA_LD 72 // padded row (bf16 elements): 144-byte rows keep fragment loads and ldmatrix conflict-free
@@ -21,48 +29,6 @@ __device__ __forceinline__ unsigned smem_addr(const void* p)
     unsigned a;
     asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
     return a;
-}
-
-// B fragments (b0, b1 of n-tiles nt and nt+1, k-chunk kc) of a product whose B[k][n] is stored row-major by k.
-__device__ __forceinline__ void load_b_trans(unsigned* b, const bf16* tile, int kc, int nt, int lane)
-{
-    int mi = lane >> 3, r = lane & 7;
-    const bf16* p = tile + (kc * 16 + (mi & 1) * 8 + r) * FA_LD + (nt + (mi >> 1)) * 8;
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(smem_addr(p)));
-}
-
-// acc[16 x 64] += A[16 x 64] * B where B[k][n] = tile[n][k] (the tile's rows are the n index): S = Q K^T and kin.
-__device__ __forceinline__ void mma_abt(float (*acc)[4], unsigned (*a)[4], const bf16* tile, int g, int tig)
-{
-    const unsigned* t32 = reinterpret_cast<const unsigned*>(tile);
-#pragma unroll
-    for (int kc = 0; kc < 4; kc++)
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++)
-        {
-            int w = (nt * 8 + g) * (FA_LD / 2) + kc * 8 + tig;
-            mma16816(acc[nt], a[kc], t32[w], t32[w + 4]);
-        }
-}
-
-// acc[16 x 64] += P[16 x 64] * tile, P given as fp32 accumulator-layout values (rounded to bf16 here).
-__device__ __forceinline__ void mma_pv(float (*acc)[4], float (*p)[4], const bf16* tile, int lane)
-{
-#pragma unroll
-    for (int kc = 0; kc < 4; kc++)
-    {
-        unsigned a[4] = { pack2(p[2 * kc][0], p[2 * kc][1]), pack2(p[2 * kc][2], p[2 * kc][3]),
-                          pack2(p[2 * kc + 1][0], p[2 * kc + 1][1]), pack2(p[2 * kc + 1][2], p[2 * kc + 1][3]) };
-#pragma unroll
-        for (int nt = 0; nt < 8; nt += 2)
-        {
-            unsigned b[4];
-            load_b_trans(b, tile, kc, nt, lane);
-            mma16816(acc[nt], a, b[0], b[1]);
-            mma16816(acc[nt + 1], a, b[2], b[3]);
-        }
-    }
 }
 
 // A fragments of 16 rows x 64 columns straight from global memory; rows at or past T read as zeros.
@@ -114,24 +80,132 @@ __device__ __forceinline__ float group_sum(float v)
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
-extern "C" __global__ void __launch_bounds__(128) flash_forward_64(bf16* out, float* lse, const bf16* qkv, int T, int NH)
+// Shared tiles are addressed as 32-bit shared-window byte addresses with each lane's ldmatrix row already added,
+// so that every fragment load below is that base plus a compile-time constant (one LDSM, no address arithmetic).
+// ROWS: lane l points at row (l / 16) * 8 + l % 8, column (l / 8 % 2) * 8 (non-transposed B: n-tiles nt, nt+1).
+// TRANS: lane l points at row (l / 8 % 2) * 8 + l % 8, column (l / 16) * 8 (transposed B, and A fragments).
+__device__ __forceinline__ unsigned lane_rows(int lane) { return (((lane >> 4) * 8 + (lane & 7)) * FA_LD + ((lane >> 3) & 1) * 8) * 2; }
+__device__ __forceinline__ unsigned lane_trans(int lane) { return ((((lane >> 3) & 1) * 8 + (lane & 7)) * FA_LD + (lane >> 4) * 8) * 2; }
+
+__device__ __forceinline__ void ldsm_x4(unsigned* r, unsigned addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+__device__ __forceinline__ void ldsm_x4_trans(unsigned* r, unsigned addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+// acc[mt][16 x 64] += A[mt][16 x 64] * B for mt = 0..MT-1 where B[k][n] = tile[n][k] (tile at `rows`, ROWS-based);
+// each B fragment feeds MT m-tiles.
+template <int MT>
+__device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4], unsigned rows)
+{
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++)
+#pragma unroll
+        for (int nt = 0; nt < 8; nt += 2)
+        {
+            unsigned b[4];
+            ldsm_x4(b, rows + (nt * 8 * FA_LD + kc * 16) * 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+            {
+                mma16816(acc[mt][nt], a[mt][kc], b[0], b[1]);
+                mma16816(acc[mt][nt + 1], a[mt][kc], b[2], b[3]);
+            }
+        }
+}
+
+// acc[mt][16 x 64] += P[mt][16 x 64] * tile (rows are k; tile at `trans`, TRANS-based), P as packed bf16 A fragments;
+// each B fragment feeds MT m-tiles.
+template <int MT>
+__device__ __forceinline__ void mma_pv_x(float (*acc)[8][4], unsigned (*p)[4][4], unsigned trans)
+{
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++)
+#pragma unroll
+        for (int nt = 0; nt < 8; nt += 2)
+        {
+            unsigned b[4];
+            ldsm_x4_trans(b, trans + (kc * 16 * FA_LD + nt * 8) * 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+            {
+                mma16816(acc[mt][nt], p[mt][kc], b[0], b[1]);
+                mma16816(acc[mt][nt + 1], p[mt][kc], b[2], b[3]);
+            }
+        }
+}
+
+// acc[16 x 64] += A[16 x 64] * B with A = the 16 tile rows at `arows` (TRANS-based) and B[k][n] = tile[n][k] at `rows`.
+__device__ __forceinline__ void mma_abt_shared(float (*acc)[4], unsigned arows, unsigned rows)
+{
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++)
+    {
+        unsigned a[4];
+        ldsm_x4(a, arows + kc * 16 * 2);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt += 2)
+        {
+            unsigned b[4];
+            ldsm_x4(b, rows + (nt * 8 * FA_LD + kc * 16) * 2);
+            mma16816(acc[nt], a, b[0], b[1]);
+            mma16816(acc[nt + 1], a, b[2], b[3]);
+        }
+    }
+}
+
+// Accumulator-layout fp32 values of a 16 x 64 block to the bf16 A fragments of the next product (k = the 64 columns).
+__device__ __forceinline__ void to_a_fragments(unsigned (*a)[4], const float (*c)[4])
+{
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++)
+    {
+        a[kc][0] = pack2(c[2 * kc][0], c[2 * kc][1]);
+        a[kc][1] = pack2(c[2 * kc][2], c[2 * kc][3]);
+        a[kc][2] = pack2(c[2 * kc + 1][0], c[2 * kc + 1][1]);
+        a[kc][3] = pack2(c[2 * kc + 1][2], c[2 * kc + 1][3]);
+    }
+}
+
+__device__ __forceinline__ void zero_acc(float (*c)[4])
+{
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
+}
+
+// Forward: a block owns 64 * MT query rows (4 warps x 16 MT); out = softmax(Q K^T / 8) V, lse = log-sum-exp of each row.
+template <int MT>
+__device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16* qkv, int T, int NH)
 {
     __shared__ __align__(16) bf16 Ks[2][64 * FA_LD];
     __shared__ __align__(16) bf16 Vs[2][64 * FA_LD];
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
-    int q0 = (gridDim.x - 1 - blockIdx.x) * 64; // longest rows first
+    const int RW = 16 * MT; // rows per warp
+    int q0 = (gridDim.x - 1 - blockIdx.x) * 4 * RW; // longest rows first
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
     long rs = 3L * C;
     const bf16* base = qkv + (long)b * T * rs + h * FA_D;
-    int r0 = q0 + warp * 16, i0 = r0 + g, i1 = r0 + g + 8;
-    unsigned qa[4][4];
-    load_a_rows(qa, base, rs, r0, T, g, tig);
-    float o[8][4];
+    int r0 = q0 + warp * RW; // m-tile mt holds rows r0 + 16 mt + g (half 0) and r0 + 16 mt + g + 8 (half 1)
+    unsigned qa[MT][4][4];
+    float o[MT][8][4];
+    float m[MT][2], l[MT][2]; // running max (log2 units, scaled) and thread-partial sum, per [m-tile][half]
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
-    float m0 = -LLM_FLT_MAX, m1 = -LLM_FLT_MAX, l0 = 0.0f, l1 = 0.0f;
+    for (int mt = 0; mt < MT; mt++)
+    {
+        load_a_rows(qa[mt], base, rs, r0 + 16 * mt, T, g, tig);
+        zero_acc(o[mt]);
+        m[mt][0] = m[mt][1] = -LLM_FLT_MAX;
+        l[mt][0] = l[mt][1] = 0.0f;
+    }
     const float sl2 = rsqrtf((float)FA_D) * LOG2E;
-    int tiles = min(T - 1, q0 + 63) / 64 + 1;
+    const unsigned kRows = smem_addr(Ks[0]) + lane_rows(lane), vTrans = smem_addr(Vs[0]) + lane_trans(lane), bufBytes = 64 * FA_LD * 2;
+    int tiles = min(T - 1, q0 + 4 * RW - 1) / 64 + 1;
     load_tile_async(Ks[0], base + C, rs, 0, T);
     load_tile_async(Vs[0], base + 2 * C, rs, 0, T);
     cp_async_commit();
@@ -147,82 +221,133 @@ extern "C" __global__ void __launch_bounds__(128) flash_forward_64(bf16* out, fl
         }
         else cp_async_wait_0();
         __syncthreads();
-        if (j0 <= r0 + 15) // else the tile lies entirely above this warp's diagonal
+        if (j0 <= r0 + RW - 1) // else every key of the tile lies after this warp's rows
         {
-            float s[8][4];
+            float s[MT][8][4];
 #pragma unroll
-            for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-            mma_abt(s, qa, Ks[buf], g, tig);
-            float mx0 = FA_NEG_INF, mx1 = FA_NEG_INF;
-#pragma unroll
-            for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                {
-                    int j = j0 + nt * 8 + tig * 2 + (e & 1);
-                    int i = e < 2 ? i0 : i1;
-                    float v = j <= i ? s[nt][e] * sl2 : FA_NEG_INF;
-                    s[nt][e] = v;
-                    if (e < 2) mx0 = fmaxf(mx0, v); else mx1 = fmaxf(mx1, v);
-                }
-            float n0 = fmaxf(m0, group_max(mx0)), n1 = fmaxf(m1, group_max(mx1));
-            float c0 = exp2f(m0 - n0), c1 = exp2f(m1 - n1);
-            m0 = n0; m1 = n1; l0 *= c0; l1 *= c1;
-#pragma unroll
-            for (int nt = 0; nt < 8; nt++)
+            for (int mt = 0; mt < MT; mt++) zero_acc(s[mt]);
+            mma_abt_x<MT>(s, qa, kRows + buf * bufBytes);
+            if (j0 + 63 > r0) // the tile crosses this warp's diagonal: mask keys after the row
             {
-                o[nt][0] *= c0; o[nt][1] *= c0; o[nt][2] *= c1; o[nt][3] *= c1;
-                s[nt][0] = exp2f(s[nt][0] - n0); s[nt][1] = exp2f(s[nt][1] - n0);
-                s[nt][2] = exp2f(s[nt][2] - n1); s[nt][3] = exp2f(s[nt][3] - n1);
-                l0 += s[nt][0] + s[nt][1];
-                l1 += s[nt][2] + s[nt][3];
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++)
+                            if (j0 + nt * 8 + tig * 2 + (e & 1) > r0 + mt * 16 + g + (e >> 1) * 8) s[mt][nt][e] = FA_NEG_INF;
             }
-            mma_pv(o, s, Vs[buf], lane);
+            unsigned pa[MT][4][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+            {
+                // Every processed row has at least one unmasked key in the tile (key j0 <= r0), so the maxima are finite.
+                float mx0 = FA_NEG_INF, mx1 = FA_NEG_INF;
+#pragma unroll
+                for (int nt = 0; nt < 8; nt++)
+                {
+                    mx0 = fmaxf(mx0, fmaxf(s[mt][nt][0], s[mt][nt][1]));
+                    mx1 = fmaxf(mx1, fmaxf(s[mt][nt][2], s[mt][nt][3]));
+                }
+                float n0 = fmaxf(m[mt][0], group_max(mx0) * sl2), n1 = fmaxf(m[mt][1], group_max(mx1) * sl2);
+                float c0 = exp2f(m[mt][0] - n0), c1 = exp2f(m[mt][1] - n1);
+                m[mt][0] = n0; m[mt][1] = n1;
+                l[mt][0] *= c0; l[mt][1] *= c1;
+#pragma unroll
+                for (int nt = 0; nt < 8; nt++)
+                {
+                    o[mt][nt][0] *= c0; o[mt][nt][1] *= c0; o[mt][nt][2] *= c1; o[mt][nt][3] *= c1;
+                    s[mt][nt][0] = exp2f(fmaf(s[mt][nt][0], sl2, -n0));
+                    s[mt][nt][1] = exp2f(fmaf(s[mt][nt][1], sl2, -n0));
+                    s[mt][nt][2] = exp2f(fmaf(s[mt][nt][2], sl2, -n1));
+                    s[mt][nt][3] = exp2f(fmaf(s[mt][nt][3], sl2, -n1));
+                    l[mt][0] += s[mt][nt][0] + s[mt][nt][1];
+                    l[mt][1] += s[mt][nt][2] + s[mt][nt][3];
+                }
+                to_a_fragments(pa[mt], s[mt]);
+            }
+            mma_pv_x<MT>(o, pa, vTrans + buf * bufBytes);
         }
         __syncthreads(); // all warps are done with this buffer before it is refilled
     }
-    l0 = group_sum(l0);
-    l1 = group_sum(l1);
-    float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
-    bf16* out0 = out + ((long)b * T + i0) * C + h * FA_D + tig * 2;
-    bf16* out1 = out0 + 8L * C;
+    const float ln2 = 0.6931471805599453f;
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++)
+    for (int mt = 0; mt < MT; mt++)
     {
-        if (i0 < T) *reinterpret_cast<unsigned*>(out0 + nt * 8) = pack2(o[nt][0] * inv0, o[nt][1] * inv0);
-        if (i1 < T) *reinterpret_cast<unsigned*>(out1 + nt * 8) = pack2(o[nt][2] * inv1, o[nt][3] * inv1);
-    }
-    if (tig == 0)
-    {
-        const float ln2 = 0.6931471805599453f;
-        if (i0 < T) lse[(long)bh * T + i0] = m0 * ln2 + __logf(l0);
-        if (i1 < T) lse[(long)bh * T + i1] = m1 * ln2 + __logf(l1);
+        int i0 = r0 + mt * 16 + g, i1 = i0 + 8;
+        float l0 = group_sum(l[mt][0]), l1 = group_sum(l[mt][1]);
+        float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
+        bf16* out0 = out + ((long)b * T + i0) * C + h * FA_D + tig * 2;
+        bf16* out1 = out0 + 8L * C;
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+        {
+            if (i0 < T) *reinterpret_cast<unsigned*>(out0 + nt * 8) = pack2(o[mt][nt][0] * inv0, o[mt][nt][1] * inv0);
+            if (i1 < T) *reinterpret_cast<unsigned*>(out1 + nt * 8) = pack2(o[mt][nt][2] * inv1, o[mt][nt][3] * inv1);
+        }
+        if (tig == 0)
+        {
+            if (i0 < T) lse[(long)bh * T + i0] = m[mt][0] * ln2 + __logf(l0);
+            if (i1 < T) lse[(long)bh * T + i1] = m[mt][1] * ln2 + __logf(l1);
+        }
     }
 }
 
-// dQ for 64 queries per block: dS = P o (dO V^T - delta), dQ = scale * dS K.
-extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
-                                                                       const float* delta, int T, int NH)
+// dQ for 64 * MT queries per block (4 warps x 16 MT): dS = P o (dO V^T - delta), dQ = dS K / 8. Also writes
+// delta = rowsum(dO o O) for the dK/dV kernel, which must run after this one.
+template <int MT>
+__device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, const bf16* dout, const bf16* out,
+                                                   const bf16* qkv, const float* lse, int T, int NH)
 {
     __shared__ __align__(16) bf16 Ks[2][64 * FA_LD];
     __shared__ __align__(16) bf16 Vs[2][64 * FA_LD];
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
-    int q0 = (gridDim.x - 1 - blockIdx.x) * 64;
+    const int RW = 16 * MT;
+    int q0 = (gridDim.x - 1 - blockIdx.x) * 4 * RW;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
     long rs = 3L * C;
     const bf16* base = qkv + (long)b * T * rs + h * FA_D;
     const bf16* gbase = dout + (long)b * T * C + h * FA_D;
-    int r0 = q0 + warp * 16, i0 = r0 + g, i1 = r0 + g + 8;
-    unsigned qa[4][4], ga[4][4];
-    load_a_rows(qa, base, rs, r0, T, g, tig);
-    load_a_rows(ga, gbase, C, r0, T, g, tig);
-    float L0 = i0 < T ? lse[(long)bh * T + i0] * LOG2E : 0.0f, L1 = i1 < T ? lse[(long)bh * T + i1] * LOG2E : 0.0f;
-    float D0 = i0 < T ? delta[(long)bh * T + i0] : 0.0f, D1 = i1 < T ? delta[(long)bh * T + i1] : 0.0f;
-    const float sl2 = rsqrtf((float)FA_D) * LOG2E;
-    float dq[8][4];
+    int r0 = q0 + warp * RW;
+    unsigned qa[MT][4][4], ga[MT][4][4];
+    float L[MT][2], D[MT][2];
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) dq[nt][0] = dq[nt][1] = dq[nt][2] = dq[nt][3] = 0.0f;
-    int tiles = min(T - 1, q0 + 63) / 64 + 1;
+    for (int mt = 0; mt < MT; mt++)
+    {
+        int rm = r0 + mt * 16;
+        load_a_rows(qa[mt], base, rs, rm, T, g, tig);
+        load_a_rows(ga[mt], gbase, C, rm, T, g, tig);
+        // delta from the same fragments: this lane holds columns tig*2, tig*2+1 (+8) of rows g and g+8 of each 16-chunk.
+        unsigned oa[4][4];
+        load_a_rows(oa, out + (long)b * T * C + h * FA_D, C, rm, T, g, tig);
+        float d0 = 0.0f, d1 = 0.0f;
+#pragma unroll
+        for (int kc = 0; kc < 4; kc++)
+        {
+            d0 += lo2f(ga[mt][kc][0]) * lo2f(oa[kc][0]) + hi2f(ga[mt][kc][0]) * hi2f(oa[kc][0])
+                + lo2f(ga[mt][kc][2]) * lo2f(oa[kc][2]) + hi2f(ga[mt][kc][2]) * hi2f(oa[kc][2]);
+            d1 += lo2f(ga[mt][kc][1]) * lo2f(oa[kc][1]) + hi2f(ga[mt][kc][1]) * hi2f(oa[kc][1])
+                + lo2f(ga[mt][kc][3]) * lo2f(oa[kc][3]) + hi2f(ga[mt][kc][3]) * hi2f(oa[kc][3]);
+        }
+        D[mt][0] = group_sum(d0);
+        D[mt][1] = group_sum(d1);
+        int i0 = rm + g, i1 = i0 + 8;
+        if (tig == 0)
+        {
+            if (i0 < T) delta[(long)bh * T + i0] = D[mt][0];
+            if (i1 < T) delta[(long)bh * T + i1] = D[mt][1];
+        }
+        // Rows past T have zero q, dO and delta and L = 0: their P is finite and their dS is zero.
+        L[mt][0] = i0 < T ? lse[(long)bh * T + i0] * LOG2E : 0.0f;
+        L[mt][1] = i1 < T ? lse[(long)bh * T + i1] * LOG2E : 0.0f;
+    }
+    const float sl2 = rsqrtf((float)FA_D) * LOG2E;
+    float dq[MT][8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) zero_acc(dq[mt]);
+    const unsigned kRows = smem_addr(Ks[0]) + lane_rows(lane), kTrans = smem_addr(Ks[0]) + lane_trans(lane);
+    const unsigned vRows = smem_addr(Vs[0]) + lane_rows(lane), bufBytes = 64 * FA_LD * 2;
+    int tiles = min(T - 1, q0 + 4 * RW - 1) / 64 + 1;
     load_tile_async(Ks[0], base + C, rs, 0, T);
     load_tile_async(Vs[0], base + 2 * C, rs, 0, T);
     cp_async_commit();
@@ -238,50 +363,115 @@ extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64(bf16* dqk
         }
         else cp_async_wait_0();
         __syncthreads();
-        if (j0 <= r0 + 15)
+        if (j0 <= r0 + RW - 1)
         {
-            float s[8][4], dp[8][4];
+            float s[MT][8][4];
 #pragma unroll
-            for (int nt = 0; nt < 8; nt++)
+            for (int mt = 0; mt < MT; mt++) zero_acc(s[mt]);
+            mma_abt_x<MT>(s, qa, kRows + buf * bufBytes);
+            bool diag = j0 + 63 > r0;
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                    {
+                        float p = exp2f(fmaf(s[mt][nt][e], sl2, -L[mt][e >> 1]));
+                        if (diag && j0 + nt * 8 + tig * 2 + (e & 1) > r0 + mt * 16 + g + (e >> 1) * 8) p = 0.0f;
+                        s[mt][nt][e] = p;
+                    }
+            // dP = dO V^T one pair of n-tiles at a time (keeps registers low), folded into dS = P o (dP - delta) in place.
+#pragma unroll
+            for (int nt = 0; nt < 8; nt += 2)
             {
-                s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-                dp[nt][0] = dp[nt][1] = dp[nt][2] = dp[nt][3] = 0.0f;
-            }
-            mma_abt(s, qa, Ks[buf], g, tig);
-            mma_abt(dp, ga, Vs[buf], g, tig);
+                float dp[MT][2][4];
 #pragma unroll
-            for (int nt = 0; nt < 8; nt++)
+                for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-                for (int e = 0; e < 4; e++)
+                    for (int u = 0; u < 2; u++) dp[mt][u][0] = dp[mt][u][1] = dp[mt][u][2] = dp[mt][u][3] = 0.0f;
+#pragma unroll
+                for (int kc = 0; kc < 4; kc++)
                 {
-                    int j = j0 + nt * 8 + tig * 2 + (e & 1);
-                    int i = e < 2 ? i0 : i1;
-                    float p = (j <= i && i < T) ? exp2f(s[nt][e] * sl2 - (e < 2 ? L0 : L1)) : 0.0f;
-                    s[nt][e] = p * (dp[nt][e] - (e < 2 ? D0 : D1));
+                    unsigned bb[4];
+                    ldsm_x4(bb, vRows + buf * bufBytes + (nt * 8 * FA_LD + kc * 16) * 2);
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++)
+                    {
+                        mma16816(dp[mt][0], ga[mt][kc], bb[0], bb[1]);
+                        mma16816(dp[mt][1], ga[mt][kc], bb[2], bb[3]);
+                    }
                 }
-            mma_pv(dq, s, Ks[buf], lane);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                    for (int u = 0; u < 2; u++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++) s[mt][nt + u][e] *= dp[mt][u][e] - D[mt][e >> 1];
+            }
+            unsigned da[MT][4][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) to_a_fragments(da[mt], s[mt]);
+            mma_pv_x<MT>(dq, da, kTrans + buf * bufBytes);
         }
         __syncthreads();
     }
     const float scale = rsqrtf((float)FA_D);
-    bf16* out0 = dqkv + ((long)b * T + i0) * rs + h * FA_D + tig * 2;
-    bf16* out1 = out0 + 8 * rs;
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++)
+    for (int mt = 0; mt < MT; mt++)
     {
-        if (i0 < T) *reinterpret_cast<unsigned*>(out0 + nt * 8) = pack2(dq[nt][0] * scale, dq[nt][1] * scale);
-        if (i1 < T) *reinterpret_cast<unsigned*>(out1 + nt * 8) = pack2(dq[nt][2] * scale, dq[nt][3] * scale);
+        int i0 = r0 + mt * 16 + g, i1 = i0 + 8;
+        bf16* out0 = dqkv + ((long)b * T + i0) * rs + h * FA_D + tig * 2;
+        bf16* out1 = out0 + 8 * rs;
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+        {
+            if (i0 < T) *reinterpret_cast<unsigned*>(out0 + nt * 8) = pack2(dq[mt][nt][0] * scale, dq[mt][nt][1] * scale);
+            if (i1 < T) *reinterpret_cast<unsigned*>(out1 + nt * 8) = pack2(dq[mt][nt][2] * scale, dq[mt][nt][3] * scale);
+        }
     }
 }
 
-// dK and dV for 64 keys per block: with P^T = exp(K Q^T * scale - lse), dV = P^T dO and
-// dK = scale * (P^T o (V dO^T - delta)) Q, over the query tiles at or after the keys.
-extern "C" __global__ void __launch_bounds__(128) flash_backward_dkv_64(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
-                                                                        const float* delta, int T, int NH)
+// Entry points: the _m2 kernels give each warp two m-tiles (128 rows per block), the _m1 kernels one (64 rows).
+extern "C" __global__ void __launch_bounds__(128) flash_forward_64_m2(bf16* out, float* lse, const bf16* qkv, int T, int NH)
 {
-    __shared__ __align__(16) bf16 Qs[2][64 * FA_LD];
-    __shared__ __align__(16) bf16 Gs[2][64 * FA_LD];
-    __shared__ float Ls[2][64], Ds[2][64];
+    flash_forward<2>(out, lse, qkv, T, NH);
+}
+
+extern "C" __global__ void __launch_bounds__(128) flash_forward_64_m1(bf16* out, float* lse, const bf16* qkv, int T, int NH)
+{
+    flash_forward<1>(out, lse, qkv, T, NH);
+}
+
+extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64_m2(bf16* dqkv, float* delta, const bf16* dout, const bf16* out,
+                                                                           const bf16* qkv, const float* lse, int T, int NH)
+{
+    flash_backward_dq<2>(dqkv, delta, dout, out, qkv, lse, T, NH);
+}
+
+extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64_m1(bf16* dqkv, float* delta, const bf16* dout, const bf16* out,
+                                                                           const bf16* qkv, const float* lse, int T, int NH)
+{
+    flash_backward_dq<1>(dqkv, delta, dout, out, qkv, lse, T, NH);
+}
+
+// Shared memory of the dK/dV kernel: Q and dO double buffers, lse and delta double buffers, K and V rows.
+#define FLASH_DKV_SMEM (4 * 64 * FA_LD * 2 + 4 * 64 * 4 + 2 * 64 * FA_LD * 2)
+
+// dK and dV for 64 keys per block (4 warps x 16): with P^T = exp(K Q^T / 8 - lse), dV = P^T dO and
+// dK = (P^T o (V dO^T - delta)) Q / 8, over the query tiles at or after the keys. Reads the delta written by
+// flash_backward_dq_64_*. The block's K and V rows stay in shared memory (read back through ldmatrix every tile)
+// rather than registers, to fit three blocks per multiprocessor. Needs FLASH_DKV_SMEM (56,320) bytes of dynamic
+// shared memory.
+extern "C" __global__ void __launch_bounds__(128, 3) flash_backward_dkv_64(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
+                                                                           const float* delta, int T, int NH)
+{
+    extern __shared__ __align__(16) bf16 dkv_smem[];
+    bf16* Qs = dkv_smem;                 // [2][64 * FA_LD]
+    bf16* Gs = dkv_smem + 2 * 64 * FA_LD; // [2][64 * FA_LD]
+    float* Ls = reinterpret_cast<float*>(dkv_smem + 4 * 64 * FA_LD); // [2][64]
+    float* Ds = Ls + 2 * 64;                                      // [2][64]
+    bf16* KVs = reinterpret_cast<bf16*>(Ds + 2 * 64);             // K rows, then V rows
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int k0 = blockIdx.x * 64; // longest columns (small keys) first
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
@@ -289,69 +479,70 @@ extern "C" __global__ void __launch_bounds__(128) flash_backward_dkv_64(bf16* dq
     const bf16* base = qkv + (long)b * T * rs + h * FA_D;
     const bf16* gbase = dout + (long)b * T * C + h * FA_D;
     int r0 = k0 + warp * 16, j0k = r0 + g, j1k = r0 + g + 8;
-    unsigned ka[4][4], va[4][4];
-    load_a_rows(ka, base + C, rs, r0, T, g, tig);
-    load_a_rows(va, base + 2 * C, rs, r0, T, g, tig);
+    load_tile_async(KVs, base + C, rs, k0, T);
+    load_tile_async(KVs + 64 * FA_LD, base + 2 * C, rs, k0, T);
     const float sl2 = rsqrtf((float)FA_D) * LOG2E;
-    float dk[8][4], dv[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; nt++)
-    {
-        dk[nt][0] = dk[nt][1] = dk[nt][2] = dk[nt][3] = 0.0f;
-        dv[nt][0] = dv[nt][1] = dv[nt][2] = dv[nt][3] = 0.0f;
-    }
+    float dk[1][8][4], dv[1][8][4];
+    zero_acc(dk[0]);
+    zero_acc(dv[0]);
     int tiles = k0 < T ? (T - 1 - k0) / 64 + 1 : 0;
-    load_tile_async(Qs[0], base, rs, k0, T);
-    load_tile_async(Gs[0], gbase, C, k0, T);
+    load_tile_async(Qs, base, rs, k0, T);
+    load_tile_async(Gs, gbase, C, k0, T);
     cp_async_commit();
     if (threadIdx.x < 64)
     {
+        // Queries past T get lse 0 and delta 0: with their zero q and dO rows they add nothing to dK or dV.
         int i = k0 + threadIdx.x;
-        Ls[0][threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
-        Ds[0][threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
+        Ls[threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
+        Ds[threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
     }
     for (int t = 0; t < tiles; t++)
     {
         int buf = t & 1, q0 = k0 + t * 64;
         if (t + 1 < tiles)
         {
-            load_tile_async(Qs[buf ^ 1], base, rs, q0 + 64, T);
-            load_tile_async(Gs[buf ^ 1], gbase, C, q0 + 64, T);
+            load_tile_async(Qs + (buf ^ 1) * 64 * FA_LD, base, rs, q0 + 64, T);
+            load_tile_async(Gs + (buf ^ 1) * 64 * FA_LD, gbase, C, q0 + 64, T);
             cp_async_commit();
             if (threadIdx.x < 64)
             {
                 int i = q0 + 64 + threadIdx.x;
-                Ls[buf ^ 1][threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
-                Ds[buf ^ 1][threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
+                Ls[(buf ^ 1) * 64 + threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
+                Ds[(buf ^ 1) * 64 + threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
             }
             cp_async_wait_1();
         }
         else cp_async_wait_0();
         __syncthreads();
+        const unsigned qt = smem_addr(Qs + buf * 64 * FA_LD), gt = smem_addr(Gs + buf * 64 * FA_LD);
         if (q0 + 63 >= r0) // else every query of the tile precedes this warp's keys
         {
-            float st[8][4], dpt[8][4];
+            float st[1][8][4], dpt[1][8][4];
+            zero_acc(st[0]);
+            zero_acc(dpt[0]);
+            mma_abt_shared(st[0], smem_addr(KVs + warp * 16 * FA_LD) + lane_trans(lane), qt + lane_rows(lane));
+            mma_abt_shared(dpt[0], smem_addr(KVs + (64 + warp * 16) * FA_LD) + lane_trans(lane), gt + lane_rows(lane));
+            bool diag = q0 < r0 + 16; // some query of the tile precedes some key of this warp
 #pragma unroll
             for (int nt = 0; nt < 8; nt++)
             {
-                st[nt][0] = st[nt][1] = st[nt][2] = st[nt][3] = 0.0f;
-                dpt[nt][0] = dpt[nt][1] = dpt[nt][2] = dpt[nt][3] = 0.0f;
-            }
-            mma_abt(st, ka, Qs[buf], g, tig);
-            mma_abt(dpt, va, Gs[buf], g, tig);
-#pragma unroll
-            for (int nt = 0; nt < 8; nt++)
+                int qi = nt * 8 + tig * 2;
+                float2 lq = *reinterpret_cast<const float2*>(&Ls[buf * 64 + qi]);
+                float2 dq = *reinterpret_cast<const float2*>(&Ds[buf * 64 + qi]);
 #pragma unroll
                 for (int e = 0; e < 4; e++)
                 {
-                    int qi = nt * 8 + tig * 2 + (e & 1), i = q0 + qi;
-                    int j = e < 2 ? j0k : j1k;
-                    float p = (i >= j && i < T) ? exp2f(st[nt][e] * sl2 - Ls[buf][qi]) : 0.0f;
-                    st[nt][e] = p;
-                    dpt[nt][e] = p * (dpt[nt][e] - Ds[buf][qi]);
+                    float p = exp2f(fmaf(st[0][nt][e], sl2, -((e & 1) ? lq.y : lq.x)));
+                    if (diag && q0 + qi + (e & 1) < (e < 2 ? j0k : j1k)) p = 0.0f;
+                    st[0][nt][e] = p;
+                    dpt[0][nt][e] = p * (dpt[0][nt][e] - ((e & 1) ? dq.y : dq.x));
                 }
-            mma_pv(dv, st, Gs[buf], lane);
-            mma_pv(dk, dpt, Qs[buf], lane);
+            }
+            unsigned pa[1][4][4], da[1][4][4];
+            to_a_fragments(pa[0], st[0]);
+            to_a_fragments(da[0], dpt[0]);
+            mma_pv_x<1>(dv, pa, gt + lane_trans(lane));
+            mma_pv_x<1>(dk, da, qt + lane_trans(lane));
         }
         __syncthreads();
     }
@@ -363,13 +554,13 @@ extern "C" __global__ void __launch_bounds__(128) flash_backward_dkv_64(bf16* dq
     {
         if (j0k < T)
         {
-            *reinterpret_cast<unsigned*>(k0p + nt * 8) = pack2(dk[nt][0] * scale, dk[nt][1] * scale);
-            *reinterpret_cast<unsigned*>(k0p + C + nt * 8) = pack2(dv[nt][0], dv[nt][1]);
+            *reinterpret_cast<unsigned*>(k0p + nt * 8) = pack2(dk[0][nt][0] * scale, dk[0][nt][1] * scale);
+            *reinterpret_cast<unsigned*>(k0p + C + nt * 8) = pack2(dv[0][nt][0], dv[0][nt][1]);
         }
         if (j1k < T)
         {
-            *reinterpret_cast<unsigned*>(k1p + nt * 8) = pack2(dk[nt][2] * scale, dk[nt][3] * scale);
-            *reinterpret_cast<unsigned*>(k1p + C + nt * 8) = pack2(dv[nt][2], dv[nt][3]);
+            *reinterpret_cast<unsigned*>(k1p + nt * 8) = pack2(dk[0][nt][2] * scale, dk[0][nt][3] * scale);
+            *reinterpret_cast<unsigned*>(k1p + C + nt * 8) = pack2(dv[0][nt][2], dv[0][nt][3]);
         }
     }
 }
