@@ -13,8 +13,15 @@ public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, in
     public const string DefaultSpec = "m2,m1";
     public const string Dkv = "flash_backward_dkv_64";
 
-    /// <summary>Dynamic shared memory of the dK/dV kernel: Q, dO, lse, delta double buffers plus the block's K and V rows.</summary>
-    public const int DkvSharedBytes = 4 * 64 * 72 * 2 + 4 * 64 * 4 + 2 * 64 * 72 * 2;
+    /// <summary>Shared buffers each tile stream cycles through (FA_STAGES in flash.cu).</summary>
+    public const int Stages = 3;
+    private const int TileBytes = 64 * 72 * 2; // a padded 64 x 64 bf16 tile
+
+    /// <summary>Dynamic shared memory of the forward and dQ kernels: a (K, V) tile pair per stage.</summary>
+    public const int SharedBytes = Stages * 2 * TileBytes;
+
+    /// <summary>Dynamic shared memory of the dK/dV kernel: a (Q, dO) tile pair and 64 lse and delta values per stage, plus the block's K and V rows.</summary>
+    public const int DkvSharedBytes = Stages * 2 * TileBytes + Stages * 2 * 64 * 4 + 2 * TileBytes;
 
     public static FlashKernels Default { get; } = Parse(DefaultSpec);
 
@@ -41,16 +48,24 @@ public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, in
         };
     }
 
-    /// <summary>Raises the dynamic shared memory limit of the dK/dV kernel above the default 48 KiB.</summary>
-    public static void Prepare(KernelModule kernels) => kernels.AllowSharedMemory(Dkv, DkvSharedBytes);
+    /// <summary>Raises the dynamic shared memory limit of every attention kernel above the default 48 KiB.</summary>
+    public static void Prepare(KernelModule kernels)
+    {
+        foreach (string shape in new[] { "m1", "m2" })
+        {
+            kernels.AllowSharedMemory($"flash_forward_64_{shape}", SharedBytes);
+            kernels.AllowSharedMemory($"flash_backward_dq_64_{shape}", SharedBytes);
+        }
+        kernels.AllowSharedMemory(Dkv, DkvSharedBytes);
+    }
 
     /// <summary>out (B,T,C) and lse (B,NH,T) from qkv (B,T,3C).</summary>
     public void LaunchForward(KernelModule k, ulong outp, ulong lse, ulong qkv, int B, int T, int nh) =>
-        k.Launch(Forward, (CeilDiv(T, ForwardRows), B * nh), 128, 0, outp, lse, qkv, T, nh);
+        k.Launch(Forward, (CeilDiv(T, ForwardRows), B * nh), 128, SharedBytes, outp, lse, qkv, T, nh);
 
     /// <summary>dQ (and delta (B,NH,T) = rowsum(dout o out)) into dqkv (B,T,3C), from dout, the forward's out and lse.</summary>
     public void LaunchDq(KernelModule k, ulong dqkv, ulong delta, ulong dout, ulong qkv, ulong outp, ulong lse, int B, int T, int nh) =>
-        k.Launch(Dq, (CeilDiv(T, DqRows), B * nh), 128, 0, dqkv, delta, dout, outp, qkv, lse, T, nh);
+        k.Launch(Dq, (CeilDiv(T, DqRows), B * nh), 128, SharedBytes, dqkv, delta, dout, outp, qkv, lse, T, nh);
 
     /// <summary>dK and dV into dqkv, reading the delta that <see cref="LaunchDq"/> wrote.</summary>
     public static void LaunchDkv(KernelModule k, ulong dqkv, ulong delta, ulong dout, ulong qkv, ulong lse, int B, int T, int nh) =>

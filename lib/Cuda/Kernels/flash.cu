@@ -67,6 +67,12 @@ __device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, long
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_1() { asm volatile("cp.async.wait_group 1;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_0() { asm volatile("cp.async.wait_group 0;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
+
+// Tiles stream through a ring of FA_STAGES shared buffers: while tile t is multiplied, tiles t+1 .. t+FA_STAGES-1
+// are in flight, which hides the L2/HBM latency behind more than one tile's work (a 64 x 64 tile is short).
+#define FA_STAGES 3
+#define FA_TILE (64 * FA_LD) // bf16 elements of one padded 64 x 64 tile
 
 __device__ __forceinline__ float group_max(float v)
 {
@@ -183,8 +189,7 @@ __device__ __forceinline__ void zero_acc(float (*c)[4])
 template <int MT>
 __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16* qkv, int T, int NH)
 {
-    __shared__ __align__(16) bf16 Ks[2][64 * FA_LD];
-    __shared__ __align__(16) bf16 Vs[2][64 * FA_LD];
+    extern __shared__ __align__(16) bf16 fwd_smem[]; // FA_STAGES x (K tile, V tile)
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
     const int RW = 16 * MT; // rows per warp
     int q0 = (gridDim.x - 1 - blockIdx.x) * 4 * RW; // longest rows first
@@ -204,29 +209,37 @@ __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16*
         l[mt][0] = l[mt][1] = 0.0f;
     }
     const float sl2 = rsqrtf((float)FA_D) * LOG2E;
-    const unsigned kRows = smem_addr(Ks[0]) + lane_rows(lane), vTrans = smem_addr(Vs[0]) + lane_trans(lane), bufBytes = 64 * FA_LD * 2;
+    const unsigned kRows = smem_addr(fwd_smem) + lane_rows(lane), vTrans = smem_addr(fwd_smem + FA_TILE) + lane_trans(lane);
+    const unsigned stageBytes = 2 * FA_TILE * 2;
     int tiles = min(T - 1, q0 + 4 * RW - 1) / 64 + 1;
-    load_tile_async(Ks[0], base + C, rs, 0, T);
-    load_tile_async(Vs[0], base + 2 * C, rs, 0, T);
-    cp_async_commit();
+#pragma unroll
+    for (int p = 0; p < FA_STAGES - 1; p++)
+    {
+        if (p < tiles)
+        {
+            load_tile_async(fwd_smem + p * 2 * FA_TILE, base + C, rs, p * 64, T);
+            load_tile_async(fwd_smem + p * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, p * 64, T);
+        }
+        cp_async_commit();
+    }
     for (int t = 0; t < tiles; t++)
     {
-        int buf = t & 1, j0 = t * 64;
-        if (t + 1 < tiles)
+        int buf = t % FA_STAGES, j0 = t * 64, pre = t + FA_STAGES - 1;
+        if (pre < tiles) // into the buffer that tile t - 1 used: every warp left it at the last barrier
         {
-            load_tile_async(Ks[buf ^ 1], base + C, rs, j0 + 64, T);
-            load_tile_async(Vs[buf ^ 1], base + 2 * C, rs, j0 + 64, T);
-            cp_async_commit();
-            cp_async_wait_1();
+            int ps = pre % FA_STAGES;
+            load_tile_async(fwd_smem + ps * 2 * FA_TILE, base + C, rs, pre * 64, T);
+            load_tile_async(fwd_smem + ps * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, pre * 64, T);
         }
-        else cp_async_wait_0();
+        cp_async_commit();
+        cp_async_wait<FA_STAGES - 1>(); // tile t's group is complete
         __syncthreads();
         if (j0 <= r0 + RW - 1) // else every key of the tile lies after this warp's rows
         {
             float s[MT][8][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) zero_acc(s[mt]);
-            mma_abt_x<MT>(s, qa, kRows + buf * bufBytes);
+            mma_abt_x<MT>(s, qa, kRows + buf * stageBytes);
             if (j0 + 63 > r0) // the tile crosses this warp's diagonal: mask keys after the row
             {
 #pragma unroll
@@ -266,7 +279,7 @@ __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16*
                 }
                 to_a_fragments(pa[mt], s[mt]);
             }
-            mma_pv_x<MT>(o, pa, vTrans + buf * bufBytes);
+            mma_pv_x<MT>(o, pa, vTrans + buf * stageBytes);
         }
         __syncthreads(); // all warps are done with this buffer before it is refilled
     }
@@ -299,8 +312,7 @@ template <int MT>
 __device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, const bf16* dout, const bf16* out,
                                                    const bf16* qkv, const float* lse, int T, int NH)
 {
-    __shared__ __align__(16) bf16 Ks[2][64 * FA_LD];
-    __shared__ __align__(16) bf16 Vs[2][64 * FA_LD];
+    extern __shared__ __align__(16) bf16 dq_smem[]; // FA_STAGES x (K tile, V tile)
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
     const int RW = 16 * MT;
     int q0 = (gridDim.x - 1 - blockIdx.x) * 4 * RW;
@@ -345,30 +357,37 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, cons
     float dq[MT][8][4];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) zero_acc(dq[mt]);
-    const unsigned kRows = smem_addr(Ks[0]) + lane_rows(lane), kTrans = smem_addr(Ks[0]) + lane_trans(lane);
-    const unsigned vRows = smem_addr(Vs[0]) + lane_rows(lane), bufBytes = 64 * FA_LD * 2;
+    const unsigned kRows = smem_addr(dq_smem) + lane_rows(lane), kTrans = smem_addr(dq_smem) + lane_trans(lane);
+    const unsigned vRows = smem_addr(dq_smem + FA_TILE) + lane_rows(lane), stageBytes = 2 * FA_TILE * 2;
     int tiles = min(T - 1, q0 + 4 * RW - 1) / 64 + 1;
-    load_tile_async(Ks[0], base + C, rs, 0, T);
-    load_tile_async(Vs[0], base + 2 * C, rs, 0, T);
-    cp_async_commit();
+#pragma unroll
+    for (int p = 0; p < FA_STAGES - 1; p++)
+    {
+        if (p < tiles)
+        {
+            load_tile_async(dq_smem + p * 2 * FA_TILE, base + C, rs, p * 64, T);
+            load_tile_async(dq_smem + p * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, p * 64, T);
+        }
+        cp_async_commit();
+    }
     for (int t = 0; t < tiles; t++)
     {
-        int buf = t & 1, j0 = t * 64;
-        if (t + 1 < tiles)
+        int buf = t % FA_STAGES, j0 = t * 64, pre = t + FA_STAGES - 1;
+        if (pre < tiles)
         {
-            load_tile_async(Ks[buf ^ 1], base + C, rs, j0 + 64, T);
-            load_tile_async(Vs[buf ^ 1], base + 2 * C, rs, j0 + 64, T);
-            cp_async_commit();
-            cp_async_wait_1();
+            int ps = pre % FA_STAGES;
+            load_tile_async(dq_smem + ps * 2 * FA_TILE, base + C, rs, pre * 64, T);
+            load_tile_async(dq_smem + ps * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, pre * 64, T);
         }
-        else cp_async_wait_0();
+        cp_async_commit();
+        cp_async_wait<FA_STAGES - 1>();
         __syncthreads();
         if (j0 <= r0 + RW - 1)
         {
             float s[MT][8][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) zero_acc(s[mt]);
-            mma_abt_x<MT>(s, qa, kRows + buf * bufBytes);
+            mma_abt_x<MT>(s, qa, kRows + buf * stageBytes);
             bool diag = j0 + 63 > r0;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
@@ -394,7 +413,7 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, cons
                 for (int kc = 0; kc < 4; kc++)
                 {
                     unsigned bb[4];
-                    ldsm_x4(bb, vRows + buf * bufBytes + (nt * 8 * FA_LD + kc * 16) * 2);
+                    ldsm_x4(bb, vRows + buf * stageBytes + (nt * 8 * FA_LD + kc * 16) * 2);
 #pragma unroll
                     for (int mt = 0; mt < MT; mt++)
                     {
@@ -412,7 +431,7 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, cons
             unsigned da[MT][4][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) to_a_fragments(da[mt], s[mt]);
-            mma_pv_x<MT>(dq, da, kTrans + buf * bufBytes);
+            mma_pv_x<MT>(dq, da, kTrans + buf * stageBytes);
         }
         __syncthreads();
     }
@@ -449,86 +468,99 @@ extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64_m2(bf16* 
     flash_backward_dq<2>(dqkv, delta, dout, out, qkv, lse, T, NH);
 }
 
-extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64_m1(bf16* dqkv, float* delta, const bf16* dout, const bf16* out,
+extern "C" __global__ void __launch_bounds__(128, 3) flash_backward_dq_64_m1(bf16* dqkv, float* delta, const bf16* dout, const bf16* out,
                                                                            const bf16* qkv, const float* lse, int T, int NH)
 {
     flash_backward_dq<1>(dqkv, delta, dout, out, qkv, lse, T, NH);
 }
 
-// Shared memory of the dK/dV kernel: Q and dO double buffers, lse and delta double buffers, K and V rows.
-#define FLASH_DKV_SMEM (4 * 64 * FA_LD * 2 + 4 * 64 * 4 + 2 * 64 * FA_LD * 2)
+// lse and delta of 64 queries from row0 into shared memory through cp.async (4 bytes per thread, threads 0-63 take
+// lse and 64-127 delta); queries at or past T read as zeros.
+__device__ __forceinline__ void load_rows_stats_async(float* ls, float* ds, const float* lse, const float* delta, int row0, int T)
+{
+    int i = threadIdx.x & 63, row = row0 + i;
+    bool valid = row < T;
+    const float* src = threadIdx.x < 64 ? lse : delta;
+    float* dst = threadIdx.x < 64 ? ls : ds;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(smem_addr(dst + i)), "l"(src + (valid ? row : 0)), "r"(valid ? 4 : 0));
+}
+
+// Shared memory of the dK/dV kernel: FA_STAGES x (Q tile, dO tile), FA_STAGES x (lse, delta) rows, K and V rows.
+#define FLASH_DKV_SMEM (FA_STAGES * 2 * FA_TILE * 2 + FA_STAGES * 2 * 64 * 4 + 2 * FA_TILE * 2)
 
 // dK and dV for 64 keys per block (4 warps x 16): with P^T = exp(K Q^T / 8 - lse), dV = P^T dO and
 // dK = (P^T o (V dO^T - delta)) Q / 8, over the query tiles at or after the keys. Reads the delta written by
 // flash_backward_dq_64_*. The block's K and V rows stay in shared memory (read back through ldmatrix every tile)
-// rather than registers, to fit three blocks per multiprocessor. Needs FLASH_DKV_SMEM (56,320) bytes of dynamic
+// rather than registers, to fit three blocks per multiprocessor. Needs FLASH_DKV_SMEM (75,264) bytes of dynamic
 // shared memory.
 extern "C" __global__ void __launch_bounds__(128, 3) flash_backward_dkv_64(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
                                                                            const float* delta, int T, int NH)
 {
     extern __shared__ __align__(16) bf16 dkv_smem[];
-    bf16* Qs = dkv_smem;                 // [2][64 * FA_LD]
-    bf16* Gs = dkv_smem + 2 * 64 * FA_LD; // [2][64 * FA_LD]
-    float* Ls = reinterpret_cast<float*>(dkv_smem + 4 * 64 * FA_LD); // [2][64]
-    float* Ds = Ls + 2 * 64;                                      // [2][64]
-    bf16* KVs = reinterpret_cast<bf16*>(Ds + 2 * 64);             // K rows, then V rows
+    float* stats = reinterpret_cast<float*>(dkv_smem + FA_STAGES * 2 * FA_TILE); // [stage][lse 64 | delta 64]
+    bf16* KVs = reinterpret_cast<bf16*>(stats + FA_STAGES * 2 * 64);             // K rows, then V rows
     int C = NH * FA_D, bh = blockIdx.y, b = bh / NH, h = bh % NH;
     int k0 = blockIdx.x * 64; // longest columns (small keys) first
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
     long rs = 3L * C;
     const bf16* base = qkv + (long)b * T * rs + h * FA_D;
     const bf16* gbase = dout + (long)b * T * C + h * FA_D;
+    const float* lrow = lse + (long)bh * T;
+    const float* drow = delta + (long)bh * T;
     int r0 = k0 + warp * 16, j0k = r0 + g, j1k = r0 + g + 8;
-    load_tile_async(KVs, base + C, rs, k0, T);
-    load_tile_async(KVs + 64 * FA_LD, base + 2 * C, rs, k0, T);
     const float sl2 = rsqrtf((float)FA_D) * LOG2E;
     float dk[1][8][4], dv[1][8][4];
     zero_acc(dk[0]);
     zero_acc(dv[0]);
     int tiles = k0 < T ? (T - 1 - k0) / 64 + 1 : 0;
-    load_tile_async(Qs, base, rs, k0, T);
-    load_tile_async(Gs, gbase, C, k0, T);
-    cp_async_commit();
-    if (threadIdx.x < 64)
+    // K and V rows join the first group; queries past T get lse 0 and delta 0 (zero-filled): with their zero q and
+    // dO rows they add nothing to dK or dV.
+    load_tile_async(KVs, base + C, rs, k0, T);
+    load_tile_async(KVs + FA_TILE, base + 2 * C, rs, k0, T);
+#pragma unroll
+    for (int p = 0; p < FA_STAGES - 1; p++)
     {
-        // Queries past T get lse 0 and delta 0: with their zero q and dO rows they add nothing to dK or dV.
-        int i = k0 + threadIdx.x;
-        Ls[threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
-        Ds[threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
+        if (p < tiles)
+        {
+            load_tile_async(dkv_smem + p * 2 * FA_TILE, base, rs, k0 + p * 64, T);
+            load_tile_async(dkv_smem + p * 2 * FA_TILE + FA_TILE, gbase, C, k0 + p * 64, T);
+            load_rows_stats_async(stats + p * 128, stats + p * 128 + 64, lrow, drow, k0 + p * 64, T);
+        }
+        cp_async_commit();
     }
+    const unsigned kA = smem_addr(KVs + warp * 16 * FA_LD) + lane_trans(lane), vA = smem_addr(KVs + (64 + warp * 16) * FA_LD) + lane_trans(lane);
     for (int t = 0; t < tiles; t++)
     {
-        int buf = t & 1, q0 = k0 + t * 64;
-        if (t + 1 < tiles)
+        int buf = t % FA_STAGES, q0 = k0 + t * 64, pre = t + FA_STAGES - 1;
+        if (pre < tiles) // into the buffer that tile t - 1 used: every warp left it at the last barrier
         {
-            load_tile_async(Qs + (buf ^ 1) * 64 * FA_LD, base, rs, q0 + 64, T);
-            load_tile_async(Gs + (buf ^ 1) * 64 * FA_LD, gbase, C, q0 + 64, T);
-            cp_async_commit();
-            if (threadIdx.x < 64)
-            {
-                int i = q0 + 64 + threadIdx.x;
-                Ls[(buf ^ 1) * 64 + threadIdx.x] = i < T ? lse[(long)bh * T + i] * LOG2E : 0.0f;
-                Ds[(buf ^ 1) * 64 + threadIdx.x] = i < T ? delta[(long)bh * T + i] : 0.0f;
-            }
-            cp_async_wait_1();
+            int ps = pre % FA_STAGES;
+            load_tile_async(dkv_smem + ps * 2 * FA_TILE, base, rs, k0 + pre * 64, T);
+            load_tile_async(dkv_smem + ps * 2 * FA_TILE + FA_TILE, gbase, C, k0 + pre * 64, T);
+            load_rows_stats_async(stats + ps * 128, stats + ps * 128 + 64, lrow, drow, k0 + pre * 64, T);
         }
-        else cp_async_wait_0();
+        cp_async_commit();
+        cp_async_wait<FA_STAGES - 1>(); // tile t's group (and K, V with the first) is complete
         __syncthreads();
-        const unsigned qt = smem_addr(Qs + buf * 64 * FA_LD), gt = smem_addr(Gs + buf * 64 * FA_LD);
+        const unsigned qt = smem_addr(dkv_smem + buf * 2 * FA_TILE), gt = qt + FA_TILE * 2;
+        const float* Ls = stats + buf * 128;
+        const float* Ds = Ls + 64;
         if (q0 + 63 >= r0) // else every query of the tile precedes this warp's keys
         {
             float st[1][8][4], dpt[1][8][4];
             zero_acc(st[0]);
             zero_acc(dpt[0]);
-            mma_abt_shared(st[0], smem_addr(KVs + warp * 16 * FA_LD) + lane_trans(lane), qt + lane_rows(lane));
-            mma_abt_shared(dpt[0], smem_addr(KVs + (64 + warp * 16) * FA_LD) + lane_trans(lane), gt + lane_rows(lane));
+            mma_abt_shared(st[0], kA, qt + lane_rows(lane));
+            mma_abt_shared(dpt[0], vA, gt + lane_rows(lane));
             bool diag = q0 < r0 + 16; // some query of the tile precedes some key of this warp
 #pragma unroll
             for (int nt = 0; nt < 8; nt++)
             {
                 int qi = nt * 8 + tig * 2;
-                float2 lq = *reinterpret_cast<const float2*>(&Ls[buf * 64 + qi]);
-                float2 dq = *reinterpret_cast<const float2*>(&Ds[buf * 64 + qi]);
+                float2 lq = *reinterpret_cast<const float2*>(&Ls[qi]);
+                float2 dq = *reinterpret_cast<const float2*>(&Ds[qi]);
+                lq.x *= LOG2E;
+                lq.y *= LOG2E;
 #pragma unroll
                 for (int e = 0; e < 4; e++)
                 {
