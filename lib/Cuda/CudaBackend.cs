@@ -790,10 +790,11 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         int C = Config.Channels, blocks = LayerNormBackwardBlocks(rows);
         _k.Launch("layernorm_backward", (blocks, 1), 256, LayerNormBackwardSharedBytes, _dresidual.Ptr, _partials.Ptr, dout, inp, mean, rstd,
             weight, rows, C);
-        _k.Launch("column_finish", (CeilDiv(C, 256), 1), 256, 0, dweight, dbias, _partials.Ptr, blocks, C);
+        _k.Launch("column_finish", (CeilDiv(C, 32), 1), (32, 8), 0, dweight, dbias, _partials.Ptr, blocks, C);
     }
 
-    private int LayerNormBackwardBlocks(long rows) => (int)Math.Min((rows + 7) / 8, 2L * _device.MultiprocessorCount);
+    // Four blocks per multiprocessor (as many as shared memory allows for d12) keep enough rows in flight.
+    private int LayerNormBackwardBlocks(long rows) => (int)Math.Min((rows + 7) / 8, 4L * _device.MultiprocessorCount);
     private int LayerNormBackwardSharedBytes => 16 * Config.Channels * 4;
 
     private void BiasGradient(ulong dbias, ulong dout, int rows, int columns)
@@ -801,7 +802,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         int splits = Splits(rows, columns);
         int rowsPerSplit = (rows + splits - 1) / splits;
         _k.Launch("bias_partial_sums", (CeilDiv(columns, 256), splits), (32, 8), 0, _partials.Ptr, dout, rows, columns, rowsPerSplit);
-        _k.Launch("column_finish", (CeilDiv(columns, 256), 1), 256, 0, 0UL, dbias, _partials.Ptr, splits, columns);
+        _k.Launch("column_finish", (CeilDiv(columns, 32), 1), (32, 8), 0, 0UL, dbias, _partials.Ptr, splits, columns);
     }
 
     /// <summary>Row slices of a bias reduction: about four blocks per multiprocessor over the column blocks.</summary>

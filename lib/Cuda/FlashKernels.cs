@@ -10,7 +10,7 @@ namespace LlmNet.Cuda;
 public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, int DqRows)
 {
     public const string EnvironmentVariable = "LLMNET_FLASH";
-    public const string DefaultSpec = "m2,m1";
+    public const string DefaultSpec = "m2,m2";
     public const string Dkv = "flash_backward_dkv_64";
 
     /// <summary>Shared buffers each tile stream cycles through (FA_STAGES in flash.cu).</summary>

@@ -82,11 +82,8 @@ internal static class Bench
             double lossSum = 0;
             for (int micro = 0; micro < accum; micro++)
             {
-                for (int i = 0; i < B * T; i++)
-                {
-                    x[i] = data[(cursor + i) % data.Length];
-                    y[i] = data[(cursor + i + 1) % data.Length];
-                }
+                Fill(x, data, cursor);
+                Fill(y, data, cursor + 1);
                 cursor = (cursor + B * T) % data.Length;
                 if (micro == 0) backend.ZeroGradients();
                 if (separate)
@@ -121,6 +118,17 @@ internal static class Bench
                           $"median_ms={median:F1} tok_per_s={tokPerSec:F0} mfu={mfu:F1}% backend_alloc_gib={backend.AllocatedBytes / Math.Pow(1024, 3):F2} " +
                           $"device_used_gib={(total - free) / Math.Pow(1024, 3):F2}");
         return 0;
+    }
+
+    /// <summary>dst = src[start ..] as ints, wrapping around the end of src (a plain copy loop, like the data loader's).</summary>
+    private static void Fill(int[] dst, ushort[] src, long start)
+    {
+        for (int i = 0; i < dst.Length;)
+        {
+            int from = (int)((start + i) % src.Length), n = Math.Min(dst.Length - i, src.Length - from);
+            for (int k = 0; k < n; k++) dst[i + k] = src[from + k];
+            i += n;
+        }
     }
 
     public static int Export(string dir)

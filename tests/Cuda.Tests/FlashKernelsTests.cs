@@ -11,6 +11,7 @@ public class FlashKernelsTests
 
     [Theory]
     [InlineData("m2,m1", "flash_forward_64_m2", 128, "flash_backward_dq_64_m1", 64)]
+    [InlineData("m2,m2", "flash_forward_64_m2", 128, "flash_backward_dq_64_m2", 128)]
     [InlineData(" m1 , m2 ", "flash_forward_64_m1", 64, "flash_backward_dq_64_m2", 128)]
     public void Parse_NamesKernelsAndRowsPerBlock(string spec, string forward, int forwardRows, string dq, int dqRows)
     {

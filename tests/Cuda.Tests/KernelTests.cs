@@ -88,7 +88,7 @@ public sealed class KernelTests : IDisposable
         ulong partial = Gpu.PoisonedF32(blocks * 2 * C);
         Gpu.Kernels.AllowSharedMemory("layernorm_backward", 16 * C * 4);
         Gpu.Kernels.Launch("layernorm_backward", (blocks, 1), 256, 16 * C * 4, dinp, partial, dO, xin, dMean, dRstd, Gpu.Bf16(w), N, C);
-        Gpu.Kernels.Launch("column_finish", (Blocks(C, 256), 1), 256, 0, dw, db, partial, blocks, C);
+        Gpu.Kernels.Launch("column_finish", (Blocks(C, 32), 1), (32, 8), 0, dw, db, partial, blocks, C);
 
         double[] eDinp = new double[N * C], eDw = new double[C], eDb = new double[C];
         for (int c = 0; c < C; c++) { eDw[c] = dw0[c]; eDb[c] = db0[c]; }
@@ -126,7 +126,7 @@ public sealed class KernelTests : IDisposable
         int splits = 7, rowsPerSplit = (N + splits - 1) / splits;
         ulong partial = Gpu.PoisonedF32(splits * OC);
         Gpu.Kernels.Launch("bias_partial_sums", ((OC + 255) / 256, splits), (32, 8), 0, partial, Gpu.Bf16(dout), N, OC, rowsPerSplit);
-        Gpu.Kernels.Launch("column_finish", (Blocks(OC, 256), 1), 256, 0, 0UL, db, partial, splits, OC);
+        Gpu.Kernels.Launch("column_finish", (Blocks(OC, 32), 1), (32, 8), 0, 0UL, db, partial, splits, OC);
         double[] e = new double[OC];
         for (int c = 0; c < OC; c++) { e[c] = db0[c]; for (int n = 0; n < N; n++) e[c] += dout[(long)n * OC + c]; }
         Compare.Close(Gpu.ReadBf16(db, OC), e, Bf16Tolerance, "dbias");
@@ -164,6 +164,7 @@ public sealed class KernelTests : IDisposable
     [InlineData(1, 2, 64, 200, "m2,m1")]
     [InlineData(1, 1, 64, 5, "m2,m1")]
     [InlineData(1, 2, 64, 300, "m2,m1")]
+    [InlineData(1, 2, 64, 200, "m2,m2")]
     [InlineData(2, 3, 64, 130, "m1,m2")]
     [InlineData(1, 2, 64, 200, "m1,m2")]
     [InlineData(1, 1, 64, 5, "m1,m2")]

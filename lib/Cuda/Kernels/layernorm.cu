@@ -146,18 +146,30 @@ extern "C" __global__ void __launch_bounds__(256) bias_partial_sums(float* parti
     }
 }
 
-// Stage 2: sums the splits in order and accumulates into the bf16 gradients (dweight may be nullptr for a bias).
-extern "C" __global__ void column_finish(bf16* dweight, bf16* dbias, const float* partial, int splits, int C)
+// Stage 2: sums the splits and accumulates into the bf16 gradients (dweight may be nullptr for a bias). Block (32, 8)
+// finishes 32 columns: thread (x, y) adds splits y, y + 8, ... of column x (32 adjacent columns per load), then the
+// 8 partial sums of a column are added in y order, so the result never depends on scheduling.
+extern "C" __global__ void __launch_bounds__(256) column_finish(bf16* dweight, bf16* dbias, const float* partial, int splits, int C)
 {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
+    __shared__ float sw[8][33], sb[8][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
     int planes = dweight != nullptr ? 2 : 1;
     float w = 0.0f, b = 0.0f;
-    for (int s = 0; s < splits; s++)
+    if (c < C)
+        for (int s = threadIdx.y; s < splits; s += 8)
+        {
+            if (planes == 2) w += partial[((long)s * 2 + 0) * C + c];
+            b += partial[((long)s * planes + planes - 1) * C + c];
+        }
+    sw[threadIdx.y][threadIdx.x] = w;
+    sb[threadIdx.y][threadIdx.x] = b;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C)
     {
-        if (planes == 2) w += partial[((long)s * 2 + 0) * C + c];
-        b += partial[((long)s * planes + planes - 1) * C + c];
+        w = 0.0f;
+        b = 0.0f;
+        for (int k = 0; k < 8; k++) { w += sw[k][threadIdx.x]; b += sb[k][threadIdx.x]; }
+        if (dweight != nullptr) dweight[c] = f2bf(bf2f(dweight[c]) + w);
+        dbias[c] = f2bf(bf2f(dbias[c]) + b);
     }
-    if (dweight != nullptr) dweight[c] = f2bf(bf2f(dweight[c]) + w);
-    dbias[c] = f2bf(bf2f(dbias[c]) + b);
 }
