@@ -88,7 +88,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         Config = config;
         MaxBatchSize = maxBatch;
         MaxSeqLen = maxSeq;
-        _rng = 13371337UL + (ulong)_group.Rank;
+        _rng = StochasticRoundingSeedBase() + (ulong)_group.Rank;
 
         _device = new CudaDevice(options.DeviceIndex >= 0 ? options.DeviceIndex : _group.LocalRank);
         try
@@ -731,6 +731,18 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     /// <summary>The master weights at a shard offset, or a null pointer with -w 0 (adamw_update then reads and rounds the bf16 parameters).</summary>
     private ulong Master(ulong shardOffset) => _keepMaster ? _master.Ptr + shardOffset * 4 : 0UL;
+
+    /// <summary>
+    /// llm.c's 13371337, or <c>LLMNET_SR_SEED</c> when set: a different stream of stochastic-rounding noise for
+    /// studying how far bf16 rounding alone moves a run (tests/gpu/multi-gpu-check.sh uses it for its noise floor).
+    /// </summary>
+    internal static ulong StochasticRoundingSeedBase()
+    {
+        string? text = Environment.GetEnvironmentVariable("LLMNET_SR_SEED");
+        if (string.IsNullOrWhiteSpace(text)) return 13371337UL;
+        return ulong.TryParse(text, out ulong seed) ? seed
+            : throw new ArgumentException($"LLMNET_SR_SEED must be an unsigned integer, not \"{text}\"");
+    }
 
     private uint NextRandom()
     {
