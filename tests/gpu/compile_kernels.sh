@@ -7,9 +7,11 @@ out=${1:-$(mktemp -d)}
 mkdir -p "$out"
 cat "$here/common.cuh" "$here/elementwise.cu" "$here/layernorm.cu" "$here/attention.cu" "$here/flash.cu" "$here/classifier.cu" "$here/optimizer.cu" > "$out/all.cu"
 nvcc=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
+# CCBIN names a host compiler when nvcc rejects the default one (Debian's CUDA 11.8 with gcc 12: CCBIN=clang-14).
+host=(); [[ -n ${CCBIN:-} ]] && host=(-ccbin "$CCBIN")
 "$nvcc" --version | tail -2
 echo "== nvcc --ptx"
-"$nvcc" -arch=sm_90 -std=c++17 --use_fast_math --ptx -o "$out/all.ptx" "$out/all.cu"; rc1=$?
+"$nvcc" "${host[@]}" -arch=sm_90 -std=c++17 --use_fast_math --ptx -o "$out/all.ptx" "$out/all.cu"; rc1=$?
 echo "== nvcc -cubin -Xptxas -v"
-"$nvcc" -arch=sm_90 -std=c++17 --use_fast_math -cubin -Xptxas -v -o "$out/all.cubin" "$out/all.cu" 2>&1 | grep -E "Compiling|registers|spill|error|warning" ; rc2=${PIPESTATUS[0]}
+"$nvcc" "${host[@]}" -arch=sm_90 -std=c++17 --use_fast_math -cubin -Xptxas -v -o "$out/all.cubin" "$out/all.cu" 2>&1 | grep -E "Compiling|registers|spill|error|warning" ; rc2=${PIPESTATUS[0]}
 echo "compile_kernels: ptx rc=$rc1 cubin rc=$rc2"
