@@ -132,6 +132,22 @@ public sealed class KernelTests : IDisposable
         Compare.Close(Gpu.ReadBf16(db, OC), e, Bf16Tolerance, "dbias");
     }
 
+    /// <summary>fp64 losses and (softmax - onehot) * dloss over the first V of Vp columns (pad columns stay 0).</summary>
+    private static (double[] Losses, double[] Gradient) ClassifierReference(float[] logits, int[] targets, int rows, int V, int Vp, double dloss)
+    {
+        double[] losses = new double[rows], grad = new double[rows * Vp];
+        for (int n = 0; n < rows; n++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int c = 0; c < V; c++) max = Math.Max(max, logits[n * Vp + c]);
+            for (int c = 0; c < V; c++) sum += Math.Exp(logits[n * Vp + c] - max);
+            double l = max + Math.Log(sum);
+            losses[n] = l - logits[n * Vp + targets[n]];
+            for (int c = 0; c < V; c++) grad[n * Vp + c] = (Math.Exp(logits[n * Vp + c] - l) - (c == targets[n] ? 1 : 0)) * dloss;
+        }
+        return (losses, grad);
+    }
+
     private static double GeluRef(double x) => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 
     private static double GeluGradRef(double x)
@@ -264,16 +280,7 @@ public sealed class KernelTests : IDisposable
         const float dloss = 0.37f;
         Gpu.Kernels.Launch("classifier_backward", (rows, 1), 512, 0, dLogits, lse, dTargets, dloss, V, Vp);
         float[] gotGrad = Gpu.ReadBf16(dLogits, rows * Vp);
-        double[] eLoss = new double[rows], eGrad = new double[rows * Vp];
-        for (int n = 0; n < rows; n++)
-        {
-            double max = double.NegativeInfinity, sum = 0;
-            for (int c = 0; c < V; c++) max = Math.Max(max, logits[n * Vp + c]);
-            for (int c = 0; c < V; c++) sum += Math.Exp(logits[n * Vp + c] - max);
-            double l = max + Math.Log(sum);
-            eLoss[n] = l - logits[n * Vp + targets[n]];
-            for (int c = 0; c < V; c++) eGrad[n * Vp + c] = (Math.Exp(logits[n * Vp + c] - l) - (c == targets[n] ? 1 : 0)) * dloss;
-        }
+        (double[] eLoss, double[] eGrad) = ClassifierReference(logits, targets, rows, V, Vp, dloss);
         Compare.Close(gotLoss, eLoss, 1e-4, "losses");
         Compare.Close(gotGrad, eGrad, Bf16Tolerance, "dlogits");
         for (int n = 0; n < rows; n++)
@@ -304,16 +311,7 @@ public sealed class KernelTests : IDisposable
         float[] sep = Gpu.ReadBf16(sepLogits, rows * Vp), fused = Gpu.ReadBf16(fusedLogits, rows * Vp);
         Assert.True(sep.AsSpan().SequenceEqual(fused), "fused dlogits differ from the separate kernels'");
 
-        double[] eLoss = new double[rows], eGrad = new double[rows * Vp];
-        for (int n = 0; n < rows; n++)
-        {
-            double max = double.NegativeInfinity, sum = 0;
-            for (int c = 0; c < V; c++) max = Math.Max(max, logits[n * Vp + c]);
-            for (int c = 0; c < V; c++) sum += Math.Exp(logits[n * Vp + c] - max);
-            double l = max + Math.Log(sum);
-            eLoss[n] = l - logits[n * Vp + targets[n]];
-            for (int c = 0; c < V; c++) eGrad[n * Vp + c] = Math.Exp(logits[n * Vp + c] - l) - (c == targets[n] ? 1 : 0);
-        }
+        (double[] eLoss, double[] eGrad) = ClassifierReference(logits, targets, rows, V, Vp, 1.0);
         Compare.Close(Gpu.ReadF32(fusedLoss, rows), eLoss, 1e-4, "losses");
         Compare.Close(fused, eGrad, Bf16Tolerance, "dlogits");
         for (int n = 0; n < rows; n++)

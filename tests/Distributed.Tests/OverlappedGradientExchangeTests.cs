@@ -9,31 +9,11 @@ namespace LlmNet.Distributed.Tests;
 public sealed class OverlappedGradientExchangeTests
 {
     private static readonly GptConfig D12 = GptConfig.FromDescriptor("d12");
-    private const nint Base = 0x10000, ComputeStream = 7, NcclStream = 9;
+    private const nint Base = RecordingCollectives.Base, ComputeStream = 7, NcclStream = 9;
 
-    /// <summary>Records collectives and stream fences in the order they are issued.</summary>
-    private sealed class Log : ICollectives, IStreamOrder
+    private static (RecordingCollectives Log, ZeroCollectives Sync) Setup(int processes, int rank, int stage)
     {
-        public readonly List<string> Calls = [];
-        public void AllReduce(nint send, nint recv, long count, NcclDataType type, NcclRedOp op, nint stream) =>
-            Calls.Add($"allreduce {send - Base} {recv - Base} {count} {type} {op} @{stream}");
-        public void ReduceScatter(nint send, nint recv, long recvCount, NcclDataType type, NcclRedOp op, nint stream) =>
-            Calls.Add($"reducescatter {send - Base} {recv - Base} {recvCount} {type} {op} @{stream}");
-        public void AllGather(nint send, nint recv, long sendCount, NcclDataType type, nint stream) =>
-            Calls.Add($"allgather {send - Base} {recv - Base} {sendCount} {type} @{stream}");
-        public IDisposable BeginGroup()
-        {
-            Calls.Add("group");
-            return new End(Calls);
-        }
-        public void CommunicationWaitsForCompute() => Calls.Add("nccl waits for compute");
-        public void ComputeWaitsForCommunication() => Calls.Add("compute waits for nccl");
-        private sealed class End(List<string> calls) : IDisposable { public void Dispose() => calls.Add("end"); }
-    }
-
-    private static (Log Log, ZeroCollectives Sync) Setup(int processes, int rank, int stage)
-    {
-        var log = new Log();
+        var log = new RecordingCollectives();
         var shard = ZeroShardLayout.Create(ParameterLayout.For(D12), processes, rank, stage);
         return (log, new ZeroCollectives(log, shard, NcclDataType.BFloat16));
     }

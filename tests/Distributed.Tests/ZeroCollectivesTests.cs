@@ -10,54 +10,36 @@ public sealed class ZeroCollectivesTests
 {
     private static readonly ParameterLayout D12 = ParameterLayout.For(GptConfig.FromDescriptor("d12"));
 
-    /// <summary>Records the calls; byte addresses are relative to a buffer that starts at 0x10000.</summary>
-    private sealed class Recorder : ICollectives
-    {
-        public readonly List<string> Calls = [];
-        public void AllReduce(nint send, nint recv, long count, NcclDataType type, NcclRedOp op, nint stream) =>
-            Calls.Add($"allreduce {send - Base} {recv - Base} {count} {type} {op} {stream}");
-        public void ReduceScatter(nint send, nint recv, long recvCount, NcclDataType type, NcclRedOp op, nint stream) =>
-            Calls.Add($"reducescatter {send - Base} {recv - Base} {recvCount} {type} {op} {stream}");
-        public void AllGather(nint send, nint recv, long sendCount, NcclDataType type, nint stream) =>
-            Calls.Add($"allgather {send - Base} {recv - Base} {sendCount} {type} {stream}");
-        public IDisposable BeginGroup()
-        {
-            Calls.Add("group");
-            return new End(Calls);
-        }
-        private sealed class End(List<string> calls) : IDisposable { public void Dispose() => calls.Add("end"); }
-    }
-
-    private const nint Base = 0x10000, Stream = 7;
+    private const nint Base = RecordingCollectives.Base, Stream = 7;
 
     [Fact]
     public void Zero_one_reduce_scatters_each_layer_tensor_into_this_ranks_chunk_in_place()
     {
-        var rec = new Recorder();
+        var rec = new RecordingCollectives();
         var z = new ZeroCollectives(rec, ZeroShardLayout.Create(D12, 4, 1, 1), NcclDataType.BFloat16);
         z.ReduceLayerGradients(Base, 3, Stream);
         rec.Calls.Should().HaveCount(14);
         rec.Calls[0].Should().Be("group");
         rec.Calls[^1].Should().Be("end");
         // qkvw of layer 3: elements 39,438,336 + 3·1,769,472 onward; rank 1's chunk starts 442,368 further; 2 bytes each.
-        rec.Calls[3].Should().Be($"reducescatter {2L * 44_746_752} {2L * 45_189_120} 442368 BFloat16 Avg 7");
+        rec.Calls[3].Should().Be($"reducescatter {2L * 44_746_752} {2L * 45_189_120} 442368 BFloat16 Avg @7");
         // ln1w of layer 3 is the first: 38,633,472 + 786,432 + 3·768, chunk 192.
-        rec.Calls[1].Should().Be($"reducescatter {2L * (39_419_904 + 2_304)} {2L * (39_419_904 + 2_304 + 192)} 192 BFloat16 Avg 7");
+        rec.Calls[1].Should().Be($"reducescatter {2L * (39_419_904 + 2_304)} {2L * (39_419_904 + 2_304 + 192)} 192 BFloat16 Avg @7");
     }
 
     [Fact]
     public void Encoder_gradients_and_zero_zero_all_reduce_whole_tensors()
     {
-        var rec = new Recorder();
+        var rec = new RecordingCollectives();
         var z = new ZeroCollectives(rec, ZeroShardLayout.Create(D12, 2, 0, 0), NcclDataType.BFloat16);
         z.ReduceNonLayerGradients(Base, Stream);
         long lnfw = D12.Offsets[14];
         rec.Calls.Should().Equal(
             "group",
-            $"allreduce 0 0 {50304L * 768} BFloat16 Avg 7",
-            $"allreduce {2L * 50304 * 768} {2L * 50304 * 768} {1024L * 768} BFloat16 Avg 7",
-            $"allreduce {2 * lnfw} {2 * lnfw} 768 BFloat16 Avg 7",
-            $"allreduce {2 * (lnfw + 768)} {2 * (lnfw + 768)} 768 BFloat16 Avg 7",
+            $"allreduce 0 0 {50304L * 768} BFloat16 Avg @7",
+            $"allreduce {2L * 50304 * 768} {2L * 50304 * 768} {1024L * 768} BFloat16 Avg @7",
+            $"allreduce {2 * lnfw} {2 * lnfw} 768 BFloat16 Avg @7",
+            $"allreduce {2 * (lnfw + 768)} {2 * (lnfw + 768)} 768 BFloat16 Avg @7",
             "end");
         z.GatherParameters(Base, Stream);
         rec.Calls.Should().HaveCount(6, "ZeRO-0 keeps full parameters on every rank");
@@ -66,19 +48,19 @@ public sealed class ZeroCollectivesTests
     [Fact]
     public void Zero_one_gathers_every_slice_back_in_one_group()
     {
-        var rec = new Recorder();
+        var rec = new RecordingCollectives();
         var shard = ZeroShardLayout.Create(D12, 8, 5, 1);
         new ZeroCollectives(rec, shard, NcclDataType.BFloat16).GatherParameters(Base, Stream);
         rec.Calls.Should().HaveCount(2 + 4 + 12 * 12);
         var wpe = shard.Slice(1, 0);
-        rec.Calls[2].Should().Be($"allgather {2 * wpe.ParameterOffset} {2 * wpe.LayerOffset} 98304 BFloat16 7");
+        rec.Calls[2].Should().Be($"allgather {2 * wpe.ParameterOffset} {2 * wpe.LayerOffset} 98304 BFloat16 @7");
         (wpe.ParameterOffset - wpe.LayerOffset).Should().Be(5 * 98_304, "NCCL's in-place all-gather expects the chunk at rank·count");
     }
 
     [Fact]
     public void One_process_communicates_nothing()
     {
-        var rec = new Recorder();
+        var rec = new RecordingCollectives();
         var z = new ZeroCollectives(rec, ZeroShardLayout.Create(D12, 1, 0, 1), NcclDataType.BFloat16);
         z.ReduceLayerGradients(Base, 0, Stream);
         z.ReduceNonLayerGradients(Base, Stream);

@@ -105,10 +105,11 @@ __device__ __forceinline__ void ldsm_x4_trans(unsigned* r, unsigned addr)
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
 }
 
-// acc[mt][16 x 64] += A[mt][16 x 64] * B for mt = 0..MT-1 where B[k][n] = tile[n][k] (tile at `rows`, ROWS-based);
-// each B fragment feeds MT m-tiles.
-template <int MT>
-__device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4], unsigned rows)
+// acc[mt][16 x 64] += A[mt][16 x 64] * B over a 64-wide k for mt = 0..MT-1, A as packed bf16 fragments, B from a
+// shared tile: TRANS = false for B[k][n] = tile[n][k] (the tile's rows are n: S = Q K^T; `base` ROWS-based),
+// TRANS = true for B[k][n] = tile[k][n] (rows are k: P V, dS K; `base` TRANS-based). Each B fragment feeds MT m-tiles.
+template <int MT, bool TRANS>
+__device__ __forceinline__ void mma_tile(float (*acc)[8][4], unsigned (*a)[4][4], unsigned base)
 {
 #pragma unroll
     for (int kc = 0; kc < 4; kc++)
@@ -116,7 +117,8 @@ __device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4
         for (int nt = 0; nt < 8; nt += 2)
         {
             unsigned b[4];
-            ldsm_x4(b, rows + (nt * 8 * FA_LD + kc * 16) * 2);
+            if (TRANS) ldsm_x4_trans(b, base + (kc * 16 * FA_LD + nt * 8) * 2);
+            else ldsm_x4(b, base + (nt * 8 * FA_LD + kc * 16) * 2);
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
             {
@@ -126,26 +128,11 @@ __device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4
         }
 }
 
-// acc[mt][16 x 64] += P[mt][16 x 64] * tile (rows are k; tile at `trans`, TRANS-based), P as packed bf16 A fragments;
-// each B fragment feeds MT m-tiles.
 template <int MT>
-__device__ __forceinline__ void mma_pv_x(float (*acc)[8][4], unsigned (*p)[4][4], unsigned trans)
-{
-#pragma unroll
-    for (int kc = 0; kc < 4; kc++)
-#pragma unroll
-        for (int nt = 0; nt < 8; nt += 2)
-        {
-            unsigned b[4];
-            ldsm_x4_trans(b, trans + (kc * 16 * FA_LD + nt * 8) * 2);
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-            {
-                mma16816(acc[mt][nt], p[mt][kc], b[0], b[1]);
-                mma16816(acc[mt][nt + 1], p[mt][kc], b[2], b[3]);
-            }
-        }
-}
+__device__ __forceinline__ void mma_abt_x(float (*acc)[8][4], unsigned (*a)[4][4], unsigned rows) { mma_tile<MT, false>(acc, a, rows); }
+
+template <int MT>
+__device__ __forceinline__ void mma_pv_x(float (*acc)[8][4], unsigned (*p)[4][4], unsigned trans) { mma_tile<MT, true>(acc, p, trans); }
 
 // acc[16 x 64] += A[16 x 64] * B with A = the 16 tile rows at `arows` (TRANS-based) and B[k][n] = tile[n][k] at `rows`.
 __device__ __forceinline__ void mma_abt_shared(float (*acc)[4], unsigned arows, unsigned rows)
