@@ -74,6 +74,14 @@ template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile(
 #define FA_STAGES 3
 #define FA_TILE (64 * FA_LD) // bf16 elements of one padded 64 x 64 tile
 
+// The K and V tiles of keys tile * 64 .. tile * 64 + 63 (from a (B, T, 3C) qkv row block at `base`) into ring stage
+// `stage`, which holds one (K, V) pair.
+__device__ __forceinline__ void load_kv_async(bf16* ring, int stage, const bf16* base, int C, long rs, int tile, int T)
+{
+    load_tile_async(ring + stage * 2 * FA_TILE, base + C, rs, tile * 64, T);
+    load_tile_async(ring + stage * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, tile * 64, T);
+}
+
 __device__ __forceinline__ float group_max(float v)
 {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
@@ -204,8 +212,7 @@ __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16*
     {
         if (p < tiles)
         {
-            load_tile_async(fwd_smem + p * 2 * FA_TILE, base + C, rs, p * 64, T);
-            load_tile_async(fwd_smem + p * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, p * 64, T);
+            load_kv_async(fwd_smem, p, base, C, rs, p, T);
         }
         cp_async_commit();
     }
@@ -214,9 +221,7 @@ __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16*
         int buf = t % FA_STAGES, j0 = t * 64, pre = t + FA_STAGES - 1;
         if (pre < tiles) // into the buffer that tile t - 1 used: every warp left it at the last barrier
         {
-            int ps = pre % FA_STAGES;
-            load_tile_async(fwd_smem + ps * 2 * FA_TILE, base + C, rs, pre * 64, T);
-            load_tile_async(fwd_smem + ps * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, pre * 64, T);
+            load_kv_async(fwd_smem, pre % FA_STAGES, base, C, rs, pre, T);
         }
         cp_async_commit();
         cp_async_wait<FA_STAGES - 1>(); // tile t's group is complete
@@ -352,8 +357,7 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, cons
     {
         if (p < tiles)
         {
-            load_tile_async(dq_smem + p * 2 * FA_TILE, base + C, rs, p * 64, T);
-            load_tile_async(dq_smem + p * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, p * 64, T);
+            load_kv_async(dq_smem, p, base, C, rs, p, T);
         }
         cp_async_commit();
     }
@@ -362,9 +366,7 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, cons
         int buf = t % FA_STAGES, j0 = t * 64, pre = t + FA_STAGES - 1;
         if (pre < tiles)
         {
-            int ps = pre % FA_STAGES;
-            load_tile_async(dq_smem + ps * 2 * FA_TILE, base + C, rs, pre * 64, T);
-            load_tile_async(dq_smem + ps * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, pre * 64, T);
+            load_kv_async(dq_smem, pre % FA_STAGES, base, C, rs, pre, T);
         }
         cp_async_commit();
         cp_async_wait<FA_STAGES - 1>();
