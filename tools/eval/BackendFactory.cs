@@ -29,17 +29,11 @@ internal static class BackendFactory
 
     private static (GptConfig Config, float[] Parameters) LoadModel(string model)
     {
-        if (File.Exists(model))
+        try
         {
-            var parameters = ModelFile.Read(model, out var config);
+            float[] parameters = ModelSource.Load(model, out var config);
             return (config, parameters);
         }
-        GptConfig fresh;
-        try { fresh = GptConfig.FromDescriptor(model); }
-        catch (ArgumentException e)
-        {
-            throw new ToolException($"{model}: no such model file, and not a model descriptor ({e.Message})");
-        }
-        return (fresh, GptModel.CreateFresh(fresh));
+        catch (ArgumentException e) { throw new ToolException(e.Message); }
     }
 }

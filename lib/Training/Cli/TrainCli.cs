@@ -74,8 +74,8 @@ public static class TrainCli
     public sealed record Start(float[] Parameters, GptConfig Config, string Source, int? ResumeStep);
 
     /// <summary>
-    /// -y 1 with a complete checkpoint in -o: that checkpoint's model. Otherwise -e: a path ending in .bin
-    /// is a model file (v3 fp32 or v5 bf16); anything else is a descriptor for a fresh seed-42 init.
+    /// -y 1 with a complete checkpoint in -o: that checkpoint's model. Otherwise -e as <see cref="ModelSource"/> reads
+    /// it: a model file (v3 fp32 or v5 bf16) or a descriptor for a fresh seed-42 init.
     /// </summary>
     public static Start ResolveStart(TrainOptions options)
     {
@@ -89,11 +89,7 @@ public static class TrainCli
                 return new Start(ModelFile.Read(path, out var config), config, path, step);
             }
         }
-        if (options.Init.EndsWith(".bin", StringComparison.Ordinal))
-            return new Start(ModelFile.Read(options.Init, out var config), config, options.Init, null);
-        GptConfig fresh;
-        try { fresh = GptConfig.FromDescriptor(options.Init); }
+        try { return new Start(ModelSource.Load(options.Init, out var config), config, options.Init, null); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
-        return new Start(GptModel.CreateFresh(fresh), fresh, options.Init, null);
     }
 }

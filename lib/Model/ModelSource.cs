@@ -1,0 +1,27 @@
+using LlmNet.Model.Checkpoints;
+
+namespace LlmNet.Model;
+
+/// <summary>
+/// What the tools accept as "the model" (llm-train's -e, llm-eval's --model): a model file (llm.c v3 fp32 or v5
+/// bf16) when the argument ends in .bin, llm.c's rule, or names an existing file; otherwise a descriptor such as d12
+/// (<see cref="GptConfig.FromDescriptor"/>) for a fresh seed-42 init.
+/// </summary>
+public static class ModelSource
+{
+    public static bool IsFile(string model) => model.EndsWith(".bin", StringComparison.Ordinal) || File.Exists(model);
+
+    /// <summary>The parameters (fp32, llm.c order) and shape of <paramref name="model"/>.</summary>
+    /// <exception cref="ArgumentException">neither a model file nor a descriptor; the message says both.</exception>
+    /// <exception cref="LlmNet.Common.Formats.DataFormatException">a model file that is missing, truncated or of an unknown version.</exception>
+    public static float[] Load(string model, out GptConfig config)
+    {
+        if (IsFile(model)) return ModelFile.Read(model, out config);
+        try { config = GptConfig.FromDescriptor(model); }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"{model}: no such model file, and not a model descriptor ({e.Message})", e);
+        }
+        return GptModel.CreateFresh(config);
+    }
+}
