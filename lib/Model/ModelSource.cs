@@ -3,13 +3,14 @@ using LlmNet.Model.Checkpoints;
 namespace LlmNet.Model;
 
 /// <summary>
-/// What the tools accept as "the model" (llm-train's -e, llm-eval's --model): a model file (llm.c v3 fp32 or v5
-/// bf16) when the argument ends in .bin, llm.c's rule, or names an existing file; otherwise a descriptor such as d12
-/// (<see cref="GptConfig.FromDescriptor"/>) for a fresh seed-42 init.
+/// What the tools accept as "the model" (llm-train's -e, llm-eval's --model): a path ending in .bin is a model file
+/// (llm.c v3 fp32 or v5 bf16), llm.c's rule; otherwise a descriptor such as d12 (<see cref="GptConfig.FromDescriptor"/>)
+/// means a fresh seed-42 init, and anything else that names an existing file is read as a model file too.
 /// </summary>
 public static class ModelSource
 {
-    public static bool IsFile(string model) => model.EndsWith(".bin", StringComparison.Ordinal) || File.Exists(model);
+    public static bool IsFile(string model) =>
+        model.EndsWith(".bin", StringComparison.Ordinal) || (!IsDescriptor(model) && File.Exists(model));
 
     /// <summary>The parameters (fp32, llm.c order) and shape of <paramref name="model"/>.</summary>
     /// <exception cref="ArgumentException">neither a model file nor a descriptor; the message says both.</exception>
@@ -23,5 +24,15 @@ public static class ModelSource
             throw new ArgumentException($"{model}: no such model file, and not a model descriptor ({e.Message})", e);
         }
         return GptModel.CreateFresh(config);
+    }
+
+    private static bool IsDescriptor(string model)
+    {
+        try
+        {
+            GptConfig.FromDescriptor(model);
+            return true;
+        }
+        catch (ArgumentException) { return false; }
     }
 }

@@ -5,6 +5,11 @@ using Xunit;
 
 namespace LlmNet.Model.Tests;
 
+/// <summary>One test changes the working directory, so this class runs apart from the others.</summary>
+[CollectionDefinition("working directory", DisableParallelization = true)]
+public sealed class WorkingDirectoryCollection;
+
+[Collection("working directory")]
 public class ModelSourceTests
 {
     [Fact]
@@ -35,6 +40,24 @@ public class ModelSourceTests
             }
         }
         finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void ADescriptorWinsOverAFileOfTheSameName()
+    {
+        string dir = Directory.CreateTempSubdirectory("llmnet-source-").FullName;
+        string cwd = Environment.CurrentDirectory;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "d6"), "not a model");
+            Environment.CurrentDirectory = dir;
+            ModelSource.IsFile("d6").Should().BeFalse("llm.c reads -e d6 as a descriptor whatever lies in the folder");
+        }
+        finally
+        {
+            Environment.CurrentDirectory = cwd;
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]
