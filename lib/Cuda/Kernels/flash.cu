@@ -82,6 +82,29 @@ __device__ __forceinline__ void load_kv_async(bf16* ring, int stage, const bf16*
     load_tile_async(ring + stage * 2 * FA_TILE + FA_TILE, base + 2 * C, rs, tile * 64, T);
 }
 
+// Starts a K/V ring: tiles 0 .. FA_STAGES - 2 in flight, one commit group each (empty past the last tile), so that
+// kv_ring_next can count groups the same way on every iteration.
+__device__ __forceinline__ void kv_ring_start(bf16* ring, const bf16* base, int C, long rs, int tiles, int T)
+{
+#pragma unroll
+    for (int p = 0; p < FA_STAGES - 1; p++)
+    {
+        if (p < tiles) load_kv_async(ring, p, base, C, rs, p, T);
+        cp_async_commit();
+    }
+}
+
+// Before tile t: queue tile t + FA_STAGES - 1 into the stage that tile t - 1 used (every warp left it at the
+// previous iteration's closing barrier), then wait until tile t has landed and the whole block sees it.
+__device__ __forceinline__ void kv_ring_next(bf16* ring, const bf16* base, int C, long rs, int t, int tiles, int T)
+{
+    int pre = t + FA_STAGES - 1;
+    if (pre < tiles) load_kv_async(ring, pre % FA_STAGES, base, C, rs, pre, T);
+    cp_async_commit();
+    cp_async_wait<FA_STAGES - 1>(); // tile t's group is complete
+    __syncthreads();
+}
+
 __device__ __forceinline__ float group_max(float v)
 {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
@@ -207,25 +230,11 @@ __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16*
     const unsigned kRows = smem_addr(fwd_smem) + lane_rows(lane), vTrans = smem_addr(fwd_smem + FA_TILE) + lane_trans(lane);
     const unsigned stageBytes = 2 * FA_TILE * 2;
     int tiles = min(T - 1, q0 + 4 * RW - 1) / 64 + 1;
-#pragma unroll
-    for (int p = 0; p < FA_STAGES - 1; p++)
-    {
-        if (p < tiles)
-        {
-            load_kv_async(fwd_smem, p, base, C, rs, p, T);
-        }
-        cp_async_commit();
-    }
+    kv_ring_start(fwd_smem, base, C, rs, tiles, T);
     for (int t = 0; t < tiles; t++)
     {
-        int buf = t % FA_STAGES, j0 = t * 64, pre = t + FA_STAGES - 1;
-        if (pre < tiles) // into the buffer that tile t - 1 used: every warp left it at the last barrier
-        {
-            load_kv_async(fwd_smem, pre % FA_STAGES, base, C, rs, pre, T);
-        }
-        cp_async_commit();
-        cp_async_wait<FA_STAGES - 1>(); // tile t's group is complete
-        __syncthreads();
+        int buf = t % FA_STAGES, j0 = t * 64;
+        kv_ring_next(fwd_smem, base, C, rs, t, tiles, T);
         if (j0 <= r0 + RW - 1) // else every key of the tile lies after this warp's rows
         {
             float s[MT][8][4];
@@ -352,25 +361,11 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, cons
     const unsigned kRows = smem_addr(dq_smem) + lane_rows(lane), kTrans = smem_addr(dq_smem) + lane_trans(lane);
     const unsigned vRows = smem_addr(dq_smem + FA_TILE) + lane_rows(lane), stageBytes = 2 * FA_TILE * 2;
     int tiles = min(T - 1, q0 + 4 * RW - 1) / 64 + 1;
-#pragma unroll
-    for (int p = 0; p < FA_STAGES - 1; p++)
-    {
-        if (p < tiles)
-        {
-            load_kv_async(dq_smem, p, base, C, rs, p, T);
-        }
-        cp_async_commit();
-    }
+    kv_ring_start(dq_smem, base, C, rs, tiles, T);
     for (int t = 0; t < tiles; t++)
     {
-        int buf = t % FA_STAGES, j0 = t * 64, pre = t + FA_STAGES - 1;
-        if (pre < tiles)
-        {
-            load_kv_async(dq_smem, pre % FA_STAGES, base, C, rs, pre, T);
-        }
-        cp_async_commit();
-        cp_async_wait<FA_STAGES - 1>();
-        __syncthreads();
+        int buf = t % FA_STAGES, j0 = t * 64;
+        kv_ring_next(dq_smem, base, C, rs, t, tiles, T);
         if (j0 <= r0 + RW - 1)
         {
             float s[MT][8][4];
