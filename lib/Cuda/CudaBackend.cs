@@ -458,7 +458,14 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     {
         RequireTraining(nameof(ForwardBackward));
         if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
-        _fuseClassifier = _classifierStaged;
+        if (!_classifierStaged)
+        {
+            // A logits row does not fit in shared memory: the separate classifier kernels, loss read after the forward.
+            float loss = Forward(inputs, targets, batchSize, seqLen);
+            Backward(lossScale, lastMicroStep);
+            return loss;
+        }
+        _fuseClassifier = true;
         try { Forward(inputs, targets, batchSize, seqLen); }
         finally { _fuseClassifier = false; }
         Backward(lossScale, lastMicroStep);
