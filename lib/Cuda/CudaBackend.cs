@@ -19,7 +19,7 @@ namespace LlmNet.Cuda;
 /// last micro-step (all-reduce with ZeRO-0; reduce-scatter with ZeRO-1, where each process keeps m, v and master
 /// for its 1/N shard only and the updated parameters are all-gathered), see docs/multi-gpu.md.
 /// </summary>
-public sealed class CudaBackend : IGptBackend, IStochasticRounding
+public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRounding
 {
     private const int NormBlocks = 1024, NormThreads = 512;
 
@@ -32,6 +32,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
     private readonly bool _training;                // false: forward passes only, no gradients, optimizer state or backward scratch
     private readonly FlashKernels _flash = FlashKernels.FromEnvironment();
+    private readonly MatmulEpilogue _biasGradientInMatmul = BiasGradientInMatmul();
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
@@ -52,12 +53,13 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     // Backward scratch.
     private readonly DeviceBuffer _dresidual, _btc, _bt4c, _attDelta, _partials, _normPartials, _buckets, _wtePartials;
 
-    private int[] _hostInputs = [], _hostTargets = [];
+    // Pinned host memory for batches and losses: copies are queued, and the host waits only for what it reads.
+    private readonly MicroStepStaging _staging;
     private int _b, _t;
     private bool _haveTargets, _masterValid;
-    // ForwardBackward asks Forward for the fused classifier; after it the logits buffer holds (softmax - onehot),
-    // not yet scaled by dloss, and the backward's two logits matmuls apply the scale as alpha.
-    private bool _fuseClassifier, _logitsHoldGradient;
+    // After the fused classifier of a training micro-step the logits buffer holds (softmax - onehot), not yet scaled
+    // by dloss, and the backward's two logits matmuls apply the scale as alpha.
+    private bool _logitsHoldGradient;
     private readonly bool _classifierStaged; // a logits row fits in shared memory: ForwardBackward fuses the classifier
 
     public CudaBackend(GptConfig config, int maxBatch, int maxSeq, CudaBackendOptions? options = null)
@@ -144,6 +146,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             _normPartials = TrainingAlloc("norm partials", NormBlocks * 4);
             _buckets = TrainingAlloc("wte-backward buckets", TokenBuckets.MaxInts(bt) * 4);
             _wtePartials = TrainingAlloc("wte-backward chunk sums", TokenBuckets.MaxChunks(bt) * C * 4);
+            _staging = new MicroStepStaging(_device, checked((int)bt));
             if (_training)
             {
                 _device.Zero(_grads.Ptr, _grads.Bytes);
@@ -340,6 +343,23 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen)
     {
+        ForwardPass(inputs, targets, batchSize, seqLen);
+        if (!_haveTargets)
+        {
+            _device.Synchronize();
+            return float.NaN;
+        }
+        int bt = batchSize * seqLen;
+        _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, Config.VocabSize, Config.PaddedVocabSize);
+        return MeanLoss(bt);
+    }
+
+    /// <summary>
+    /// Stages the batch in pinned memory, queues its upload and the forward pass up to the logits; returns without
+    /// waiting for the GPU. The caller queues the classifier.
+    /// </summary>
+    private void ForwardPass(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen)
+    {
         _device.MakeCurrent();
         if (batchSize < 1 || batchSize > MaxBatchSize || seqLen < 1 || seqLen > MaxSeqLen)
             throw new ArgumentException($"batch {batchSize}x{seqLen} exceeds the allocated {MaxBatchSize}x{MaxSeqLen}");
@@ -349,13 +369,19 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         CheckTokens(inputs, "input");
         if (!targets.IsEmpty) CheckTokens(targets, "target");
         _b = batchSize; _t = seqLen;
-        _hostInputs = inputs.ToArray();
-        _hostTargets = targets.ToArray();
         _haveTargets = !targets.IsEmpty;
-        _device.Upload(_inputs.Ptr, inputs);
-        if (_haveTargets) _device.Upload(_targets.Ptr, targets);
+        _logitsHoldGradient = false;
+        var slot = _staging.Take(bt);
+        inputs.CopyTo(slot.Inputs);
+        _device.UploadAsync(_inputs.Ptr, slot.Memory, 0, (long)bt * 4);
+        if (_haveTargets)
+        {
+            targets.CopyTo(slot.Targets);
+            _device.UploadAsync(_targets.Ptr, slot.Memory, slot.TargetsByteOffset, (long)bt * 4);
+        }
+        slot.Fence.Record();
 
-        int L = Config.NumLayers, C = Config.Channels, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
+        int L = Config.NumLayers, C = Config.Channels, Vp = Config.PaddedVocabSize;
         _k.Launch("encoder_forward", (CeilDiv((long)bt * C / 8, 256), 1), 256, 0, _encoded.Ptr, _inputs.Ptr, Param(0), Param(1), bt, seqLen, C);
         LayerNorm(0, _encoded.Ptr, 0, Ln1(0), _ln1Mean.Ptr, _ln1Rstd.Ptr, Param(2), Param(3), bt);
         for (int l = 0; l < L; l++)
@@ -381,21 +407,6 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
                 last ? Param(14) : Param(2, l + 1), last ? Param(15) : Param(3, l + 1), bt);
         }
         _mm.Run(_logits.Ptr, Param(0), _lnf.Ptr, Vp, bt, C, true, false);
-        _logitsHoldGradient = false;
-        if (!_haveTargets)
-        {
-            _device.Synchronize();
-            return float.NaN;
-        }
-        if (_fuseClassifier)
-        {
-            // The losses are read by ForwardBackward once the backward is queued behind this kernel.
-            _k.Launch("classifier_forward_backward", (bt, 1), 512, Vp * 2, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, V, Vp);
-            _logitsHoldGradient = true;
-            return float.NaN;
-        }
-        _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, V, Vp);
-        return MeanLoss(bt);
     }
 
     /// <summary>Downloads the per-position losses of the last forward pass and sums them on the host, in order.</summary>
@@ -405,9 +416,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         try
         {
             _device.Download(losses.AsSpan(0, bt), _losses.Ptr);
-            double sum = 0;
-            for (int i = 0; i < bt; i++) sum += losses[i];
-            return (float)(sum / bt);
+            return MicroStepStaging.MeanLoss(losses.AsSpan(0, bt));
         }
         finally { ArrayPool<float>.Shared.Return(losses); }
     }
@@ -449,36 +458,62 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     public void Backward(float lossScale) => Backward(lossScale, lastMicroStep: false);
 
     /// <summary>
-    /// One training micro-step with the fused classifier: the forward ends in one kernel that writes the losses and
-    /// the unscaled logits gradient, the whole backward is queued behind it, and only then are the losses read back,
-    /// so the GPU runs forward and backward without waiting for the host. Gradients and loss equal those of
-    /// <see cref="Forward"/> + <see cref="Backward(float, bool)"/> bitwise when lossScale is a power of two.
+    /// One training micro-step, waited for: <see cref="QueueForwardBackward"/>, then its loss. Gradients and loss equal
+    /// those of <see cref="Forward"/> + <see cref="Backward(float, bool)"/> bitwise when lossScale is a power of two.
     /// </summary>
     public float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
     {
-        RequireTraining(nameof(ForwardBackward));
-        if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
-        if (!_classifierStaged)
-        {
-            // A logits row does not fit in shared memory: the separate classifier kernels, loss read after the forward.
-            float loss = Forward(inputs, targets, batchSize, seqLen);
-            Backward(lossScale, lastMicroStep);
-            return loss;
-        }
-        _fuseClassifier = true;
-        try { Forward(inputs, targets, batchSize, seqLen); }
-        finally { _fuseClassifier = false; }
-        Backward(lossScale, lastMicroStep);
-        return MeanLoss(batchSize * seqLen);
+        if (_staging.QueuedCount > 0)
+            throw new InvalidOperationException($"{_staging.QueuedCount} queued micro-step(s) still hold losses: call {nameof(TakeLosses)} before {nameof(ForwardBackward)}");
+        QueueForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep);
+        return TakeLosses()[0];
     }
 
     /// <summary>
-    /// Backward; on the last micro-step of an accumulation window with several processes, also averages the
+    /// Queues one training micro-step and returns without waiting for the GPU. When a logits row fits in shared memory
+    /// the forward ends in one kernel that writes the losses and the unscaled logits gradient; otherwise the separate
+    /// classifier kernels run. Either way the losses are copied into pinned memory behind the kernels and the whole
+    /// backward is queued after them. The host waits only when the batch slot it needs is still being copied from
+    /// (two micro-steps back), and on the last micro-step of several processes, for the gradient exchange.
+    /// </summary>
+    public void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+    {
+        RequireTraining(nameof(QueueForwardBackward));
+        if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
+        ForwardPass(inputs, targets, batchSize, seqLen);
+        int bt = batchSize * seqLen, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
+        if (_classifierStaged)
+        {
+            _k.Launch("classifier_forward_backward", (bt, 1), 512, Vp * 2, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, V, Vp);
+            _logitsHoldGradient = true;
+        }
+        else _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, V, Vp);
+        _device.DownloadAsync(_staging.QueueLossRow(bt), 0, _losses.Ptr, (long)bt * 4);
+        QueueBackward(lossScale, lastMicroStep);
+    }
+
+    /// <summary>Waits for the GPU and returns the mean loss of every micro-step queued since the last call, in order.</summary>
+    public float[] TakeLosses()
+    {
+        _device.MakeCurrent();
+        _device.Synchronize();
+        return _staging.TakeMeanLosses();
+    }
+
+    /// <summary>
+    /// Backward, waited for; on the last micro-step of an accumulation window with several processes, also averages the
     /// gradients across them, each layer's as soon as its backward is queued (or, with LLMNET_OVERLAP_REDUCE=0,
     /// after the whole pass). Either way the averages are complete when this returns. (Called without it, the
     /// exchange happens at the first of <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
     /// </summary>
     public void Backward(float lossScale, bool lastMicroStep)
+    {
+        QueueBackward(lossScale, lastMicroStep);
+        _device.Synchronize();
+    }
+
+    /// <summary>The backward of <see cref="Backward(float, bool)"/>, queued: the host waits only for a gradient exchange.</summary>
+    private void QueueBackward(float lossScale, bool lastMicroStep)
     {
         RequireTraining(nameof(Backward));
         bool overlap = lastMicroStep && _sync is not null && _overlapReduce;
@@ -517,8 +552,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
 
             // MLP: fcproj, GELU, fc
             if (_recompute >= 1) Gelu(gelu, fch, (long)bt * 4 * C);
-            _mm.Run(Grad(12, l), gelu, _dresidual.Ptr, 4 * C, C, bt, false, true, accumulate: true);
-            BiasGradient(Grad(13, l), _dresidual.Ptr, bt, C);
+            WeightAndBiasGradients(Grad(12, l), Grad(13, l), gelu, _dresidual.Ptr, bt, 4 * C, C);
             if (_geluFusion >= 2)
                 _mm.Run(_bt4c.Ptr, Param(12, l), _dresidual.Ptr, 4 * C, bt, C, false, false, false, MatmulEpilogue.DGelu, 0, fch);
             else
@@ -528,20 +562,17 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
             }
             if (_recompute >= 2)
                 LayerNorm(0, Act(_residual2, l, C), 0, Ln2(l), 0, 0, Param(8, l), Param(9, l), bt);
-            _mm.Run(Grad(10, l), Ln2(l), _bt4c.Ptr, C, 4 * C, bt, false, true, accumulate: true);
-            BiasGradient(Grad(11, l), _bt4c.Ptr, bt, 4 * C);
+            WeightAndBiasGradients(Grad(10, l), Grad(11, l), Ln2(l), _bt4c.Ptr, bt, C, 4 * C);
             _mm.Run(_btc.Ptr, Param(10, l), _bt4c.Ptr, C, bt, 4 * C, false, false);
             LayerNormBackward(_btc.Ptr, Act(_residual2, l, C), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(8, l), Grad(8, l), Grad(9, l), bt);
 
             // attention: attproj, attention, qkv
-            _mm.Run(Grad(6, l), atty, _dresidual.Ptr, C, C, bt, false, true, accumulate: true);
-            BiasGradient(Grad(7, l), _dresidual.Ptr, bt, C);
+            WeightAndBiasGradients(Grad(6, l), Grad(7, l), atty, _dresidual.Ptr, bt, C, C);
             _mm.Run(_btc.Ptr, Param(6, l), _dresidual.Ptr, C, bt, C, false, false);
             AttentionBackward(_bt4c.Ptr, _btc.Ptr, qkv, atty, lse, B, T);
             if (_recompute >= 2)
                 LayerNorm(0, residual, 0, Ln1(l), 0, 0, Param(2, l), Param(3, l), bt);
-            _mm.Run(Grad(4, l), Ln1(l), _bt4c.Ptr, C, 3 * C, bt, false, true, accumulate: true);
-            BiasGradient(Grad(5, l), _bt4c.Ptr, bt, 3 * C);
+            WeightAndBiasGradients(Grad(4, l), Grad(5, l), Ln1(l), _bt4c.Ptr, bt, C, 3 * C);
             _mm.Run(_btc.Ptr, Param(4, l), _bt4c.Ptr, C, bt, 3 * C, false, false);
             LayerNormBackward(_btc.Ptr, residual, Stat(_ln1Mean, l), Stat(_ln1Rstd, l), Param(2, l), Grad(2, l), Grad(3, l), bt);
             // Layer l's 12 gradients are final here: nothing below writes them again in this pass.
@@ -549,7 +580,6 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         }
         EncoderBackward(B, T);
         if (_exchange?.InProgress == true) FinishOverlappedExchange();
-        else _device.Synchronize();
     }
 
     private void EncoderBackward(int B, int T)
@@ -558,8 +588,14 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         uint seed = NextRandom();
         _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(1), _dresidual.Ptr, B, T, C, seed);
 
-        var buckets = TokenBuckets.Build(_hostInputs);
-        _device.Upload(_buckets.Ptr, (ReadOnlySpan<int>)buckets.Host);
+        // The buckets go through the forward's pinned slot. The fence wait returns once the GPU has taken this batch's
+        // inputs, by when its bucket area is free even if this forward gets a second backward.
+        var slot = _staging.Current;
+        slot.Fence.Wait();
+        var buckets = TokenBuckets.Build(slot.Inputs);
+        buckets.Host.CopyTo(slot.Buckets(buckets.Host.Length));
+        _device.UploadAsync(_buckets.Ptr, slot.Memory, slot.BucketsByteOffset, (long)buckets.Host.Length * 4);
+        slot.Fence.Record();
         ulong At(int offset) => _buckets.Ptr + (ulong)offset * 4;
         (int, int) Grid(int rows) => (rows, CeilDiv(C / 8, 64));
         if (buckets.Chunks > 0)
@@ -816,6 +852,45 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
     private int LayerNormBackwardBlocks(long rows) => (int)Math.Min((rows + 7) / 8, 4L * _device.MultiprocessorCount);
     private int LayerNormBackwardSharedBytes => 16 * Config.Channels * 4;
 
+    /// <summary>
+    /// dweight += inp^T·dout and dbias += the column sums of dout, for a linear layer of (rows, inFeatures) → (rows, outFeatures).
+    /// With <see cref="BiasGradientInMatmul"/> the weight-gradient product also sums dout's columns (cuBLASLt's BGRADB
+    /// epilogue) into fp32 scratch, which one small kernel adds to dbias; otherwise two reduction kernels read dout again.
+    /// </summary>
+    private void WeightAndBiasGradients(ulong dweight, ulong dbias, ulong inp, ulong dout, int rows, int inFeatures, int outFeatures)
+    {
+        if (_biasGradientInMatmul == MatmulEpilogue.BiasGradientB)
+        {
+            _mm.Run(dweight, inp, dout, inFeatures, outFeatures, rows, false, true, accumulate: true, MatmulEpilogue.BiasGradientB, _partials.Ptr);
+            _k.Launch("column_finish", (CeilDiv(outFeatures, 32), 1), (32, 8), 0, 0UL, dbias, _partials.Ptr, 1, outFeatures);
+            return;
+        }
+        if (_biasGradientInMatmul == MatmulEpilogue.BiasGradientB16)
+        {
+            _mm.Run(dweight, inp, dout, inFeatures, outFeatures, rows, false, true, accumulate: true, MatmulEpilogue.BiasGradientB16, _partials.Ptr);
+            _k.Launch("add_inplace", (CeilDiv(outFeatures / 8, 256), 1), 256, 0, dbias, _partials.Ptr, (long)outFeatures);
+            return;
+        }
+        _mm.Run(dweight, inp, dout, inFeatures, outFeatures, rows, false, true, accumulate: true);
+        BiasGradient(dbias, dout, rows, outFeatures);
+    }
+
+    /// <summary>
+    /// LLMNET_BIAS_GRADIENT=matmul takes the bias gradients from the weight-gradient products (see
+    /// <see cref="WeightAndBiasGradients"/>); unset or "kernel", from this assembly's reduction kernels.
+    /// </summary>
+    internal static MatmulEpilogue BiasGradientInMatmul()
+    {
+        string? value = Environment.GetEnvironmentVariable("LLMNET_BIAS_GRADIENT");
+        return value switch
+        {
+            null or "" or "kernel" => MatmulEpilogue.None,
+            "matmul" => MatmulEpilogue.BiasGradientB,
+            "matmul16" => MatmulEpilogue.BiasGradientB16,
+            _ => throw new ArgumentException($"LLMNET_BIAS_GRADIENT must be \"kernel\", \"matmul\" or \"matmul16\", not \"{value}\""),
+        };
+    }
+
     private void BiasGradient(ulong dbias, ulong dout, int rows, int columns)
     {
         int splits = Splits(rows, columns);
@@ -892,6 +967,7 @@ public sealed class CudaBackend : IGptBackend, IStochasticRounding
         foreach (DeviceBuffer b in _buffers) b.Dispose();
         _buffers.Clear();
         _k?.Dispose();
+        _staging?.Dispose();
         _ncclStream?.Dispose();
         _device?.Dispose();
     }

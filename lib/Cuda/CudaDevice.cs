@@ -123,6 +123,31 @@ public sealed unsafe class CudaDevice : IDisposable
         }
     }
 
+    public PinnedBuffer AllocatePinned(long bytes) => new(bytes);
+
+    /// <summary>Queues a copy of bytes from pinned memory (at a byte offset) to the device; returns without waiting.</summary>
+    public void UploadAsync(ulong dst, PinnedBuffer src, long offset, long bytes)
+    {
+        if (bytes == 0) return;
+        CheckRange(src, offset, bytes);
+        Driver.Check(Driver.cuMemcpyHtoDAsync(dst, (byte*)src.Pointer + offset, (nuint)bytes, Stream), "cuMemcpyHtoDAsync");
+    }
+
+    /// <summary>Queues a copy of bytes from the device into pinned memory (at a byte offset); returns without waiting.</summary>
+    public void DownloadAsync(PinnedBuffer dst, long offset, ulong src, long bytes)
+    {
+        if (bytes == 0) return;
+        CheckRange(dst, offset, bytes);
+        Driver.Check(Driver.cuMemcpyDtoHAsync((byte*)dst.Pointer + offset, src, (nuint)bytes, Stream), "cuMemcpyDtoHAsync");
+    }
+
+    private static void CheckRange(PinnedBuffer buffer, long offset, long bytes)
+    {
+        if (buffer.Pointer == IntPtr.Zero) throw new ObjectDisposedException(nameof(PinnedBuffer));
+        if (offset < 0 || bytes < 0 || offset + bytes > buffer.Bytes)
+            throw new ArgumentOutOfRangeException(nameof(bytes), $"{bytes} bytes at {offset} exceed the pinned buffer's {buffer.Bytes} bytes");
+    }
+
     public void Copy(ulong dst, ulong src, long bytes) =>
         Driver.Check(Driver.cuMemcpyDtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoDAsync");
 
@@ -212,6 +237,30 @@ public sealed class CudaTimer : IDisposable
         Driver.cuEventDestroy(_start);
         Driver.cuEventDestroy(_stop);
     }
+}
+
+/// <summary>
+/// A point in a device's stream that the host can wait for: recorded behind queued copies, waited on before the
+/// host overwrites the pinned memory they read. Waiting on a fence never recorded returns at once.
+/// </summary>
+public sealed class CudaFence : IDisposable
+{
+    private readonly IntPtr _event, _stream;
+
+    public CudaFence(CudaDevice device)
+    {
+        device.MakeCurrent();
+        _stream = device.Stream;
+        Driver.Check(Driver.cuEventCreate(out _event, Driver.EventDisableTiming), "cuEventCreate");
+    }
+
+    /// <summary>Marks the work queued on the stream so far.</summary>
+    public void Record() => Driver.Check(Driver.cuEventRecord(_event, _stream), "cuEventRecord");
+
+    /// <summary>Blocks until the work queued before the last <see cref="Record"/> has finished.</summary>
+    public void Wait() => Driver.Check(Driver.cuEventSynchronize(_event), "cuEventSynchronize");
+
+    public void Dispose() => Driver.cuEventDestroy(_event);
 }
 
 /// <summary>

@@ -189,13 +189,20 @@ public sealed class Trainer : IDisposable
             var clock = Stopwatch.StartNew();
             _backend.ZeroGradients();
             float lossSum = 0f;
+            // A backend that can queue micro-steps gets all of them before the first loss is read, so it never idles
+            // while the host reads a batch; the losses are then summed in the same order as they would be one by one.
+            var queue = _backend as IQueuedMicroSteps;
             for (int micro = 0; micro < GradAccumSteps; micro++)
             {
                 _train.NextBatch();
                 // The last micro-step's backward also averages the gradients across processes.
-                lossSum += _backend.ForwardBackward(_train.Inputs, _train.Targets, B, T, lossScale, lastMicroStep: micro == GradAccumSteps - 1);
+                bool last = micro == GradAccumSteps - 1;
+                if (queue is null) lossSum += _backend.ForwardBackward(_train.Inputs, _train.Targets, B, T, lossScale, last);
+                else queue.QueueForwardBackward(_train.Inputs, _train.Targets, B, T, lossScale, last);
                 _srRng.NextUInt32(); // llm.c seeds the encoder-backward stochastic rounding once per micro-step
             }
+            if (queue is not null)
+                foreach (float loss in queue.TakeLosses()) lossSum += loss;
             float meanLoss = lossSum / GradAccumSteps;
             if (_group.Size > 1) meanLoss = (float)(_group.AllReduceSum(meanLoss) / _group.Size);
             float zloss = (float)lossDetector.Update(meanLoss);

@@ -59,8 +59,11 @@ internal static class Bench
         int recompute = args.Length > 7 ? int.Parse(args[7]) : 1;
         int gelu = args.Length > 8 ? int.Parse(args[8]) : -1;
         int warmup = int.TryParse(Environment.GetEnvironmentVariable("WARMUP"), out int w) ? w : 3;
-        // SEPARATE=1 times Forward + Backward (two classifier kernels, loss read between them) instead of ForwardBackward.
+        // Micro-steps are queued and their losses taken once per step, as llm-train does. SEPARATE=1 times Forward +
+        // Backward instead (two classifier kernels, loss read between them); WAITED=1 one ForwardBackward per micro-step,
+        // each waited for.
         bool separate = Environment.GetEnvironmentVariable("SEPARATE") == "1";
+        bool waited = Environment.GetEnvironmentVariable("WAITED") == "1";
 
         var sw = Stopwatch.StartNew();
         using var backend = new CudaBackend(config, B, T, new CudaBackendOptions(recompute, gelu));
@@ -91,8 +94,11 @@ internal static class Bench
                     lossSum += backend.Forward(x, y, B, T);
                     backend.Backward(1.0f / tokensPerStep);
                 }
-                else lossSum += backend.ForwardBackward(x, y, B, T, 1.0f / tokensPerStep, micro == accum - 1);
+                else if (waited) lossSum += backend.ForwardBackward(x, y, B, T, 1.0f / tokensPerStep, micro == accum - 1);
+                else backend.QueueForwardBackward(x, y, B, T, 1.0f / tokensPerStep, micro == accum - 1);
             }
+            if (!separate && !waited)
+                foreach (float loss in backend.TakeLosses()) lossSum += loss;
             double norm = Math.Sqrt(backend.GradientNormSquared());
             float scale = norm > 1 ? (float)(1 / norm) : 1f;
             backend.Update(new AdamWStep(6e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, scale, step + 1));
@@ -114,7 +120,8 @@ internal static class Bench
         double tokPerSec = tokensPerStep / median * 1000;
         double mfu = flopsPerToken * tokPerSec / PeakFlops * 100;
         (long free, long total) = backend.Device.MemoryInfo();
-        Console.WriteLine($"RESULT model={args[1]} N={n} B={B} T={T} accum={accum} r={recompute} ge={backend.GeluFusion} steps={times.Count} " +
+        string mode = separate ? "separate" : waited ? "waited" : "queued";
+        Console.WriteLine($"RESULT model={args[1]} N={n} B={B} T={T} accum={accum} r={recompute} ge={backend.GeluFusion} micro={mode} steps={times.Count} " +
                           $"median_ms={median:F1} tok_per_s={tokPerSec:F0} mfu={mfu:F1}% backend_alloc_gib={backend.AllocatedBytes / Math.Pow(1024, 3):F2} " +
                           $"device_used_gib={(total - free) / Math.Pow(1024, 3):F2}");
         return 0;

@@ -5,7 +5,8 @@ namespace LlmNet.Cuda.Tests;
 
 /// <summary>
 /// The training path's variants against the plain one: the micro-step with the fused classifier
-/// (<see cref="CudaBackend.ForwardBackward"/>) against separate Forward and Backward calls, training without
+/// (<see cref="CudaBackend.ForwardBackward"/>) against separate Forward and Backward calls, queued micro-steps against
+/// waited ones, training without
 /// master weights (llm.c's -w 0), and the inference-only backend of llm-eval and llm-sample.
 /// </summary>
 [Collection("gpu")]
@@ -68,6 +69,52 @@ public sealed class TrainingPathTests
         separate.GetParameters(pe);
         fused.GetParameters(pg);
         Assert.True(pe.AsSpan().SequenceEqual(pg), "parameters differ after two updates");
+    }
+
+    [Fact]
+    public void QueuedMicroSteps_EqualWaitedOnesBitwise()
+    {
+        Gpu.RequireDevice();
+        var config = GptConfig.FromDescriptor("d6");
+        float[] parameters = GptModel.CreateFresh(config);
+        // Five micro-steps: more than the two pinned batch slots, so slots are reused behind their fences.
+        var batches = Enumerable.Range(31, 5).Select(Batch).ToArray();
+        float lossScale = 1.0f / (B * T * 8);
+        using var waited = new CudaBackend(config, B, T);
+        using var queued = new CudaBackend(config, B, T);
+        waited.SetParameters(parameters);
+        queued.SetParameters(parameters);
+        int n = parameters.Length;
+        int[] x = new int[B * T], y = new int[B * T];
+        for (int step = 0; step < 2; step++)
+        {
+            waited.ZeroGradients();
+            queued.ZeroGradients();
+            var expected = new float[batches.Length];
+            for (int micro = 0; micro < batches.Length; micro++)
+            {
+                bool last = micro == batches.Length - 1;
+                expected[micro] = waited.ForwardBackward(batches[micro].X, batches[micro].Y, B, T, lossScale, last);
+                batches[micro].X.CopyTo(x);
+                batches[micro].Y.CopyTo(y);
+                queued.QueueForwardBackward(x, y, B, T, lossScale, last);
+                Array.Fill(x, 0); // the batch was copied when queued: reusing the arrays changes nothing
+                Array.Fill(y, 0);
+            }
+            Assert.Throws<InvalidOperationException>(() => queued.ForwardBackward(x, y, B, T, lossScale, true));
+            Assert.Equal(expected, queued.TakeLosses());
+            Assert.Empty(queued.TakeLosses());
+            float[] ge = new float[n], gq = new float[n];
+            waited.GetGradients(ge);
+            queued.GetGradients(gq);
+            Assert.True(ge.AsSpan().SequenceEqual(gq), $"step {step}: gradients differ at {FirstDifference(ge, gq)}");
+            waited.Update(Step(step + 1));
+            queued.Update(Step(step + 1));
+        }
+        float[] pw = new float[n], pq = new float[n];
+        waited.GetParameters(pw);
+        queued.GetParameters(pq);
+        Assert.True(pw.AsSpan().SequenceEqual(pq), "parameters differ after two updates");
     }
 
     [Fact]

@@ -58,6 +58,58 @@ public class MicroStepTests
         result.Steps.Should().OnlyContain(s => float.IsFinite(s.Loss));
     }
 
+    [Fact]
+    public void A_backend_that_queues_micro_steps_gets_all_of_an_update_before_its_losses_are_read()
+    {
+        var options = new TrainOptions
+        {
+            TrainData = TinyRun.TrainPattern, ValData = TinyRun.ValPattern, Init = TinyRun.ModelPath,
+            BatchSize = 1, SeqLen = 8, TotalBatchSize = 24, MaxSteps = 3, ValEvery = 0, ValMaxSteps = 1, SampleEvery = 0, Device = "cpu",
+        };
+        var start = TrainCli.ResolveStart(options);
+        TrainResult Train(IGptBackend backend)
+        {
+            backend.SetParameters(start.Parameters);
+            using var trainer = new Trainer(options, backend, SingleProcess.Instance, new StringWriter());
+            trainer.GradAccumSteps.Should().Be(3);
+            return trainer.Run(null, start.Source, TestContext.Current.CancellationToken);
+        }
+        using var waited = new CountingBackend(new CpuBackend(start.Config, 1, 8));
+        using var queued = new QueueingBackend(new CpuBackend(start.Config, 1, 8));
+        var expected = Train(waited);
+        var got = Train(queued);
+
+        queued.Calls.Should().Equal(Enumerable.Repeat("queue queue queue(last) take", 3));
+        got.Steps.Select(s => s.Loss).Should().Equal(expected.Steps.Select(s => s.Loss), "the losses are summed in the same order");
+        got.Steps.Select(s => s.GradNorm).Should().Equal(expected.Steps.Select(s => s.GradNorm));
+    }
+
+    /// <summary>Queues micro-steps by running them at once and holding their losses until they are taken; logs the calls.</summary>
+    private sealed class QueueingBackend(IGptBackend inner) : DelegatingBackend(inner), IQueuedMicroSteps
+    {
+        private readonly List<float> _losses = [];
+        private readonly List<string> _pending = [];
+        public List<string> Calls { get; } = [];
+
+        public override float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep) =>
+            throw new InvalidOperationException("the trainer should queue micro-steps on this backend");
+
+        public void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+        {
+            _losses.Add(base.ForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep));
+            _pending.Add(lastMicroStep ? "queue(last)" : "queue");
+        }
+
+        public float[] TakeLosses()
+        {
+            Calls.Add(string.Join(' ', _pending.Append("take")));
+            _pending.Clear();
+            float[] losses = [.. _losses];
+            _losses.Clear();
+            return losses;
+        }
+    }
+
     /// <summary>Counts which entry points the trainer uses; the micro-steps go to the inner backend's own.</summary>
     private sealed class CountingBackend(IGptBackend inner) : DelegatingBackend(inner)
     {
