@@ -178,8 +178,15 @@ public sealed unsafe class Matmul : IDisposable
     private static long ReadAlgoConfig(void* algo, int attribute)
     {
         nuint size = 0;
-        if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, null, 0, &size) != 0 || size == 0 || size > sizeof(ulong))
-            return -1;
+        if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, null, 0, &size) == 0 && size > 0 && size <= sizeof(ulong))
+            return ReadAlgoConfig(algo, attribute, size);
+        // A library that does not answer the size query: try the documented widths.
+        long value = ReadAlgoConfig(algo, attribute, sizeof(int));
+        return value != -1 ? value : ReadAlgoConfig(algo, attribute, sizeof(ushort));
+    }
+
+    private static long ReadAlgoConfig(void* algo, int attribute, nuint size)
+    {
         ulong value = 0; // little-endian: a narrower attribute lands in the low bytes
         nuint written = 0;
         if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, &value, size, &written) != 0 || written != size)
