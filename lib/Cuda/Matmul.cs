@@ -35,7 +35,7 @@ public sealed unsafe class Matmul : IDisposable
     private readonly DeviceBuffer _workspace;
     private readonly Dictionary<PlanKey, Plan> _plans = new();
 
-    private readonly record struct PlanKey(int M, int N, int K, bool TransA, bool TransB, bool Accumulate, MatmulEpilogue Epilogue, int Alignment);
+    internal readonly record struct PlanKey(int M, int N, int K, bool TransA, bool TransB, bool Accumulate, MatmulEpilogue Epilogue, int Alignment);
 
     private sealed class Plan
     {
@@ -66,24 +66,93 @@ public sealed unsafe class Matmul : IDisposable
     public void Run(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB, bool accumulate = false,
                     MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f)
     {
+        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out _);
+        CublasLt.HeuristicResult algo = plan.Algo;
+        bool profile = KernelProfiler.Enabled;
+        if (profile) KernelProfiler.Begin(_device.Stream);
+        Launch(plan, algo.Algo, d, a, b, m, n, k, accumulate, epilogue, alpha);
+        if (profile) KernelProfiler.End(_device.Stream, $"matmul {m}x{n}x{k}{(transA ? " tA" : "")}{(transB ? " tB" : "")}{(accumulate ? " acc" : "")} {epilogue}");
+    }
+
+    /// <summary>
+    /// Up to <paramref name="max"/> algorithms from cuBLASLt's heuristic for the plan <see cref="Run"/> uses with these
+    /// arguments, in the heuristic's order. For benchmarking the alternatives to Run's choice (the heuristic's answer
+    /// when asked for one); Run itself never looks at this list.
+    /// </summary>
+    internal IReadOnlyList<MatmulCandidate> Candidates(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB,
+        bool accumulate, MatmulEpilogue epilogue, ulong bias, ulong aux, int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(max, 128);
+        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out PlanKey key);
+        CublasLt.HeuristicResult* results = stackalloc CublasLt.HeuristicResult[max];
+        CublasLt.Check(CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, plan.Desc, plan.A, plan.B, plan.D, plan.D, _preference, max, results, out int found),
+            "cublasLtMatmulAlgoGetHeuristic");
+        CublasLt.HeuristicResult chosen = plan.Algo;
+        var list = new List<MatmulCandidate>(found);
+        for (int i = 0; i < found; i++)
+        {
+            CublasLt.HeuristicResult r = results[i];
+            bool isRunAlgo = new ReadOnlySpan<byte>(r.Algo, AlgoBytes).SequenceEqual(new ReadOnlySpan<byte>(chosen.Algo, AlgoBytes));
+            var config = new long[MatmulCandidate.ConfigAttributes.Length];
+            for (int j = 0; j < config.Length; j++) config[j] = ReadAlgoConfig(r.Algo, MatmulCandidate.ConfigAttributes[j]);
+            list.Add(new MatmulCandidate(i, key, r, isRunAlgo, config));
+        }
+        return list;
+    }
+
+    /// <summary>
+    /// <see cref="Run"/> with the candidate's algorithm instead of the plan's: same descriptors, workspace and stream.
+    /// The arguments must describe the matmul the candidate was listed for.
+    /// </summary>
+    internal void RunWith(MatmulCandidate candidate, ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB,
+        bool accumulate = false, MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f)
+    {
+        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out PlanKey key);
+        if (key != candidate.Key)
+            throw new ArgumentException($"candidate {candidate.Index} was listed for {candidate.Key}, not for {key}", nameof(candidate));
+        CublasLt.HeuristicResult algo = candidate.Result;
+        Launch(plan, algo.Algo, d, a, b, m, n, k, accumulate, epilogue, alpha);
+    }
+
+    private const int AlgoBytes = 64; // cublasLtMatmulAlgo_t: the first 8 ulongs of HeuristicResult
+
+    /// <summary>The cached plan for these arguments (created on first use), with this call's bias and aux pointers set.</summary>
+    private Plan GetPlan(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB, bool accumulate,
+                         MatmulEpilogue epilogue, ulong bias, ulong aux, out PlanKey key)
+    {
         int alignment = AlignmentClass(a) | AlignmentClass(b) << 4 | AlignmentClass(d) << 8 | AlignmentClass(bias) << 12 | AlignmentClass(aux) << 16;
-        var key = new PlanKey(m, n, k, transA, transB, accumulate, epilogue, alignment);
+        key = new PlanKey(m, n, k, transA, transB, accumulate, epilogue, alignment);
         if (!_plans.TryGetValue(key, out Plan? plan))
         {
             plan = Create(key, bias, aux);
             _plans[key] = plan;
         }
         SetPointers(plan.Desc, epilogue, bias, aux, m);
+        return plan;
+    }
+
+    private void Launch(Plan plan, void* algo, ulong d, ulong a, ulong b, int m, int n, int k, bool accumulate, MatmulEpilogue epilogue, float alpha)
+    {
         float beta = accumulate ? 1.0f : 0.0f;
-        CublasLt.HeuristicResult algo = plan.Algo;
-        bool profile = KernelProfiler.Enabled;
-        if (profile) KernelProfiler.Begin(_device.Stream);
         CublasLt.Check(CublasLt.cublasLtMatmul(_handle, plan.Desc, &alpha, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
-            algo.Algo, _workspace.Ptr, (nuint)WorkspaceBytes, _device.Stream), $"cublasLtMatmul(m={m}, n={n}, k={k}, {epilogue})");
-        if (profile) KernelProfiler.End(_device.Stream, $"matmul {m}x{n}x{k}{(transA ? " tA" : "")}{(transB ? " tB" : "")}{(accumulate ? " acc" : "")} {epilogue}");
+            algo, _workspace.Ptr, (nuint)WorkspaceBytes, _device.Stream), $"cublasLtMatmul(m={m}, n={n}, k={k}, {epilogue})");
     }
 
     private Plan Create(PlanKey key, ulong bias, ulong aux)
+    {
+        Plan plan = CreateDescriptors(key, bias, aux);
+        CublasLt.HeuristicResult result;
+        CublasLt.Check(CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, plan.Desc, plan.A, plan.B, plan.D, plan.D, _preference, 1, &result, out int found),
+            "cublasLtMatmulAlgoGetHeuristic");
+        if (found == 0)
+            throw new CudaException($"cuBLASLt has no algorithm for m={key.M} n={key.N} k={key.K} transA={key.TransA} transB={key.TransB} epilogue={key.Epilogue}");
+        plan.Algo = result;
+        return plan;
+    }
+
+    /// <summary>The operation and layout descriptors of a plan (everything but its algorithm).</summary>
+    private static Plan CreateDescriptors(PlanKey key, ulong bias, ulong aux)
     {
         var plan = new Plan();
         CublasLt.Check(CublasLt.cublasLtMatmulDescCreate(out plan.Desc, CublasLt.Compute32F, CublasLt.R32F), "cublasLtMatmulDescCreate");
@@ -111,13 +180,31 @@ public sealed unsafe class Matmul : IDisposable
         CublasLt.Check(CublasLt.cublasLtMatrixLayoutCreate(out plan.A, CublasLt.R16BF, aShape.rows, aShape.cols, (long)aShape.rows), "cublasLtMatrixLayoutCreate(A)");
         CublasLt.Check(CublasLt.cublasLtMatrixLayoutCreate(out plan.B, CublasLt.R16BF, bShape.rows, bShape.cols, (long)bShape.rows), "cublasLtMatrixLayoutCreate(B)");
         CublasLt.Check(CublasLt.cublasLtMatrixLayoutCreate(out plan.D, CublasLt.R16BF, (ulong)key.M, (ulong)key.N, key.M), "cublasLtMatrixLayoutCreate(D)");
-        CublasLt.HeuristicResult result;
-        CublasLt.Check(CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, plan.Desc, plan.A, plan.B, plan.D, plan.D, _preference, 1, &result, out int found),
-            "cublasLtMatmulAlgoGetHeuristic");
-        if (found == 0)
-            throw new CudaException($"cuBLASLt has no algorithm for m={key.M} n={key.N} k={key.K} transA={key.TransA} transB={key.TransB} epilogue={key.Epilogue}");
-        plan.Algo = result;
         return plan;
+    }
+
+    /// <summary>
+    /// One configuration attribute of an algorithm, or -1 when the library does not report it. The attributes are
+    /// 2 or 4 bytes wide and a read of the wrong width is rejected, so the width is asked for first (size 0).
+    /// </summary>
+    private static long ReadAlgoConfig(void* algo, int attribute)
+    {
+        nuint size = 0;
+        if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, null, 0, &size) == 0 && size > 0 && size <= sizeof(ulong))
+            return ReadAlgoConfig(algo, attribute, size);
+        // A library that does not answer the size query: try the documented widths.
+        long value = ReadAlgoConfig(algo, attribute, sizeof(int));
+        return value != -1 ? value : ReadAlgoConfig(algo, attribute, sizeof(ushort));
+    }
+
+    private static long ReadAlgoConfig(void* algo, int attribute, nuint size)
+    {
+        ulong value = 0; // little-endian: a narrower attribute lands in the low bytes
+        nuint written = 0;
+        if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, &value, size, &written) != 0 || written != size)
+            return -1;
+        // SPLITK_NUM is the one signed attribute.
+        return attribute == CublasLt.AlgoConfigSplitKNum && size == sizeof(int) ? (int)(uint)value : (long)value;
     }
 
     private static void SetPointers(IntPtr desc, MatmulEpilogue epilogue, ulong bias, ulong aux, int m)

@@ -14,11 +14,16 @@ using LlmNet.Model.Checkpoints;
 //       times the m1 and m2 shapes of the forward and dQ attention kernels (FlashKernels) and the dK/dV kernel alone
 //       on random bf16 inputs, checks them against the default pair, prints ms and TFLOP/s per kernel and writes the
 //       fastest "forward,dq" pair to SPECFILE (for LLMNET_FLASH)
+//   llm-cuda-bench matmuls [B T C Vp] [MAXALGOS] [REPS]
+//       (defaults 64 1024 768 50304, 8, 20) for every matmul shape of a d12 training step (GELU fusion 2), times up to
+//       MAXALGOS algorithms of cuBLASLt's heuristic list on random bf16 operands (median of REPS), checks each output
+//       bitwise against the first algorithm's (the one Matmul uses) and prints per-shape tables, BEST lines and the
+//       time per step that the fastest algorithms would save
 //   llm-cuda-bench shard TEXT OUT      tokenizes a text file into a token shard
 //   llm-cuda-bench export DIR          d12 fresh init, B=4 T=64: writes model.bin (v3), x.bin, y.bin and the CUDA
 //                                      losses and step-0 gradients of llm.c's 10-step test, for tests/gpu/torch_reference.py
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
-if (args.Length == 0) { Console.Error.WriteLine("usage: llm-cuda-bench train|shard|export ..."); return 2; }
+if (args.Length == 0) { Console.Error.WriteLine("usage: llm-cuda-bench train|attn|matmuls|shard|export ..."); return 2; }
 try
 {
     return args[0] switch
@@ -26,6 +31,7 @@ try
         "train" => Bench.Train(args),
         "shard" => Bench.Shard(args[1], args[2]),
         "attn" => AttentionBench.Run(args),
+        "matmuls" => MatmulBench.Run(args),
         "export" => Bench.Export(args[1]),
         _ => throw new ArgumentException($"unknown command {args[0]}"),
     };

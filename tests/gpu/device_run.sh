@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU-node session: compile check, GPU tests, PyTorch reference, benchmarks. Logs go to $OUT (or ./out).
 # Run from a checkout whose .device/ holds the published GPU tests and bench (gpu/) and tiny.bin.
-# Usage: bash tests/gpu/device_run.sh [compile|tests|torch|attn|bench12|bench48|bench48a ...]
+# Usage: bash tests/gpu/device_run.sh [compile|tests|torch|attn|matmuls|bench12|bench48|bench48a ...]
 # attn times every attention kernel variant at the d12 and d48 shapes and leaves the fastest set in
 # $OUT/flash.spec; with FLASH=best the benchmarks that follow run with it (LLMNET_FLASH), FLASH=<spec> names one.
 set -uo pipefail
@@ -21,6 +21,7 @@ for what in "$@"; do
              PYTHONUNBUFFERED=1 timeout 200 python3 tests/gpu/torch_reference.py /tmp/ref > $OUT/torch.log 2>&1; tail -28 $OUT/torch.log ;;
     attn)    timeout 200 $G/llm-cuda-bench attn 64 12 1024 10 $OUT/flash.spec > $OUT/attn_d12.log 2>&1; grep -E "ATTN|error" $OUT/attn_d12.log
              timeout 200 $G/llm-cuda-bench attn 16 25 1024 10 $OUT/flash48.spec > $OUT/attn_d48.log 2>&1; grep -E "ATTN|error" $OUT/attn_d48.log ;;
+    matmuls) timeout 400 $G/llm-cuda-bench matmuls 64 1024 768 50304 ${ALGOS:-8} ${REPS:-20} > $OUT/matmuls_d12.log 2>&1; grep -E "BEST|TOTAL|FAILED|note:|error" $OUT/matmuls_d12.log ;;
     bench12) LLMNET_FLASH=$(flash) timeout 300 $G/llm-cuda-bench train d12 64 1024 8 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d12.log 2>&1; grep -E "RESULT|error|step   [1-4]:|PROFILE" $OUT/bench_d12.log | head -60 ;;
     bench48) LLMNET_FLASH=$(flash) timeout 300 $G/llm-cuda-bench train d48 16 1024 1 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48.log 2>&1; grep -E "RESULT|error|step   [1-4]:" $OUT/bench_d48.log ;;
     bench48a) WARMUP=1 LLMNET_FLASH=$(flash) timeout 500 $G/llm-cuda-bench train d48 16 1024 64 ${STEPS:-3} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48a.log 2>&1; grep -E "RESULT|error|step" $OUT/bench_d48a.log ;;

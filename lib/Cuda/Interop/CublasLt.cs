@@ -16,6 +16,15 @@ internal static unsafe partial class CublasLt
 
     public const int EpilogueDefault = 1, EpilogueBias = 4, EpilogueGeluAuxBias = 164, EpilogueDGelu = 192, EpilogueBGradB = 512;
 
+    // cublasLtMatmulAlgoConfigAttributes_t (cublasLt.h; the same numbering is listed by the cuBLASLt docs and by
+    // nvmath-python's MatmulAlgoConfigAttribute): ID int32, TILE_ID uint32 (cublasLtMatmulTile_t), SPLITK_NUM int32,
+    // REDUCTION_SCHEME uint32, CTA_SWIZZLING uint32, CUSTOM_OPTION uint32, STAGES_ID uint32 (cublasLtMatmulStages_t),
+    // INNER_SHAPE_ID uint16, CLUSTER_SHAPE_ID uint16 (cublasLtClusterShape_t). The widths differ and the library
+    // rejects a read of the wrong size, so readers ask for the size first (see Matmul.ReadAlgoConfig).
+    public const int AlgoConfigId = 0, AlgoConfigTileId = 1, AlgoConfigSplitKNum = 2, AlgoConfigReductionScheme = 3;
+    public const int AlgoConfigCtaSwizzling = 4, AlgoConfigCustomOption = 5, AlgoConfigStagesId = 6;
+    public const int AlgoConfigInnerShapeId = 7, AlgoConfigClusterShapeId = 8;
+
     /// <summary>cublasLtMatmulHeuristicResult_t: a 64-byte algo, workspace size, state, waves, 4 reserved ints.</summary>
     [StructLayout(LayoutKind.Sequential, Size = 96)]
     public struct HeuristicResult
@@ -41,6 +50,9 @@ internal static unsafe partial class CublasLt
     [LibraryImport(Lib)]
     public static partial int cublasLtMatmulAlgoGetHeuristic(IntPtr handle, IntPtr desc, IntPtr a, IntPtr b, IntPtr c, IntPtr d,
         IntPtr pref, int requested, HeuristicResult* results, out int returned);
+    /// <summary>Reads one configuration attribute of a 64-byte cublasLtMatmulAlgo_t; with size 0 it reports the size in written.</summary>
+    [LibraryImport(Lib)]
+    public static partial int cublasLtMatmulAlgoConfigGetAttribute(void* algo, int attribute, void* value, nuint size, nuint* written);
     [LibraryImport(Lib)]
     public static partial int cublasLtMatmul(IntPtr handle, IntPtr desc, void* alpha, ulong a, IntPtr aDesc, ulong b, IntPtr bDesc,
         void* beta, ulong c, IntPtr cDesc, ulong d, IntPtr dDesc, void* algo, ulong workspace, nuint workspaceBytes, IntPtr stream);
