@@ -32,7 +32,6 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
     private readonly bool _training;                // false: forward passes only, no gradients, optimizer state or backward scratch
     private readonly FlashKernels _flash = FlashKernels.FromEnvironment();
-    private readonly MatmulEpilogue _biasGradientInMatmul = BiasGradientInMatmul();
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
@@ -852,43 +851,11 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     private int LayerNormBackwardBlocks(long rows) => (int)Math.Min((rows + 7) / 8, 4L * _device.MultiprocessorCount);
     private int LayerNormBackwardSharedBytes => 16 * Config.Channels * 4;
 
-    /// <summary>
-    /// dweight += inp^T·dout and dbias += the column sums of dout, for a linear layer of (rows, inFeatures) → (rows, outFeatures).
-    /// With <see cref="BiasGradientInMatmul"/> the weight-gradient product also sums dout's columns (cuBLASLt's BGRADB
-    /// epilogue) into fp32 scratch, which one small kernel adds to dbias; otherwise two reduction kernels read dout again.
-    /// </summary>
+    /// <summary>dweight += inp^T·dout and dbias += the column sums of dout, for a linear layer of (rows, inFeatures) → (rows, outFeatures).</summary>
     private void WeightAndBiasGradients(ulong dweight, ulong dbias, ulong inp, ulong dout, int rows, int inFeatures, int outFeatures)
     {
-        if (_biasGradientInMatmul == MatmulEpilogue.BiasGradientB)
-        {
-            _mm.Run(dweight, inp, dout, inFeatures, outFeatures, rows, false, true, accumulate: true, MatmulEpilogue.BiasGradientB, _partials.Ptr);
-            _k.Launch("column_finish", (CeilDiv(outFeatures, 32), 1), (32, 8), 0, 0UL, dbias, _partials.Ptr, 1, outFeatures);
-            return;
-        }
-        if (_biasGradientInMatmul == MatmulEpilogue.BiasGradientB16)
-        {
-            _mm.Run(dweight, inp, dout, inFeatures, outFeatures, rows, false, true, accumulate: true, MatmulEpilogue.BiasGradientB16, _partials.Ptr);
-            _k.Launch("add_inplace", (CeilDiv(outFeatures / 8, 256), 1), 256, 0, dbias, _partials.Ptr, (long)outFeatures);
-            return;
-        }
         _mm.Run(dweight, inp, dout, inFeatures, outFeatures, rows, false, true, accumulate: true);
         BiasGradient(dbias, dout, rows, outFeatures);
-    }
-
-    /// <summary>
-    /// LLMNET_BIAS_GRADIENT=matmul takes the bias gradients from the weight-gradient products (see
-    /// <see cref="WeightAndBiasGradients"/>); unset or "kernel", from this assembly's reduction kernels.
-    /// </summary>
-    internal static MatmulEpilogue BiasGradientInMatmul()
-    {
-        string? value = Environment.GetEnvironmentVariable("LLMNET_BIAS_GRADIENT");
-        return value switch
-        {
-            null or "" or "kernel" => MatmulEpilogue.None,
-            "matmul" => MatmulEpilogue.BiasGradientB,
-            "matmul16" => MatmulEpilogue.BiasGradientB16,
-            _ => throw new ArgumentException($"LLMNET_BIAS_GRADIENT must be \"kernel\", \"matmul\" or \"matmul16\", not \"{value}\""),
-        };
     }
 
     private void BiasGradient(ulong dbias, ulong dout, int rows, int columns)

@@ -13,11 +13,6 @@ public enum MatmulEpilogue
     GeluAuxBias,
     /// <summary>D = (A·B) · GELU'(aux).</summary>
     DGelu,
-    /// <summary>D = alpha·A·B (+ D when accumulating), and the fp32 bias vector (length n) = op(B) summed over k: a bias gradient
-    /// read from the output gradient that the weight-gradient product reads anyway. The vector is overwritten, never accumulated.</summary>
-    BiasGradientB,
-    /// <summary>As <see cref="BiasGradientB"/>, with the sums written as bf16 (the type of D).</summary>
-    BiasGradientB16,
 }
 
 /// <summary>
@@ -164,16 +159,9 @@ public sealed unsafe class Matmul : IDisposable
             MatmulEpilogue.Bias => CublasLt.EpilogueBias,
             MatmulEpilogue.GeluAuxBias => CublasLt.EpilogueGeluAuxBias,
             MatmulEpilogue.DGelu => CublasLt.EpilogueDGelu,
-            MatmulEpilogue.BiasGradientB or MatmulEpilogue.BiasGradientB16 => CublasLt.EpilogueBGradB,
             _ => CublasLt.EpilogueDefault,
         };
         CublasLt.Check(CublasLt.cublasLtMatmulDescSetAttribute(plan.Desc, CublasLt.DescEpilogue, &epi, sizeof(uint)), "cublasLtMatmulDescSetAttribute(EPILOGUE)");
-        if (key.Epilogue == MatmulEpilogue.BiasGradientB)
-        {
-            // The sums stay fp32 so they are rounded once, when added to the bf16 gradient.
-            int biasType = CublasLt.R32F;
-            CublasLt.Check(CublasLt.cublasLtMatmulDescSetAttribute(plan.Desc, CublasLt.DescBiasDataType, &biasType, sizeof(int)), "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)");
-        }
         SetPointers(plan.Desc, key.Epilogue, bias, aux, key.M);
         (ulong rows, ulong cols) aShape = key.TransA ? ((ulong)key.K, (ulong)key.M) : ((ulong)key.M, (ulong)key.K);
         (ulong rows, ulong cols) bShape = key.TransB ? ((ulong)key.N, (ulong)key.K) : ((ulong)key.K, (ulong)key.N);
@@ -209,7 +197,7 @@ public sealed unsafe class Matmul : IDisposable
 
     private static void SetPointers(IntPtr desc, MatmulEpilogue epilogue, ulong bias, ulong aux, int m)
     {
-        if (epilogue is MatmulEpilogue.Bias or MatmulEpilogue.GeluAuxBias or MatmulEpilogue.BiasGradientB or MatmulEpilogue.BiasGradientB16)
+        if (epilogue is MatmulEpilogue.Bias or MatmulEpilogue.GeluAuxBias)
             CublasLt.Check(CublasLt.cublasLtMatmulDescSetAttribute(desc, CublasLt.DescBiasPointer, &bias, sizeof(ulong)), "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
         if (epilogue is MatmulEpilogue.GeluAuxBias or MatmulEpilogue.DGelu)
         {

@@ -11,10 +11,10 @@ internal static unsafe partial class CublasLt
     public const int Compute32F = 68;          // CUBLAS_COMPUTE_32F
     public const int R32F = 0, R16BF = 14;     // cudaDataType
     public const int DescTransA = 3, DescTransB = 4, DescEpilogue = 7, DescBiasPointer = 8;
-    public const int DescAuxPointer = 11, DescAuxLd = 12, DescBiasDataType = 26;
+    public const int DescAuxPointer = 11, DescAuxLd = 12;
     public const int PrefMaxWorkspaceBytes = 1;
 
-    public const int EpilogueDefault = 1, EpilogueBias = 4, EpilogueGeluAuxBias = 164, EpilogueDGelu = 192, EpilogueBGradB = 512;
+    public const int EpilogueDefault = 1, EpilogueBias = 4, EpilogueGeluAuxBias = 164, EpilogueDGelu = 192;
 
     // cublasLtMatmulAlgoConfigAttributes_t (cublasLt.h; the same numbering is listed by the cuBLASLt docs and by
     // nvmath-python's MatmulAlgoConfigAttribute): ID int32, TILE_ID uint32 (cublasLtMatmulTile_t), SPLITK_NUM int32,
