@@ -99,7 +99,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
             _k = KernelModule.LoadDefault(_device);
             _classifierStaged = config.PaddedVocabSize * 2 <= _device.MaxSharedMemoryPerBlockOptin;
             AllowLargeSharedMemory();
-            _mm = new Matmul(_device);
+            _mm = new Matmul(_device, Matmul.TuningEnabledByEnvironment() ? _k : null);
 
             long n = _layout.Count, L = config.NumLayers, C = config.Channels, bt = (long)maxBatch * maxSeq;
             long nh = config.NumHeads, vp = config.PaddedVocabSize;
@@ -186,6 +186,8 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     public int GeluFusion => _geluFusion;
     /// <summary>False for an inference-only backend (<see cref="CudaBackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
     public bool IsTraining => _training;
+    /// <summary>What matmul tuning kept for each large product (empty unless LLMNET_MATMUL_TUNE=1).</summary>
+    public IReadOnlyList<string> MatmulTuningLog => _mm.TuningLog;
     /// <summary>The attention kernels in use (head size 64).</summary>
     public FlashKernels Flash => _flash;
 

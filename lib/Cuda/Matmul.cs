@@ -19,8 +19,10 @@ public enum MatmulEpilogue
 /// bf16 matrix products through cuBLASLt with fp32 accumulation, in cuBLAS's column-major terms:
 /// D (m×n) = op(A) (m×k) · op(B) (k×n). Descriptors and the heuristic's algorithm are built once per shape,
 /// epilogue and operand alignment and reused, so a training step issues no heuristic queries after the first.
+/// Given the kernels, large plans can be tuned on their first call (see MatmulTuning.cs): the heuristic's other
+/// algorithms that give bitwise the same results are timed, and the fastest is kept.
 /// </summary>
-public sealed unsafe class Matmul : IDisposable
+public sealed unsafe partial class Matmul : IDisposable
 {
     private const long WorkspaceBytes = 32L << 20;
 
@@ -36,12 +38,18 @@ public sealed unsafe class Matmul : IDisposable
     {
         public IntPtr Desc, A, B, D;
         public CublasLt.HeuristicResult Algo;
+        public bool Tuned;
     }
 
-    public Matmul(CudaDevice device)
+    /// <param name="tuningKernels">
+    /// The backend's kernels, for tuning large plans on their first call (their output fingerprints tell which algorithms
+    /// agree bitwise); null leaves every plan with the heuristic's first algorithm.
+    /// </param>
+    public Matmul(CudaDevice device, KernelModule? tuningKernels = null)
     {
         NativeLibraries.Require(NativeLibraries.CublasLt);
         _device = device;
+        _tuningKernels = tuningKernels;
         CublasLt.Check(CublasLt.cublasLtCreate(out _handle), "cublasLtCreate");
         CublasLt.Check(CublasLt.cublasLtMatmulPreferenceCreate(out _preference), "cublasLtMatmulPreferenceCreate");
         ulong ws = WorkspaceBytes;
@@ -61,7 +69,12 @@ public sealed unsafe class Matmul : IDisposable
     public void Run(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB, bool accumulate = false,
                     MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f)
     {
-        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out _);
+        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out PlanKey key);
+        if (!plan.Tuned)
+        {
+            plan.Tuned = true;
+            if (_tuningKernels is not null && 2.0 * m * n * k >= TuneMinFlops && (long)m * n % 2 == 0) Tune(plan, key, d, a, b, aux, alpha);
+        }
         CublasLt.HeuristicResult algo = plan.Algo;
         bool profile = KernelProfiler.Enabled;
         if (profile) KernelProfiler.Begin(_device.Stream);
@@ -226,6 +239,8 @@ public sealed unsafe class Matmul : IDisposable
             CublasLt.cublasLtMatmulDescDestroy(p.Desc);
         }
         _plans.Clear();
+        _fingerprint?.Dispose();
+        _timer?.Dispose();
         CublasLt.cublasLtMatmulPreferenceDestroy(_preference);
         CublasLt.cublasLtDestroy(_handle);
         _workspace.Dispose();

@@ -72,7 +72,6 @@ internal static class MatmulBench
             ["ln1"] = ((long)bt * C, 1f), ["ln2"] = ((long)bt * C, 1f), ["atty"] = ((long)bt * C, 1f), ["lnf"] = ((long)bt * C, 1f),
             ["gelu"] = ((long)bt * 4 * C, 0.5f), ["fch"] = ((long)bt * 4 * C, 1f),
             ["dres"] = ((long)bt * C, 0.02f), ["dfch"] = ((long)bt * 4 * C, 0.02f), ["dlogits"] = ((long)bt * Vp, 0.02f),
-
         };
 
         using var device = new CudaDevice(0);

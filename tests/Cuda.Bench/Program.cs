@@ -121,6 +121,7 @@ internal static class Bench
             if (step >= warmup) times.Add(ms);
             Console.WriteLine($"step {step + 1,3}: loss {lossSum / accum:F6} norm {norm:F4} ({ms:F1} ms, {tokensPerStep / ms * 1000:F0} tok/s)");
         }
+        foreach (string line in backend.MatmulTuningLog) Console.WriteLine($"TUNE {line}");
         if (times.Count == 0) return 0; // a profile-only run
         times.Sort();
         double median = times[times.Count / 2];
