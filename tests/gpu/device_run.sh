@@ -4,12 +4,20 @@
 # Usage: bash tests/gpu/device_run.sh [compile|tests|torch|attn|matmuls|bench12|bench48|bench48a ...]
 # attn times every attention kernel variant at the d12 and d48 shapes and leaves the fastest set in
 # $OUT/flash.spec; with FLASH=best the benchmarks that follow run with it (LLMNET_FLASH), FLASH=<spec> names one.
+# Each bench step also samples nvidia-smi every 250 ms (unless POWER=0) and prints the mean power, SM clock and the
+# throttle reasons seen while the GPU was busy: a training step at the power limit runs below the maximum clock.
 set -uo pipefail
 OUT=${OUT:-out}; mkdir -p "$OUT"
 export LD_LIBRARY_PATH=${CUDA_HOME:-/usr/local/cuda}/lib64:${LD_LIBRARY_PATH:-}
 export LLMNET_KERNEL_CACHE=/tmp/llmnet-kernels
 D=.device
 G=$D/gpu
+power_start() { [[ ${POWER:-1} == 0 ]] && return; nvidia-smi --query-gpu=power.draw,clocks.sm,clocks_throttle_reasons.active \
+                  --format=csv,noheader,nounits -lms 250 > "$OUT/power_$1.csv" 2>/dev/null & POWER_PID=$!; }
+power_stop() { [[ ${POWER:-1} == 0 ]] && return; kill "$POWER_PID" 2>/dev/null; wait "$POWER_PID" 2>/dev/null
+               awk -F', ' '$1 + 0 > 300 { n++; p += $1; c += $2; r[$3]++ }
+                 END { if (n) { printf "POWER %s: %d busy samples, mean %.0f W, mean SM clock %.0f MHz, throttle reasons:", name, n, p / n, c / n
+                                for (k in r) printf " %s x%d", k, r[k]; print "" } }' name="$1" "$OUT/power_$1.csv"; }
 flash() { if [[ ${FLASH:-} == best && -s $OUT/flash.spec ]]; then cat $OUT/flash.spec; elif [[ ${FLASH:-best} != best ]]; then echo "$FLASH"; fi; }
 for what in "$@"; do
   case $what in
@@ -22,8 +30,8 @@ for what in "$@"; do
     attn)    timeout 200 $G/llm-cuda-bench attn 64 12 1024 10 $OUT/flash.spec > $OUT/attn_d12.log 2>&1; grep -E "ATTN|error" $OUT/attn_d12.log
              timeout 200 $G/llm-cuda-bench attn 16 25 1024 10 $OUT/flash48.spec > $OUT/attn_d48.log 2>&1; grep -E "ATTN|error" $OUT/attn_d48.log ;;
     matmuls) timeout 400 $G/llm-cuda-bench matmuls 64 1024 768 50304 ${ALGOS:-8} ${REPS:-20} > $OUT/matmuls_d12.log 2>&1; grep -E "BEST|TOTAL|FAILED|note:|error" $OUT/matmuls_d12.log ;;
-    bench12) LLMNET_FLASH=$(flash) timeout 300 $G/llm-cuda-bench train d12 64 1024 8 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d12.log 2>&1; grep -E "RESULT|error|step   [1-4]:|PROFILE" $OUT/bench_d12.log | head -60 ;;
-    bench48) LLMNET_FLASH=$(flash) timeout 300 $G/llm-cuda-bench train d48 16 1024 1 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48.log 2>&1; grep -E "RESULT|error|step   [1-4]:" $OUT/bench_d48.log ;;
-    bench48a) WARMUP=1 LLMNET_FLASH=$(flash) timeout 500 $G/llm-cuda-bench train d48 16 1024 64 ${STEPS:-3} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48a.log 2>&1; grep -E "RESULT|error|step" $OUT/bench_d48a.log ;;
+    bench12) power_start d12; LLMNET_FLASH=$(flash) timeout 300 $G/llm-cuda-bench train d12 64 1024 8 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d12.log 2>&1; grep -E "RESULT|error|step   [1-4]:|PROFILE" $OUT/bench_d12.log | head -60; power_stop d12 ;;
+    bench48) power_start d48; LLMNET_FLASH=$(flash) timeout 300 $G/llm-cuda-bench train d48 16 1024 1 ${STEPS:-20} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48.log 2>&1; grep -E "RESULT|error|step   [1-4]:" $OUT/bench_d48.log; power_stop d48 ;;
+    bench48a) power_start d48a; WARMUP=1 LLMNET_FLASH=$(flash) timeout 500 $G/llm-cuda-bench train d48 16 1024 64 ${STEPS:-3} $D/tiny.bin ${R:-1} ${GE:--1} > $OUT/bench_d48a.log 2>&1; grep -E "RESULT|error|step" $OUT/bench_d48a.log; power_stop d48a ;;
   esac
 done
