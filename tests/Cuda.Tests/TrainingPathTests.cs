@@ -39,7 +39,6 @@ public sealed class TrainingPathTests
         using var fused = new CudaBackend(config, B, T, options);
         separate.SetParameters(parameters);
         fused.SetParameters(parameters);
-        int n = parameters.Length;
         for (int step = 0; step < 2; step++)
         {
             separate.ZeroGradients();
@@ -57,18 +56,29 @@ public sealed class TrainingPathTests
                 Assert.True(le.AsSpan().SequenceEqual(lg), $"step {step} micro {micro}: per-position losses differ at {FirstDifference(le, lg)}");
                 Assert.Equal(expected, got);
             }
-            float[] ge = new float[n], gg = new float[n];
-            separate.GetGradients(ge);
-            fused.GetGradients(gg);
-            Assert.True(ge.AsSpan().SequenceEqual(gg), $"step {step}: gradients differ at {FirstDifference(ge, gg)}");
+            AssertSameGradients(separate, fused, $"step {step}");
             Assert.Equal(separate.GradientNormSquared(), fused.GradientNormSquared());
             separate.Update(Step(step + 1));
             fused.Update(Step(step + 1));
         }
-        float[] pe = new float[n], pg = new float[n];
-        separate.GetParameters(pe);
-        fused.GetParameters(pg);
-        Assert.True(pe.AsSpan().SequenceEqual(pg), "parameters differ after two updates");
+        AssertSameParameters(separate, fused, "after two updates");
+    }
+
+    private delegate void Read(CudaBackend backend, Span<float> values);
+
+    private static void AssertSameGradients(CudaBackend expected, CudaBackend actual, string when) =>
+        AssertSame(expected, actual, (g, v) => g.GetGradients(v), "gradients", when);
+
+    private static void AssertSameParameters(CudaBackend expected, CudaBackend actual, string when) =>
+        AssertSame(expected, actual, (g, v) => g.GetParameters(v), "parameters", when);
+
+    private static void AssertSame(CudaBackend expected, CudaBackend actual, Read read, string what, string when)
+    {
+        int n = (int)ParameterLayout.For(expected.Config).Count;
+        float[] e = new float[n], a = new float[n];
+        read(expected, e);
+        read(actual, a);
+        Assert.True(e.AsSpan().SequenceEqual(a), $"{when}: {what} differ at {FirstDifference(e, a)}");
     }
 
     [Fact]
@@ -84,7 +94,6 @@ public sealed class TrainingPathTests
         using var queued = new CudaBackend(config, B, T);
         waited.SetParameters(parameters);
         queued.SetParameters(parameters);
-        int n = parameters.Length;
         int[] x = new int[B * T], y = new int[B * T];
         for (int step = 0; step < 2; step++)
         {
@@ -104,17 +113,11 @@ public sealed class TrainingPathTests
             Assert.Throws<InvalidOperationException>(() => queued.ForwardBackward(x, y, B, T, lossScale, true));
             Assert.Equal(expected, queued.TakeLosses());
             Assert.Empty(queued.TakeLosses());
-            float[] ge = new float[n], gq = new float[n];
-            waited.GetGradients(ge);
-            queued.GetGradients(gq);
-            Assert.True(ge.AsSpan().SequenceEqual(gq), $"step {step}: gradients differ at {FirstDifference(ge, gq)}");
+            AssertSameGradients(waited, queued, $"step {step}");
             waited.Update(Step(step + 1));
             queued.Update(Step(step + 1));
         }
-        float[] pw = new float[n], pq = new float[n];
-        waited.GetParameters(pw);
-        queued.GetParameters(pq);
-        Assert.True(pw.AsSpan().SequenceEqual(pq), "parameters differ after two updates");
+        AssertSameParameters(waited, queued, "after two updates");
     }
 
     [Fact]

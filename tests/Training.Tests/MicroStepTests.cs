@@ -40,11 +40,7 @@ public class MicroStepTests
     [Fact]
     public void The_trainer_trains_with_micro_steps_and_validates_with_forward_only()
     {
-        var options = new TrainOptions
-        {
-            TrainData = TinyRun.TrainPattern, ValData = TinyRun.ValPattern, Init = TinyRun.ModelPath,
-            BatchSize = 1, SeqLen = 8, TotalBatchSize = 16, MaxSteps = 3, ValEvery = 2, ValMaxSteps = 2, SampleEvery = 0, Device = "cpu",
-        };
+        var options = TinyRun.CpuOptions(totalBatchSize: 16, maxSteps: 3, valEvery: 2, valMaxSteps: 2);
         var start = TrainCli.ResolveStart(options);
         using var backend = new CountingBackend(new CpuBackend(start.Config, 1, 8));
         backend.SetParameters(start.Parameters);
@@ -61,11 +57,7 @@ public class MicroStepTests
     [Fact]
     public void A_backend_that_queues_micro_steps_gets_all_of_an_update_before_its_losses_are_read()
     {
-        var options = new TrainOptions
-        {
-            TrainData = TinyRun.TrainPattern, ValData = TinyRun.ValPattern, Init = TinyRun.ModelPath,
-            BatchSize = 1, SeqLen = 8, TotalBatchSize = 24, MaxSteps = 3, ValEvery = 0, ValMaxSteps = 1, SampleEvery = 0, Device = "cpu",
-        };
+        var options = TinyRun.CpuOptions(totalBatchSize: 24, maxSteps: 3);
         var start = TrainCli.ResolveStart(options);
         TrainResult Train(IGptBackend backend)
         {

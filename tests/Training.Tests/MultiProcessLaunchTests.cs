@@ -55,11 +55,7 @@ public class MultiProcessLaunchTests
     [Fact]
     public void The_trainer_marks_only_the_last_micro_step_of_each_window()
     {
-        var options = new TrainOptions
-        {
-            TrainData = TinyRun.TrainPattern, ValData = TinyRun.ValPattern, Init = TinyRun.ModelPath,
-            BatchSize = 1, SeqLen = 8, TotalBatchSize = 24, MaxSteps = 2, ValEvery = 0, ValMaxSteps = 1, SampleEvery = 0, Device = "cpu",
-        };
+        var options = TinyRun.CpuOptions(totalBatchSize: 24, maxSteps: 2);
         var start = TrainCli.ResolveStart(options);
         using var backend = new RecordingBackend(new CpuBackend(start.Config, 1, 8));
         backend.SetParameters(start.Parameters);

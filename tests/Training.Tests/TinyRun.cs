@@ -3,6 +3,7 @@ using LlmNet.Common.Text;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 using LlmNet.TestSupport;
+using LlmNet.Training;
 
 namespace LlmNet.Training.Tests;
 
@@ -34,6 +35,13 @@ public static class TinyRun
     public static string TrainPattern => Path.Combine(DataDir, "tiny_shakespeare_train_*.bin");
     public static string ValPattern => Path.Combine(DataDir, "tiny_shakespeare_val.bin");
     public static string ModelPath => Path.Combine(DataDir, "tiny.bin");
+
+    /// <summary>A CPU run on these files with B=1, T=8, no sampling; change the rest with <c>with</c>.</summary>
+    public static TrainOptions CpuOptions(int totalBatchSize, int maxSteps, int valEvery = 0, int valMaxSteps = 1) => new()
+    {
+        TrainData = TrainPattern, ValData = ValPattern, Init = ModelPath, BatchSize = 1, SeqLen = 8,
+        TotalBatchSize = totalBatchSize, MaxSteps = maxSteps, ValEvery = valEvery, ValMaxSteps = valMaxSteps, SampleEvery = 0, Device = "cpu",
+    };
 }
 
 /// <summary>A TextWriter that keeps every line and can cancel a run when a line appears (a "kill" at a known point).</summary>
