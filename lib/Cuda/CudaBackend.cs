@@ -351,9 +351,13 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
             return float.NaN;
         }
         int bt = batchSize * seqLen;
-        _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, Config.VocabSize, Config.PaddedVocabSize);
+        ClassifierForward(bt);
         return MeanLoss(bt);
     }
+
+    /// <summary>Per-position losses and log-sum-exps of the logits, which it leaves as they are.</summary>
+    private void ClassifierForward(int bt) =>
+        _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, Config.VocabSize, Config.PaddedVocabSize);
 
     /// <summary>
     /// Stages the batch in pinned memory, queues its upload and the forward pass up to the logits; returns without
@@ -482,13 +486,13 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         RequireTraining(nameof(QueueForwardBackward));
         if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
         ForwardPass(inputs, targets, batchSize, seqLen);
-        int bt = batchSize * seqLen, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
+        int bt = batchSize * seqLen, Vp = Config.PaddedVocabSize;
         if (_classifierStaged)
         {
-            _k.Launch("classifier_forward_backward", (bt, 1), 512, Vp * 2, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, V, Vp);
+            _k.Launch("classifier_forward_backward", (bt, 1), 512, Vp * 2, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, Config.VocabSize, Vp);
             _logitsHoldGradient = true;
         }
-        else _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, V, Vp);
+        else ClassifierForward(bt);
         _device.DownloadAsync(_staging.QueueLossRow(bt), 0, _losses.Ptr, (long)bt * 4);
         QueueBackward(lossScale, lastMicroStep);
     }

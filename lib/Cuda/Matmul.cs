@@ -93,6 +93,12 @@ public sealed unsafe partial class Matmul : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(max, 128);
         Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out PlanKey key);
+        return ListCandidates(plan, key, max);
+    }
+
+    /// <summary>The heuristic's first <paramref name="max"/> algorithms for a plan, each with its configuration.</summary>
+    private List<MatmulCandidate> ListCandidates(Plan plan, PlanKey key, int max)
+    {
         CublasLt.HeuristicResult* results = stackalloc CublasLt.HeuristicResult[max];
         CublasLt.Check(CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, plan.Desc, plan.A, plan.B, plan.D, plan.D, _preference, max, results, out int found),
             "cublasLtMatmulAlgoGetHeuristic");

@@ -29,20 +29,13 @@ public sealed unsafe partial class Matmul
 
     private void Tune(Plan plan, PlanKey key, ulong d, ulong a, ulong b, ulong aux, float alpha)
     {
-        CublasLt.HeuristicResult* results = stackalloc CublasLt.HeuristicResult[TuneCandidates];
-        CublasLt.Check(CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, plan.Desc, plan.A, plan.B, plan.D, plan.D, _preference, TuneCandidates, results, out int found),
-            "cublasLtMatmulAlgoGetHeuristic");
         CublasLt.HeuristicResult reference = plan.Algo;
         long splitK = ReadAlgoConfig(reference.Algo, CublasLt.AlgoConfigSplitKNum);
         long reduction = ReadAlgoConfig(reference.Algo, CublasLt.AlgoConfigReductionScheme);
-        var candidates = new List<CublasLt.HeuristicResult>();
-        for (int i = 0; i < found; i++)
-        {
-            CublasLt.HeuristicResult r = results[i];
-            if (new ReadOnlySpan<byte>(r.Algo, AlgoBytes).SequenceEqual(new ReadOnlySpan<byte>(reference.Algo, AlgoBytes))) continue;
-            if (ReadAlgoConfig(r.Algo, CublasLt.AlgoConfigSplitKNum) != splitK || ReadAlgoConfig(r.Algo, CublasLt.AlgoConfigReductionScheme) != reduction) continue;
-            candidates.Add(r);
-        }
+        var candidates = ListCandidates(plan, key, TuneCandidates)
+            .Where(c => !c.IsRunAlgorithm && c.SplitK == splitK && c.ReductionScheme == reduction)
+            .Select(c => c.Result)
+            .ToList();
         if (candidates.Count == 0) return;
 
         // A non-accumulating product overwrites D (and a GELU aux output) on every run, and the call that follows

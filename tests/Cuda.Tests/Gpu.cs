@@ -48,10 +48,16 @@ internal static class Gpu
     {
         var b = Device.Allocate(Math.Max(16, values.Length * 2L + 16), "test bf16");
         s_live.Add(b);
+        UploadBf16(b.Ptr, values);
+        return b.Ptr;
+    }
+
+    /// <summary>Overwrites device memory with values as bf16.</summary>
+    public static void UploadBf16(ulong ptr, float[] values)
+    {
         ushort[] raw = new ushort[values.Length];
         Model.Numerics.Bf16.FromFloat(values, raw);
-        Device.Upload(b.Ptr, (ReadOnlySpan<ushort>)raw);
-        return b.Ptr;
+        Device.Upload(ptr, (ReadOnlySpan<ushort>)raw);
     }
 
     public static ulong F32(float[] values)

@@ -103,7 +103,7 @@ public sealed class MatmulTests : IDisposable
                 run(mm, d, aux);
                 if (twice)
                 {
-                    if (start is not null) Gpu.Device.Upload(d, (ReadOnlySpan<ushort>)ToBf16(start)); // accumulate from the same start again
+                    if (start is not null) Gpu.UploadBf16(d, start); // accumulate from the same start again
                     run(mm, d, aux);
                 }
                 float[] result = Gpu.ReadBf16(d, count);
@@ -120,12 +120,5 @@ public sealed class MatmulTests : IDisposable
         Same("accumulated weight gradient", (mm, d, _) => mm.Run(d, inp, dout, In, Out, Rows, false, true, accumulate: true), (long)Out * In, start: dw0);
         TestContext.Current.TestOutputHelper?.WriteLine(string.Join('\n', tuned.TuningLog));
         Assert.NotEmpty(tuned.TuningLog);
-    }
-
-    private static ushort[] ToBf16(float[] values)
-    {
-        ushort[] raw = new ushort[values.Length];
-        Model.Numerics.Bf16.FromFloat(values, raw);
-        return raw;
     }
 }
