@@ -38,11 +38,9 @@ public class MultiRankTests
         var slots = new double[size];
         using var barrier = new Barrier(size);
         var results = new TrainResult[size];
-        var options = new TrainOptions
+        var options = TinyRun.CpuOptions(maxSteps: 3, valEvery: 3, valMaxSteps: 2) with
         {
-            TrainData = TinyRun.TrainPattern, ValData = TinyRun.ValPattern, Init = TinyRun.ModelPath, OutputDir = dir.Path,
-            BatchSize = 1, SeqLen = 8, MaxSteps = 3, ValEvery = 3, ValMaxSteps = 2, SampleEvery = 0, CheckpointEvery = 3,
-            NumProcesses = size, Device = "cpu",
+            OutputDir = dir.Path, CheckpointEvery = 3, NumProcesses = size,
         };
         var threads = Enumerable.Range(0, size).Select(rank => new Thread(() =>
         {

@@ -37,7 +37,7 @@ public static class TinyRun
     public static string ModelPath => Path.Combine(DataDir, "tiny.bin");
 
     /// <summary>A CPU run on these files with B=1, T=8, no sampling; change the rest with <c>with</c>.</summary>
-    public static TrainOptions CpuOptions(int totalBatchSize, int maxSteps, int valEvery = 0, int valMaxSteps = 1) => new()
+    public static TrainOptions CpuOptions(int maxSteps, int totalBatchSize = -1, int valEvery = 0, int valMaxSteps = 1) => new()
     {
         TrainData = TrainPattern, ValData = ValPattern, Init = ModelPath, BatchSize = 1, SeqLen = 8,
         TotalBatchSize = totalBatchSize, MaxSteps = maxSteps, ValEvery = valEvery, ValMaxSteps = valMaxSteps, SampleEvery = 0, Device = "cpu",

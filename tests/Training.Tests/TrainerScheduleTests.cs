@@ -9,19 +9,8 @@ namespace LlmNet.Training.Tests;
 
 public class TrainerScheduleTests
 {
-    private static TrainOptions Small(string outDir, int maxSteps) => new()
-    {
-        TrainData = TinyRun.TrainPattern,
-        ValData = TinyRun.ValPattern,
-        Init = TinyRun.ModelPath,
-        OutputDir = outDir,
-        BatchSize = 1,
-        SeqLen = 8,
-        MaxSteps = maxSteps,
-        ValMaxSteps = 1,
-        SampleEvery = 0,
-        Device = "cpu",
-    };
+    private static TrainOptions Small(string outDir, int maxSteps) =>
+        TinyRun.CpuOptions(maxSteps, valEvery: 20) with { OutputDir = outDir };
 
     [Fact]
     public void HellaSwag_hook_runs_on_the_validation_schedule_and_is_logged()
