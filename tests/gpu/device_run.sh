@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One GPU-node session: compile check, GPU tests, PyTorch reference, benchmarks. Logs go to $OUT (or ./out).
 # Run from a checkout whose .device/ holds the published GPU tests and bench (gpu/) and tiny.bin.
-# Usage: bash tests/gpu/device_run.sh [compile|tests|torch|attn|matmuls|bench12|bench48|bench48a ...]
+# Usage: bash tests/gpu/device_run.sh [compile|tests|torch|sdpa|attn|matmuls|bench12|bench48|bench48a ...]
+# sdpa times PyTorch's cuDNN and FlashAttention-2 attention at the d12 and d48 shapes (the reference for attn) and
+# reports whether their backward passes are bitwise repeatable.
 # attn times every attention kernel variant at the d12 and d48 shapes and leaves the fastest set in
 # $OUT/flash.spec; with FLASH=best the benchmarks that follow run with it (LLMNET_FLASH), FLASH=<spec> names one.
 # Each bench step also samples nvidia-smi every 250 ms (unless POWER=0) and prints the mean power, SM clock and the
@@ -11,7 +13,7 @@ OUT=${OUT:-out}; mkdir -p "$OUT"
 export LD_LIBRARY_PATH=${CUDA_HOME:-/usr/local/cuda}/lib64:${LD_LIBRARY_PATH:-}
 export LLMNET_KERNEL_CACHE=/tmp/llmnet-kernels
 D=.device
-G=$D/gpu
+G=${GPU_DIR:-$D/gpu} # GPU_DIR names another published build (e.g. an earlier commit, to compare on one machine)
 power_start() { [[ ${POWER:-1} == 0 ]] && return; nvidia-smi --query-gpu=power.draw,clocks.sm,clocks_throttle_reasons.active \
                   --format=csv,noheader,nounits -lms 250 > "$OUT/power_$1.csv" 2>/dev/null & POWER_PID=$!; }
 power_stop() { [[ ${POWER:-1} == 0 ]] && return; kill "$POWER_PID" 2>/dev/null; wait "$POWER_PID" 2>/dev/null
@@ -27,6 +29,7 @@ for what in "$@"; do
              grep -E "\[FAIL\]|Total:" $OUT/tests.log | head -40 ;;
     torch)   LLMNET_FLASH=$(flash) timeout 200 $G/llm-cuda-bench export /tmp/ref > $OUT/export.log 2>&1; tail -3 $OUT/export.log
              PYTHONUNBUFFERED=1 timeout 200 python3 tests/gpu/torch_reference.py /tmp/ref > $OUT/torch.log 2>&1; tail -28 $OUT/torch.log ;;
+    sdpa)    PYTHONUNBUFFERED=1 timeout 300 python3 tests/gpu/torch_sdpa_bench.py ${REPS:-20} > $OUT/sdpa.log 2>&1; grep -E "^(SDPA|torch)" $OUT/sdpa.log ;;
     attn)    timeout 200 $G/llm-cuda-bench attn 64 12 1024 10 $OUT/flash.spec > $OUT/attn_d12.log 2>&1; grep -E "ATTN|error" $OUT/attn_d12.log
              timeout 200 $G/llm-cuda-bench attn 16 25 1024 10 $OUT/flash48.spec > $OUT/attn_d48.log 2>&1; grep -E "ATTN|error" $OUT/attn_d48.log ;;
     matmuls) timeout 400 $G/llm-cuda-bench matmuls 64 1024 768 50304 ${ALGOS:-8} ${REPS:-20} > $OUT/matmuls_d12.log 2>&1; grep -E "BEST|TOTAL|FAILED|note:|error" $OUT/matmuls_d12.log ;;
