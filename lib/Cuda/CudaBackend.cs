@@ -31,7 +31,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     private readonly int _recompute, _geluFusion;
     private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
     private readonly bool _training;                // false: forward passes only, no gradients, optimizer state or backward scratch
-    private readonly FlashKernels _flash = FlashKernels.FromEnvironment();
+    private readonly FlashKernels _flash = FlashKernels.Default; // replaced by the module's choice once it is loaded
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
@@ -97,6 +97,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
             _recompute = options.Recompute;
             _geluFusion = options.GeluFusion >= 0 ? Math.Min(options.GeluFusion, 2) : (_device.ComputeMajor >= 9 ? 2 : 0);
             _k = KernelModule.LoadDefault(_device);
+            _flash = FlashKernels.FromEnvironment(_k);
             _classifierStaged = config.PaddedVocabSize * 2 <= _device.MaxSharedMemoryPerBlockOptin;
             AllowLargeSharedMemory();
             _mm = new Matmul(_device, Matmul.TuningEnabledByEnvironment() ? _k : null);
@@ -902,6 +903,9 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         _k.AllowSharedMemory("layernorm_backward", LayerNormBackwardSharedBytes);
         if (UseFlash)
         {
+            if (!_flash.AvailableIn(_k))
+                throw new ArgumentException($"{FlashKernels.EnvironmentVariable}: {_flash} includes wgmma (w1) kernels, which need a GPU of compute " +
+                                            $"capability 9.0 (sm_90a); this one is {_device.Arch}");
             FlashKernels.Prepare(_k);
             return;
         }

@@ -86,6 +86,11 @@ public sealed unsafe class CudaDevice : IDisposable
     public int ComputeMinor { get; }
     /// <summary>NVRTC/nvcc architecture name, e.g. "sm_90".</summary>
     public string Arch => $"sm_{ComputeMajor}{ComputeMinor}";
+    /// <summary>
+    /// The architecture the kernels are compiled for: Arch, except "sm_90a" on compute capability 9.0, whose
+    /// architecture-specific instructions (wgmma) some attention kernels use.
+    /// </summary>
+    public string KernelArch => ComputeMajor == 9 && ComputeMinor == 0 ? "sm_90a" : Arch;
     public int MultiprocessorCount { get; }
     public int MaxSharedMemoryPerBlockOptin { get; }
     public long TotalMemory { get; }

@@ -146,7 +146,7 @@ public sealed unsafe class KernelModule : IDisposable
 
     /// <summary>Compiles (or fetches from the cache) the embedded kernels for this device and loads them.</summary>
     public static KernelModule LoadDefault(CudaDevice device) =>
-        new(device, KernelCache.GetCubin(KernelSources.Combined(), device.Arch, KernelSources.Options));
+        new(device, KernelCache.GetCubin(KernelSources.Combined(), device.KernelArch, KernelSources.Options));
 
     public IntPtr Function(string name)
     {
@@ -155,6 +155,10 @@ public sealed unsafe class KernelModule : IDisposable
         _functions[name] = f;
         return f;
     }
+
+    /// <summary>Whether the module has a kernel of this name (some exist only for some architectures).</summary>
+    public bool Has(string name) =>
+        _functions.ContainsKey(name) || Driver.cuModuleGetFunction(out _, _module, name) == 0;
 
     /// <summary>Lets a kernel use more than 48 KiB of dynamic shared memory.</summary>
     public void AllowSharedMemory(string name, int bytes) =>

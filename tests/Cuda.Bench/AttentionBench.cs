@@ -49,7 +49,7 @@ internal static class AttentionBench
             float[] refOut = ReadBf16(device, outp, bt * C), refLse = ReadF32(device, lse, (long)B * NH * T), refD = ReadBf16(device, dqkv, bt * 3 * C);
 
             var best = new Dictionary<string, (string Name, float Ms)>();
-            foreach (string f in Shapes)
+            foreach (string f in k.Has(FlashKernels.WgmmaForward) ? [.. Shapes, "w1"] : Shapes)
             {
                 var fk = FlashKernels.Parse($"{f},m1");
                 float ms = Time(() => fk.LaunchForward(k, outp, lse, qkv, B, T, NH));
@@ -57,18 +57,24 @@ internal static class AttentionBench
                 if (!best.TryGetValue("forward", out var b) || ms < b.Ms) best["forward"] = (f, ms);
             }
             reference.LaunchForward(k, outp, lse, qkv, B, T, NH);
-            foreach (string dq in Shapes)
+            foreach (string dq in k.Has(FlashKernels.WgmmaDq) ? [.. Shapes, "w1"] : Shapes)
             {
                 var fk = FlashKernels.Parse($"m1,{dq}");
                 float ms = Time(() => fk.LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH));
-                FlashKernels.LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, NH);
+                reference.LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, NH);
                 Report("dq+delta", dq, ms, fwdFlops * 1.5, $"dqkv {MaxDiff(ReadBf16(device, dqkv, bt * 3 * C), refD):E2} from the default (max |ref| {refD.Max(Math.Abs):E2})");
                 if (!best.TryGetValue("dq", out var b) || ms < b.Ms) best["dq"] = (dq, ms);
             }
-            float dkvMs = Time(() => FlashKernels.LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, NH));
-            Report("dkv", "", dkvMs, fwdFlops * 2, "");
-            string spec = $"{best["forward"].Name},{best["dq"].Name}";
-            Console.WriteLine($"ATTN fastest: {spec} ({best["forward"].Ms + best["dq"].Ms + dkvMs:F3} ms per layer, forward and backward)");
+            reference.LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH);
+            foreach (string dkv in k.Has(FlashKernels.WgmmaDkv) ? ["m1", "w1"] : new[] { "m1" })
+            {
+                var fk = FlashKernels.Parse($"m1,m1,{dkv}");
+                float ms = Time(() => fk.LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, NH));
+                Report("dkv", dkv, ms, fwdFlops * 2, $"dqkv {MaxDiff(ReadBf16(device, dqkv, bt * 3 * C), refD):E2} from the default (max |ref| {refD.Max(Math.Abs):E2})");
+                if (!best.TryGetValue("dkv", out var b) || ms < b.Ms) best["dkv"] = (dkv, ms);
+            }
+            string spec = $"{best["forward"].Name},{best["dq"].Name},{best["dkv"].Name}";
+            Console.WriteLine($"ATTN fastest: {spec} ({best["forward"].Ms + best["dq"].Ms + best["dkv"].Ms:F3} ms per layer, forward and backward)");
             if (specFile is not null) File.WriteAllText(specFile, spec);
             return 0;
         }

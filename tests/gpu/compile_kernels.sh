@@ -11,7 +11,7 @@ nvcc=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
 host=(); [[ -n ${CCBIN:-} ]] && host=(-ccbin "$CCBIN")
 "$nvcc" --version | tail -2
 echo "== nvcc --ptx"
-"$nvcc" "${host[@]}" -arch=sm_90 -std=c++17 --use_fast_math --ptx -o "$out/all.ptx" "$out/all.cu"; rc1=$?
+"$nvcc" "${host[@]}" -arch=${ARCH:-sm_90a} -std=c++17 --use_fast_math --ptx -o "$out/all.ptx" "$out/all.cu"; rc1=$?
 echo "== nvcc -cubin -Xptxas -v"
-"$nvcc" "${host[@]}" -arch=sm_90 -std=c++17 --use_fast_math -cubin -Xptxas -v -o "$out/all.cubin" "$out/all.cu" 2>&1 | grep -E "Compiling|registers|spill|error|warning" ; rc2=${PIPESTATUS[0]}
+"$nvcc" "${host[@]}" -arch=${ARCH:-sm_90a} -std=c++17 --use_fast_math -cubin -Xptxas -v -o "$out/all.cubin" "$out/all.cu" 2>&1 | grep -E "Compiling|registers|spill|error|warning" ; rc2=${PIPESTATUS[0]}
 echo "compile_kernels: ptx rc=$rc1 cubin rc=$rc2"
