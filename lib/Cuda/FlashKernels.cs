@@ -1,7 +1,7 @@
 namespace LlmNet.Cuda;
 
 /// <summary>
-/// Which tensor-core attention kernels (head size 64, lib/Cuda/Kernels/flash.cu) run the forward pass and dQ, and
+/// Which tensor-core attention kernels (head size 64, lib/Cuda/Kernels/flash.cu and flash_wgmma.cu) run the forward pass and dQ, and
 /// how they are launched. Both come in two shapes that compute the same attention: m1 gives each warp 16 rows (64
 /// per block, fewer registers, more blocks per multiprocessor), m2 gives it 32 (128 per block, each shared-memory
 /// fragment feeds two mma). The dK/dV kernel has one mma.sync shape (m1). All three also come as w1: 64 rows per

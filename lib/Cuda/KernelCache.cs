@@ -100,7 +100,7 @@ public static unsafe class KernelCache
 /// <summary>The backend's kernels: sources embedded in this assembly, concatenated in dependency order.</summary>
 public static class KernelSources
 {
-    public static readonly string[] Files = ["common.cuh", "elementwise.cu", "layernorm.cu", "attention.cu", "flash.cu", "classifier.cu", "optimizer.cu"];
+    public static readonly string[] Files = ["common.cuh", "elementwise.cu", "layernorm.cu", "attention.cu", "flash.cu", "flash_wgmma.cu", "classifier.cu", "optimizer.cu"];
 
     public static readonly string[] Options = ["-std=c++17", "--use_fast_math"];
 

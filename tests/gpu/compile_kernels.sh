@@ -5,7 +5,7 @@ set -uo pipefail
 here=${KERNELS:-$(cd "$(dirname "$0")/../../lib/Cuda/Kernels" && pwd)}
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
-cat "$here/common.cuh" "$here/elementwise.cu" "$here/layernorm.cu" "$here/attention.cu" "$here/flash.cu" "$here/classifier.cu" "$here/optimizer.cu" > "$out/all.cu"
+cat "$here/common.cuh" "$here/elementwise.cu" "$here/layernorm.cu" "$here/attention.cu" "$here/flash.cu" "$here/flash_wgmma.cu" "$here/classifier.cu" "$here/optimizer.cu" > "$out/all.cu"
 nvcc=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
 # CCBIN names a host compiler when nvcc rejects the default one (Debian's CUDA 11.8 with gcc 12: CCBIN=clang-14).
 host=(); [[ -n ${CCBIN:-} ]] && host=(-ccbin "$CCBIN")
