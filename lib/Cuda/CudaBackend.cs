@@ -31,7 +31,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     private readonly int _recompute, _geluFusion;
     private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
     private readonly bool _training;                // false: forward passes only, no gradients, optimizer state or backward scratch
-    private readonly FlashKernels _flash = FlashKernels.Default; // replaced by the module's choice once it is loaded
+    private readonly FlashKernels _flash;              // the attention kernels: LLMNET_FLASH, or the module's fastest set
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live

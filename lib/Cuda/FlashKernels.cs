@@ -85,9 +85,8 @@ public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, in
             kernels.AllowSharedMemory($"flash_backward_dq_64_{shape}", SharedBytes);
         }
         kernels.AllowSharedMemory("flash_backward_dkv_64", DkvSharedBytes);
-        if (kernels.Has(WgmmaForward)) kernels.AllowSharedMemory(WgmmaForward, WgmmaSharedBytes);
-        if (kernels.Has(WgmmaDq)) kernels.AllowSharedMemory(WgmmaDq, WgmmaSharedBytes);
-        if (kernels.Has(WgmmaDkv)) kernels.AllowSharedMemory(WgmmaDkv, WgmmaDkvSharedBytes);
+        foreach ((string name, int bytes) in new[] { (WgmmaForward, WgmmaSharedBytes), (WgmmaDq, WgmmaSharedBytes), (WgmmaDkv, WgmmaDkvSharedBytes) })
+            if (kernels.Has(name)) kernels.AllowSharedMemory(name, bytes);
     }
 
     /// <summary>out (B,T,C) and lse (B,NH,T) from qkv (B,T,3C).</summary>

@@ -157,8 +157,13 @@ public sealed unsafe class KernelModule : IDisposable
     }
 
     /// <summary>Whether the module has a kernel of this name (some exist only for some architectures).</summary>
-    public bool Has(string name) =>
-        _functions.ContainsKey(name) || Driver.cuModuleGetFunction(out _, _module, name) == 0;
+    public bool Has(string name)
+    {
+        if (_functions.ContainsKey(name)) return true;
+        if (Driver.cuModuleGetFunction(out IntPtr f, _module, name) != 0) return false;
+        _functions[name] = f;
+        return true;
+    }
 
     /// <summary>Lets a kernel use more than 48 KiB of dynamic shared memory.</summary>
     public void AllowSharedMemory(string name, int bytes) =>

@@ -48,8 +48,11 @@ internal static class AttentionBench
             device.Synchronize();
             float[] refOut = ReadBf16(device, outp, bt * C), refLse = ReadF32(device, lse, (long)B * NH * T), refD = ReadBf16(device, dqkv, bt * 3 * C);
 
+            // The mma.sync shapes of a kernel, and w1 when the module has that kernel's wgmma version (sm_90a).
+            string[] Variants(string[] shapes, string wgmmaKernel) => k.Has(wgmmaKernel) ? [.. shapes, "w1"] : shapes;
+
             var best = new Dictionary<string, (string Name, float Ms)>();
-            foreach (string f in k.Has(FlashKernels.WgmmaForward) ? [.. Shapes, "w1"] : Shapes)
+            foreach (string f in Variants(Shapes, FlashKernels.WgmmaForward))
             {
                 var fk = FlashKernels.Parse($"{f},m1");
                 float ms = Time(() => fk.LaunchForward(k, outp, lse, qkv, B, T, NH));
@@ -57,7 +60,7 @@ internal static class AttentionBench
                 if (!best.TryGetValue("forward", out var b) || ms < b.Ms) best["forward"] = (f, ms);
             }
             reference.LaunchForward(k, outp, lse, qkv, B, T, NH);
-            foreach (string dq in k.Has(FlashKernels.WgmmaDq) ? [.. Shapes, "w1"] : Shapes)
+            foreach (string dq in Variants(Shapes, FlashKernels.WgmmaDq))
             {
                 var fk = FlashKernels.Parse($"m1,{dq}");
                 float ms = Time(() => fk.LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH));
@@ -66,7 +69,7 @@ internal static class AttentionBench
                 if (!best.TryGetValue("dq", out var b) || ms < b.Ms) best["dq"] = (dq, ms);
             }
             reference.LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH);
-            foreach (string dkv in k.Has(FlashKernels.WgmmaDkv) ? ["m1", "w1"] : new[] { "m1" })
+            foreach (string dkv in Variants(["m1"], FlashKernels.WgmmaDkv))
             {
                 var fk = FlashKernels.Parse($"m1,m1,{dkv}");
                 float ms = Time(() => fk.LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, NH));

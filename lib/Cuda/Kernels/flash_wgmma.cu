@@ -177,6 +177,7 @@ extern "C" __global__ void __launch_bounds__(128) flash_forward_64_w1(bf16* out,
         if (i1 < T) lse[(long)bh * T + i1] = m1 * ln2 + __logf(l1);
     }
 }
+
 // dQ (and delta) on wgmma: flash_backward_dq<1> with the block's four warps as one warpgroup (64 queries per block;
 // as in the w1 forward, every warp has a key in every tile the block visits). S = Q K^T and dP = dO V^T take Q and dO
 // from registers and K, V as K-major tiles; dQ += dS K takes K as an MN-major tile. Needs FLASH_W1_SMEM bytes.
