@@ -44,8 +44,9 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     private OverlappedGradientExchange? _exchange;
     private ulong _rng;
 
-    // Model state.
-    private readonly DeviceBuffer _params, _grads, _m, _v, _master;
+    // Model state, typed and counted in elements (bf16 as its raw 16 bits): d48's fp32 arrays are 6.2 GB each.
+    private readonly DeviceArray<ushort> _params, _grads;
+    private readonly DeviceArray<float> _m, _v, _master;
     // Activations (see docs/cuda.md for shapes).
     private readonly DeviceBuffer _encoded, _ln1, _ln1Mean, _ln1Rstd, _qkv, _atty, _attLse, _residual2, _ln2, _ln2Mean, _ln2Rstd,
         _fch, _fchGelu, _residual3, _lnf, _lnfMean, _lnfRstd, _logits, _lse, _losses, _inputs, _targets;
@@ -106,12 +107,12 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
             long nh = config.NumHeads, vp = config.PaddedVocabSize;
             _training = options.Training;
             _keepMaster = options.MasterWeights && _training;
-            _params = Alloc("parameters (bf16)", n * 2);
-            _grads = TrainingAlloc("gradients (bf16)", n * 2);
+            _params = Alloc<ushort>("parameters (bf16)", n);
+            _grads = TrainingAlloc<ushort>("gradients (bf16)", n);
             long shard = _shard.ShardNumParameters;
-            _m = TrainingAlloc("AdamW m (fp32)", shard * 4);
-            _v = TrainingAlloc("AdamW v (fp32)", shard * 4);
-            _master = _keepMaster ? Alloc("master weights (fp32)", shard * 4) : NotAllocated("master weights (fp32)");
+            _m = TrainingAlloc<float>("AdamW m (fp32)", shard);
+            _v = TrainingAlloc<float>("AdamW v (fp32)", shard);
+            _master = _keepMaster ? Alloc<float>("master weights (fp32)", shard) : NotAllocated<float>("master weights (fp32)");
 
             long lnLayers = _recompute >= 2 ? 1 : L;
             _encoded = Alloc("encoded (B,T,C)", bt * C * 2);
@@ -149,9 +150,9 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
             _staging = new MicroStepStaging(_device, checked((int)bt));
             if (_training)
             {
-                _device.Zero(_grads.Ptr, _grads.Bytes);
-                _device.Zero(_m.Ptr, _m.Bytes);
-                _device.Zero(_v.Ptr, _v.Bytes);
+                _device.Zero(_grads);
+                _device.Zero(_m);
+                _device.Zero(_v);
             }
             _device.Synchronize();
         }
@@ -201,7 +202,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     public string MemoryReport()
     {
         var lines = new List<string>();
-        long model = _params.Bytes + _grads.Bytes, opt = _m.Bytes + _v.Bytes + _master.Bytes;
+        long model = _params.Buffer.Bytes + _grads.Buffer.Bytes, opt = _m.Buffer.Bytes + _v.Buffer.Bytes + _master.Buffer.Bytes;
         if (!_training)
         {
             lines.Add($"allocated {Mib(model)} MiB for model parameters (bf16)");
@@ -230,14 +231,8 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     {
         _device.MakeCurrent();
         CheckLength(values.Length, "parameters");
-        UploadAsBf16(_params.Ptr, values);
-        if (_keepMaster)
-        {
-            if (_shard.Stage == 0) _device.Upload(_master.Ptr, values);
-            else
-                foreach (var s in _shard.Slices())
-                    _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, values.Slice(checked((int)s.ParameterOffset), checked((int)s.Count)));
-        }
+        UploadAsBf16(_params, values);
+        if (_keepMaster) UploadMaster(values);
         _masterValid = true;
     }
 
@@ -245,7 +240,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     {
         _device.MakeCurrent();
         CheckLength(values.Length, "parameters");
-        DownloadBf16(values, _params.Ptr);
+        DownloadBf16(values, _params);
     }
 
     public void GetGradients(Span<float> values)
@@ -253,7 +248,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         RequireTraining(nameof(GetGradients));
         _device.MakeCurrent();
         CheckLength(values.Length, "gradients");
-        DownloadBf16(values, _grads.Ptr);
+        DownloadBf16(values, _grads);
     }
 
     public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master)
@@ -263,9 +258,9 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
         if (_keepMaster) CheckShardLength(master.Length, "master");
         else if (!master.IsEmpty) throw new ArgumentException("this backend keeps no master weights (-w 0): pass an empty master span");
-        _device.Download(m, _m.Ptr);
-        _device.Download(v, _v.Ptr);
-        if (_keepMaster) _device.Download(master, _master.Ptr);
+        _device.Download(m, _m);
+        _device.Download(v, _v);
+        if (_keepMaster) _device.Download(master, _master);
     }
 
     public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master)
@@ -273,8 +268,8 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         RequireTraining(nameof(SetOptimizerState));
         _device.MakeCurrent();
         CheckShardLength(m.Length, "m"); CheckShardLength(v.Length, "v");
-        _device.Upload(_m.Ptr, m);
-        _device.Upload(_v.Ptr, v);
+        _device.Upload(_m, 0, m);
+        _device.Upload(_v, 0, v);
         if (!_keepMaster)
         {
             // -w 0: AdamW reads the bf16 parameters; a saved master copy has nothing to go to.
@@ -287,7 +282,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         else
         {
             CheckShardLength(master.Length, "master");
-            _device.Upload(_master.Ptr, master);
+            _device.Upload(_master, 0, master);
             _masterValid = true;
         }
     }
@@ -306,40 +301,51 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
             throw new ArgumentException($"{what}: expected {_shard.ShardNumParameters} values (this process's optimizer shard), got {length}");
     }
 
-    private void UploadAsBf16(ulong dst, ReadOnlySpan<float> values)
+    /// <summary>The master weights from full-model fp32 values: all of them, or this process's ZeRO-1 chunks at their shard offsets.</summary>
+    private void UploadMaster(ReadOnlySpan<float> values)
     {
+        if (_shard.Stage == 0) _device.Upload(_master, 0, values);
+        else
+            foreach (var s in _shard.Slices())
+                _device.Upload(_master, s.ShardOffset, values.Slice(checked((int)s.ParameterOffset), checked((int)s.Count)));
+    }
+
+    private void UploadAsBf16(DeviceArray<ushort> dst, ReadOnlySpan<float> values)
+    {
+        dst.CheckRange(0, values.Length);
         const int chunk = 1 << 22;
         ushort[] buffer = ArrayPool<ushort>.Shared.Rent(chunk);
         try
         {
-            for (int start = 0; start < values.Length; start += chunk)
+            for (long start = 0; start < values.Length; start += chunk)
             {
-                int count = Math.Min(chunk, values.Length - start);
-                Bf16.FromFloat(values.Slice(start, count), buffer.AsSpan(0, count));
-                _device.Upload(dst + (ulong)start * 2, (ReadOnlySpan<ushort>)buffer.AsSpan(0, count));
+                int count = (int)Math.Min(chunk, values.Length - start);
+                Bf16.FromFloat(values.Slice((int)start, count), buffer.AsSpan(0, count));
+                _device.Upload(dst, start, (ReadOnlySpan<ushort>)buffer.AsSpan(0, count));
             }
         }
         finally { ArrayPool<ushort>.Shared.Return(buffer); }
     }
 
-    private void DownloadBf16(Span<float> values, ulong src)
+    private void DownloadBf16(Span<float> values, DeviceArray<ushort> src)
     {
+        src.CheckRange(0, values.Length);
         const int chunk = 1 << 22;
         ushort[] buffer = ArrayPool<ushort>.Shared.Rent(chunk);
         try
         {
-            for (int start = 0; start < values.Length; start += chunk)
+            for (long start = 0; start < values.Length; start += chunk)
             {
-                int count = Math.Min(chunk, values.Length - start);
-                _device.Download(buffer.AsSpan(0, count), src + (ulong)start * 2);
-                Bf16.ToFloat(buffer.AsSpan(0, count), values.Slice(start, count));
+                int count = (int)Math.Min(chunk, values.Length - start);
+                _device.Download(buffer.AsSpan(0, count), src, start);
+                Bf16.ToFloat(buffer.AsSpan(0, count), values.Slice((int)start, count));
             }
         }
         finally { ArrayPool<ushort>.Shared.Return(buffer); }
     }
 
-    private ulong Param(int tensor, int layer = 0) => _params.Ptr + (ulong)(_layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor)) * 2;
-    private ulong Grad(int tensor, int layer = 0) => _grads.Ptr + (ulong)(_layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor)) * 2;
+    private ulong Param(int tensor, int layer = 0) => _params.At(_layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor));
+    private ulong Grad(int tensor, int layer = 0) => _grads.At(_layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor));
 
     // ---------------------------------------------------------------- forward
 
@@ -457,7 +463,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     {
         RequireTraining(nameof(ZeroGradients));
         _device.MakeCurrent();
-        _device.Zero(_grads.Ptr, _grads.Bytes);
+        _device.Zero(_grads);
         _gradientsPendingReduce = false;
     }
 
@@ -619,7 +625,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         if (_shard.Stage == 0) return NormSquared(_grads.Ptr, _layout.Count);
         // ZeRO-1: each process holds the averaged gradients of its own chunks only.
         double local = 0;
-        foreach (var s in _shard.Slices()) local += NormSquared(_grads.Ptr + (ulong)s.ParameterOffset * 2, s.Count);
+        foreach (var s in _shard.Slices()) local += NormSquared(_grads.At(s.ParameterOffset), s.Count);
         return _group.AllReduceSum(local);
     }
 
@@ -728,11 +734,8 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         {
             // Master weights start as the bf16 parameters widened to fp32 (llm.c copies them on the first update).
             float[] widened = new float[_layout.Count];
-            DownloadBf16(widened, _params.Ptr);
-            if (_shard.Stage == 0) _device.Upload(_master.Ptr, (ReadOnlySpan<float>)widened);
-            else
-                foreach (var s in _shard.Slices())
-                    _device.Upload(_master.Ptr + (ulong)s.ShardOffset * 4, (ReadOnlySpan<float>)widened.AsSpan(checked((int)s.ParameterOffset), checked((int)s.Count)));
+            DownloadBf16(widened, _params);
+            UploadMaster(widened);
             _masterValid = true;
         }
         float c1 = 1.0f - MathF.Pow(step.Beta1, step.T), c2 = 1.0f - MathF.Pow(step.Beta2, step.T);
@@ -743,11 +746,10 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         }
         for (int i = 0; i < ParameterLayout.TensorCount; i++)
         {
-            long n = _layout.Sizes[i];
-            ulong off = (ulong)_layout.Offsets[i];
+            long n = _layout.Sizes[i], off = _layout.Offsets[i];
             float wd = ParameterLayout.HasWeightDecay(i) ? step.WeightDecay : 0.0f;
-            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.Ptr + off * 2, Master(off), _grads.Ptr + off * 2,
-                _m.Ptr + off * 4, _v.Ptr + off * 4, n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
+            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.At(off), Master(off), _grads.At(off),
+                _m.At(off), _v.At(off), n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
         }
         // Each process rounded with its own seeds; rank 0's parameters (those the model file records) become everyone's.
         if (_comm is not null) ShareParameters();
@@ -768,18 +770,18 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
             for (int l = 0; l < _layout.LayersOf(i); l++)
             {
                 var s = _shard.Slice(i, l);
-                ulong p = (ulong)s.ParameterOffset, q = (ulong)s.ShardOffset;
+                long p = s.ParameterOffset, q = s.ShardOffset;
                 // Layers of one tensor get distinct seeds so their rounding noise is independent.
                 uint layerSeed = seed ^ (uint)(l * 0x9E3779B1u);
-                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.Ptr + p * 2, Master(q), _grads.Ptr + p * 2,
-                    _m.Ptr + q * 4, _v.Ptr + q * 4, s.Count, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, layerSeed);
+                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.At(p), Master(q), _grads.At(p),
+                    _m.At(q), _v.At(q), s.Count, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, layerSeed);
             }
         }
         ShareParameters();
     }
 
     /// <summary>The master weights at a shard offset, or a null pointer with -w 0 (adamw_update then reads and rounds the bf16 parameters).</summary>
-    private ulong Master(ulong shardOffset) => _keepMaster ? _master.Ptr + shardOffset * 4 : 0UL;
+    private ulong Master(long shardOffset) => _keepMaster ? _master.At(shardOffset) : 0UL;
 
     /// <summary>
     /// llm.c's 13371337, or <c>LLMNET_SR_SEED</c> when set: a different stream of stochastic-rounding noise for
@@ -809,6 +811,18 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         _buffers.Add(b);
         return b;
     }
+
+    private DeviceArray<T> Alloc<T>(string name, long length) where T : unmanaged
+    {
+        var a = _device.Allocate<T>(length, name);
+        _buffers.Add(a.Buffer);
+        return a;
+    }
+
+    private DeviceArray<T> NotAllocated<T>(string name) where T : unmanaged => _device.Allocate<T>(0, name);
+
+    private DeviceArray<T> TrainingAlloc<T>(string name, long length) where T : unmanaged =>
+        _training ? Alloc<T>(name, length) : NotAllocated<T>(name);
 
     /// <summary>A buffer this configuration does not need: no memory, a null pointer, absent from <see cref="Allocations"/>.</summary>
     private DeviceBuffer NotAllocated(string name) => _device.Allocate(0, name);

@@ -106,6 +106,9 @@ public sealed unsafe class CudaDevice : IDisposable
 
     public DeviceBuffer Allocate(long bytes, string name) => new(this, bytes, name);
 
+    /// <summary>A typed allocation of <paramref name="length"/> elements (sizes in elements, 64-bit).</summary>
+    public DeviceArray<T> Allocate<T>(long length, string name) where T : unmanaged => new(this, length, name);
+
     public void Synchronize() => Driver.Check(Driver.cuStreamSynchronize(Stream), "cuStreamSynchronize");
 
     public void Upload<T>(ulong dst, ReadOnlySpan<T> src) where T : unmanaged
@@ -113,7 +116,7 @@ public sealed unsafe class CudaDevice : IDisposable
         if (src.IsEmpty) return;
         fixed (T* p = src)
         {
-            Driver.Check(Driver.cuMemcpyHtoDAsync(dst, p, (nuint)(src.Length * sizeof(T)), Stream), "cuMemcpyHtoDAsync");
+            Driver.Check(Driver.cuMemcpyHtoDAsync(dst, p, DeviceSizes.CopyBytes<T>(src.Length), Stream), "cuMemcpyHtoDAsync");
             Synchronize(); // the host span may move or die once we return
         }
     }
@@ -123,10 +126,27 @@ public sealed unsafe class CudaDevice : IDisposable
         if (dst.IsEmpty) return;
         fixed (T* p = dst)
         {
-            Driver.Check(Driver.cuMemcpyDtoHAsync(p, src, (nuint)(dst.Length * sizeof(T)), Stream), "cuMemcpyDtoHAsync");
+            Driver.Check(Driver.cuMemcpyDtoHAsync(p, src, DeviceSizes.CopyBytes<T>(dst.Length), Stream), "cuMemcpyDtoHAsync");
             Synchronize();
         }
     }
+
+    /// <summary>Copies <paramref name="src"/> into <paramref name="dst"/> from element <paramref name="offset"/> on, whole or not at all.</summary>
+    public void Upload<T>(DeviceArray<T> dst, long offset, ReadOnlySpan<T> src) where T : unmanaged
+    {
+        dst.CheckRange(offset, src.Length);
+        Upload(dst.At(offset), src);
+    }
+
+    /// <summary>Fills <paramref name="dst"/> from <paramref name="src"/>'s elements at <paramref name="offset"/> on.</summary>
+    public void Download<T>(Span<T> dst, DeviceArray<T> src, long offset = 0) where T : unmanaged
+    {
+        src.CheckRange(offset, dst.Length);
+        Download(dst, src.At(offset));
+    }
+
+    /// <summary>Zeroes every element of <paramref name="array"/>.</summary>
+    public void Zero<T>(DeviceArray<T> array) where T : unmanaged => Zero(array.Ptr, DeviceSizes.Bytes<T>(array.Length));
 
     public PinnedBuffer AllocatePinned(long bytes) => new(bytes);
 
