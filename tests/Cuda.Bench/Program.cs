@@ -20,8 +20,9 @@ using LlmNet.Model.Checkpoints;
 //       bitwise against the first algorithm's (the one Matmul uses) and prints per-shape tables, BEST lines and the
 //       time per step that the fastest algorithms would save
 //   llm-cuda-bench shard TEXT OUT      tokenizes a text file into a token shard
-//   llm-cuda-bench export DIR          d12 fresh init, B=4 T=64: writes model.bin (v3), x.bin, y.bin and the CUDA
-//                                      losses and step-0 gradients of llm.c's 10-step test, for tests/gpu/torch_reference.py
+//   llm-cuda-bench export DIR [MODEL [B T]]   fresh init of MODEL (d12), B=4 T=64: writes model.bin (v3), x.bin, y.bin
+//                                      and the CUDA losses and step-0 gradients of llm.c's 10-step test, for
+//                                      tests/gpu/torch_reference.py
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 if (args.Length == 0) { Console.Error.WriteLine("usage: llm-cuda-bench train|attn|matmuls|shard|export ..."); return 2; }
 try
@@ -32,7 +33,7 @@ try
         "shard" => Bench.Shard(args[1], args[2]),
         "attn" => AttentionBench.Run(args),
         "matmuls" => MatmulBench.Run(args),
-        "export" => Bench.Export(args[1]),
+        "export" => Bench.Export(args),
         _ => throw new ArgumentException($"unknown command {args[0]}"),
     };
 }
@@ -83,6 +84,7 @@ internal static class Bench
         int[] x = new int[B * T], y = new int[B * T];
         long cursor = 0;
         var times = new List<double>();
+        var losses = new List<double>();
         for (int step = 0; step < steps + warmup; step++)
         {
             bool profileStep = step == warmup && Environment.GetEnvironmentVariable("LLMNET_CUDA_PROFILE") == "1";
@@ -119,6 +121,7 @@ internal static class Bench
                 continue;
             }
             if (step >= warmup) times.Add(ms);
+            losses.Add(lossSum / accum);
             Console.WriteLine($"step {step + 1,3}: loss {lossSum / accum:F6} norm {norm:F4} ({ms:F1} ms, {tokensPerStep / ms * 1000:F0} tok/s)");
         }
         foreach (string line in backend.MatmulTuningLog) Console.WriteLine($"TUNE {line}");
@@ -129,9 +132,12 @@ internal static class Bench
         double mfu = flopsPerToken * tokPerSec / PeakFlops * 100;
         (long free, long total) = backend.Device.MemoryInfo();
         string mode = separate ? "separate" : waited ? "waited" : "queued";
+        // A throughput counts only beside a model that trains: the loss must fall and stay finite.
+        bool fell = losses.Count > 1 && losses.All(double.IsFinite) && losses[^1] < losses[0] - 0.1;
+        Console.WriteLine($"LOSS first={losses[0]:F6} last={losses[^1]:F6} loss_fell={(fell ? "yes" : "NO")}");
         Console.WriteLine($"RESULT model={args[1]} N={n} B={B} T={T} accum={accum} r={recompute} ge={backend.GeluFusion} micro={mode} steps={times.Count} " +
                           $"median_ms={median:F1} tok_per_s={tokPerSec:F0} mfu={mfu:F1}% backend_alloc_gib={backend.AllocatedBytes / Math.Pow(1024, 3):F2} " +
-                          $"device_used_gib={(total - free) / Math.Pow(1024, 3):F2}");
+                          $"device_used_gib={(total - free) / Math.Pow(1024, 3):F2} loss_fell={(fell ? "yes" : "NO")}");
         return 0;
     }
 
@@ -146,19 +152,26 @@ internal static class Bench
         }
     }
 
-    public static int Export(string dir)
+    /// <summary>
+    /// llm.c's 10-step test at any size: a fresh init of MODEL (default d12), B=4 T=64 (or as given), the same random
+    /// batch every step. Writes model.bin (v3), x.bin, y.bin, the CUDA losses and step-0 gradients for
+    /// tests/gpu/torch_reference.py. The files are written in chunks: d48's gradients alone are 6.2 GB.
+    /// </summary>
+    public static int Export(string[] args)
     {
+        string dir = args[1];
         Directory.CreateDirectory(dir);
-        var config = GptConfig.FromDescriptor("d12");
-        const int B = 4, T = 64, steps = 10;
+        var config = GptConfig.FromDescriptor(args.Length > 2 ? args[2] : "d12");
+        int B = args.Length > 4 ? int.Parse(args[3]) : 4, T = args.Length > 4 ? int.Parse(args[4]) : 64;
+        const int steps = 10;
         float[] parameters = GptModel.CreateFresh(config);
         ModelFile.Write(Path.Combine(dir, "model.bin"), config, ModelDtype.Fp32, parameters);
         var r = new Random(1337);
         int[] tokens = new int[B * T + 1];
         for (int i = 0; i < tokens.Length; i++) tokens[i] = r.Next(config.VocabSize);
         int[] x = tokens[..(B * T)], y = tokens[1..];
-        File.WriteAllBytes(Path.Combine(dir, "x.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan()).ToArray());
-        File.WriteAllBytes(Path.Combine(dir, "y.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(y.AsSpan()).ToArray());
+        WriteRaw(Path.Combine(dir, "x.bin"), x);
+        WriteRaw(Path.Combine(dir, "y.bin"), y);
         using var backend = new CudaBackend(config, B, T);
         backend.SetParameters(parameters);
         float[] grads0 = new float[parameters.Length];
@@ -175,7 +188,16 @@ internal static class Bench
             Console.WriteLine($"cuda step {step}: loss {loss:F6} norm {norm:F4}");
         }
         File.WriteAllLines(Path.Combine(dir, "cuda_losses.txt"), losses);
-        File.WriteAllBytes(Path.Combine(dir, "cuda_grads0.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(grads0.AsSpan()).ToArray());
+        WriteRaw(Path.Combine(dir, "cuda_grads0.bin"), grads0);
         return 0;
+    }
+
+    /// <summary>Writes the values' raw little-endian bytes, 64 MiB at a time (a span of bytes stops at 2 GiB).</summary>
+    private static void WriteRaw<T>(string path, T[] values) where T : unmanaged
+    {
+        using var file = File.Create(path);
+        const int chunk = 1 << 24;
+        for (long start = 0; start < values.Length; start += chunk)
+            file.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan((int)start, (int)Math.Min(chunk, values.Length - start))));
     }
 }
