@@ -38,4 +38,19 @@ public sealed class Mt19937Tests
         var b = Mt19937.FromRawState(raw);
         for (int i = 0; i < 2000; i++) b.NextUInt32().Should().Be(a.NextUInt32());
     }
+
+    [Fact]
+    public void Large_normal_fills_split_over_cores_equal_the_sequential_transform()
+    {
+        // 4M + 5 values: many parallel tasks of blocks of 16, and a ragged tail drawn after them.
+        const int n = (1 << 22) + 5;
+        float[] parallel = new float[n], sequential = new float[n];
+        new Mt19937(42).FillNormal(parallel, 0.1f, 0.02f);
+        var rng = new Mt19937(42);
+        for (int i = 0; i < n; i++) sequential[i] = rng.NextFloat32();
+        for (int i = 0; i + 16 <= n; i += 16) Mt19937.BoxMuller16(sequential.AsSpan(i, 16), 0.1f, 0.02f);
+        for (int i = n - 16; i < n; i++) sequential[i] = rng.NextFloat32();
+        Mt19937.BoxMuller16(sequential.AsSpan(n - 16), 0.1f, 0.02f);
+        parallel.AsSpan().SequenceEqual(sequential).Should().BeTrue();
+    }
 }

@@ -7,7 +7,7 @@ namespace LlmNet.Model.Random;
 /// twist, tempering, float draws and normal_ algorithm. It seeds the weight init (42) and the data
 /// loader's shuffles (42 + rank). Its raw state is saved in llm.c's 2520-byte layout (state file §2.2).
 /// </summary>
-public sealed class Mt19937
+public sealed unsafe class Mt19937
 {
     private const int N = 624, M = 397;
     private const uint MatrixA = 0x9908b0df, UpperMask = 0x80000000, LowerMask = 0x7fffffff;
@@ -81,7 +81,7 @@ public sealed class Mt19937
         if (n >= 16)
         {
             for (int i = 0; i < n; i++) data[i] = NextFloat32();
-            for (int i = 0; i < n - 15; i += 16) BoxMuller16(data.Slice(i, 16), mean, std);
+            BoxMullerBlocks(data, n / 16, mean, std);
             if (n % 16 != 0)
             {
                 var tail = data[(n - 16)..];
@@ -104,7 +104,32 @@ public sealed class Mt19937
         }
     }
 
-    private static void BoxMuller16(Span<float> d, float mean, float std)
+    /// <summary>
+    /// Transforms the first <paramref name="blocks"/> blocks of 16 in place. Each block depends on its own 16 uniforms
+    /// only, so large tensors (d48's fcw layers hold 10M values each, wte 80M) are split over the cores with bitwise
+    /// the same result as one pass in order.
+    /// </summary>
+    private static void BoxMullerBlocks(Span<float> data, int blocks, float mean, float std)
+    {
+        const int blocksPerTask = 1 << 14;
+        if (blocks < 4 * blocksPerTask)
+        {
+            for (int b = 0; b < blocks; b++) BoxMuller16(data.Slice(16 * b, 16), mean, std);
+            return;
+        }
+        fixed (float* start = data)
+        {
+            nint address = (nint)start;
+            Parallel.For(0, (blocks + blocksPerTask - 1) / blocksPerTask, task =>
+            {
+                int first = task * blocksPerTask, last = Math.Min(blocks, first + blocksPerTask);
+                var part = new Span<float>((float*)address + 16L * first, 16 * (last - first));
+                for (int b = 0; b < last - first; b++) BoxMuller16(part.Slice(16 * b, 16), mean, std);
+            });
+        }
+    }
+
+    internal static void BoxMuller16(Span<float> d, float mean, float std)
     {
         for (int t = 0; t < 8; t++)
         {
