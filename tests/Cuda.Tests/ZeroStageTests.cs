@@ -36,4 +36,27 @@ public class ZeroStageTests
         CudaBackend.ResolveShard(layout, 2, 0, 2, out string? note).Stage.Should().Be(0);
         note.Should().Contain("not implemented");
     }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void Zero1_shards_d48_whole_on_every_rank(int processes)
+    {
+        // d48's optimizer state is 18.7 GB: on 2 ranks each m, v and master shard is 3.1 GB, past 2^31 bytes.
+        var layout = ParameterLayout.For(GptConfig.FromDescriptor("d48"));
+        long covered = 0;
+        for (int rank = 0; rank < processes; rank++)
+        {
+            var shard = CudaBackend.ResolveShard(layout, processes, rank, 1, out string? note);
+            note.Should().BeNull();
+            shard.Stage.Should().Be(1);
+            shard.ShardNumParameters.Should().Be(layout.Count / processes);
+            shard.Slices().Sum(s => s.Count).Should().Be(shard.ShardNumParameters);
+            shard.Slices().Max(s => s.ShardOffset + s.Count).Should().Be(shard.ShardNumParameters);
+            covered += shard.ShardNumParameters;
+        }
+        covered.Should().Be(layout.Count);
+        if (processes == 2) DeviceSizes.Bytes<float>(layout.Count / processes).Should().BeGreaterThan(int.MaxValue);
+    }
 }
