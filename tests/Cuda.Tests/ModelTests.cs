@@ -82,6 +82,30 @@ public sealed class ModelTests
         Assert.True(failures.Count == 0, string.Join('\n', failures));
     }
 
+    [Theory]
+    [InlineData("d12")]
+    [InlineData("d24")]
+    [InlineData("d36")]
+    [InlineData("d48")]
+    public void EverySize_TrainsFromLlmcInit(string size)
+    {
+        // The same 10 steps at every GPT-2 size. A backend whose update breaks the model (as d48's once did: master
+        // weights copied in part) sits at ln V = 10.82 from the second step on; a training one memorises the batch.
+        // tests/gpu/ladder.sh compares these sizes step by step against PyTorch and llm.c.
+        Gpu.RequireDevice();
+        var config = GptConfig.FromDescriptor(size);
+        float[] parameters = GptModel.CreateFresh(config);
+        (int[] x, int[] y) = Batch(1337);
+        float[] losses;
+        using (var gpu = new CudaBackend(config, B, T)) losses = Train(gpu, parameters, x, y).Losses;
+        TestContext.Current.TestOutputHelper?.WriteLine($"{size}: {string.Join(' ', losses.Select(l => l.ToString("F4")))}");
+        Assert.True(losses.All(float.IsFinite), $"{size}: non-finite loss");
+        Assert.InRange(losses[0], 10.5f, 11.5f); // fresh init: close to ln 50257
+        for (int s = 1; s < losses.Length; s++)
+            Assert.True(losses[s] < losses[s - 1], $"{size}: the loss rose at step {s}: {string.Join(' ', losses)}");
+        Assert.True(losses[^1] < MathF.Log(config.VocabSize) - 0.5f, $"{size}: after {Steps} steps the loss is {losses[^1]} (ln V = 10.82): the updates do not train");
+    }
+
     [Fact]
     public void Training_IsBitwiseDeterministic()
     {

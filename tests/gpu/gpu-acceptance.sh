@@ -4,7 +4,9 @@
 # GPU test project in $CUDA_TESTS (dotnet publish tests/Cuda.Tests -c Release -o DIR), and $DATA holding
 # tiny_train_*.bin / tiny_val_*.bin (llm-tokenize tinyshakespeare.txt --prefix tiny) and a HellaSwag file.
 #
-# Usage: tests/gpu/gpu-acceptance.sh [tests] [train] [eval] [sample] [multi]   (default: all)
+# Usage: tests/gpu/gpu-acceptance.sh [tests] [train] [eval] [sample] [ladder] [multi]   (default: all)
+# ladder: the correctness ladder d12..d48 against llm.c's losses and PyTorch (tests/gpu/ladder.sh; LLMC names a built
+#   llm.c train_gpt2cu for its side-by-side runs, BENCH the published llm-cuda-bench).
 # Environment: DEVICE (cuda; cpu for a dry run), MODEL (d12), B (8), T (1024), STEPS (20), LIMIT (300),
 #   CPU_LIMIT (100: examples also scored on the CPU), MULTI_TIMEOUT (330 s).
 set -uo pipefail
@@ -96,6 +98,13 @@ run_sample() {
   check sample-produced test -s "$OUT/sample.txt"
 }
 
+run_ladder() {
+  stamp "correctness ladder d12..d48"
+  OUT=$OUT/ladder BIN=$BIN BENCH=${BENCH:-${CUDA_TESTS:+$CUDA_TESTS/llm-cuda-bench}} LLMC=${LLMC:-} \
+    timeout "${LADDER_TIMEOUT:-1800}" bash tests/gpu/ladder.sh > "$OUT/ladder.log" 2>&1
+  grep -E "^(PASS|FAIL|SKIP)" "$OUT/ladder/summary.txt" | sed 's/^\([A-Z]*\) /\1 ladder-/' | tee -a "$summary"
+}
+
 run_multi() {
   [[ -x tests/gpu/multi-gpu-check.sh ]] || { echo "SKIP multi (no script)" | tee -a "$summary"; return; }
   local gpus; gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
@@ -105,6 +114,6 @@ run_multi() {
   grep -E "PASS|FAIL|error" "$OUT/multi.log" | head -20 | sed 's/^/multi: /' | tee -a "$summary"
 }
 
-stages=("$@"); (( ${#stages[@]} )) || stages=(tests train eval sample multi)
+stages=("$@"); (( ${#stages[@]} )) || stages=(tests train eval sample ladder multi)
 for s in "${stages[@]}"; do "run_$s"; done
 echo "== summary"; cat "$summary"
