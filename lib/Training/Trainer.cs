@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlmNet.Common.Cli;
+using LlmNet.Common.Text;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Random;
@@ -55,6 +56,10 @@ public sealed class Trainer : IDisposable
         if (options.Resume == 1 && options.OutputDir is null) throw new UsageException("resuming (-y 1) needs an output folder (-o)");
         if (options.SampleEvery > 0 && options.GenT - 1 > T) throw new UsageException($"sample length {options.GenT} (-g) exceeds the sequence length {T} + 1");
 
+        // llm.c's sampling session starts from EOT (50256): a smaller vocabulary would fail at the first sample.
+        if (options.SampleEvery > 0 && backend.Config.VocabSize <= Gpt2Tokenizer.EndOfText)
+            throw new UsageException($"sampling (-s {options.SampleEvery}) starts from EOT, id {Gpt2Tokenizer.EndOfText}, but the model's vocabulary has {backend.Config.VocabSize} ids; run with -s 0");
+
         TokensPerFwdBwd = B * T * group.Size;
         TotalBatchSize = options.TotalBatchSize == -1 ? TokensPerFwdBwd : options.TotalBatchSize;
         if (TotalBatchSize <= 0 || TotalBatchSize % TokensPerFwdBwd != 0)
@@ -63,8 +68,9 @@ public sealed class Trainer : IDisposable
 
         // -a 1 trains on the validation data, unshuffled, re-reading the first batch every step.
         string trainPattern = options.OverfitSingleBatch == 1 ? options.ValData : options.TrainData;
-        _train = new DataLoader(trainPattern, B, T, group.Rank, group.Size, shuffle: options.OverfitSingleBatch != 1);
-        _val = new DataLoader(options.ValData, B, T, group.Rank, group.Size, shuffle: false);
+        int vocab = backend.Config.VocabSize;
+        _train = new DataLoader(trainPattern, B, T, group.Rank, group.Size, shuffle: options.OverfitSingleBatch != 1, vocab);
+        _val = new DataLoader(options.ValData, B, T, group.Rank, group.Size, shuffle: false, vocab);
         TrainNumBatches = options.MaxSteps == -1 ? (int)(_train.NumTokens / TotalBatchSize) : options.MaxSteps;
         if (TrainNumBatches < 0) throw new UsageException($"max steps {options.MaxSteps} (-x) must be -1 (one epoch) or at least 0");
         ValNumBatches = options.ValMaxSteps == -1 ? (int)(_val.NumTokens / TokensPerFwdBwd) : options.ValMaxSteps;

@@ -48,6 +48,12 @@ public static class SampleProgram
         float[] parameters = ModelFile.Read(path, out var config);
         var tokenizer = Gpt2Tokenizer.Shared;
         int[] context = [Gpt2Tokenizer.EndOfText, .. parsed.GetValue(prompt) is { } text ? tokenizer.Encode(text) : []];
+        // The tokenizer's ids run to EOT (50256); a model with a smaller vocabulary cannot embed them and would
+        // fail inside the forward pass, so say so before it starts.
+        if (context.Max() is var highest && highest >= config.VocabSize)
+            throw new ToolException($"{path}: the model's vocabulary has {config.VocabSize} ids, but GPT-2's tokenizer gives id {highest}" +
+                (highest == Gpt2Tokenizer.EndOfText ? " (EOT, which starts every sample)" : " (in the prompt)") +
+                ". Sample from a model with GPT-2's vocabulary of 50257 ids");
         if (context.Length >= config.MaxSeqLen)
             throw new UsageException($"the prompt is {context.Length - 1} tokens; the model's context holds {config.MaxSeqLen}");
 
