@@ -64,4 +64,46 @@ public class BadInputTests
         code.Should().Be(1);
         err.Trim().Should().NotContain("\n").And.Contain(model).And.Contain("1000").And.Contain("50256");
     }
+
+    [Theory]
+    [InlineData("-l", "nan")]
+    [InlineData("-l", "-1")]
+    [InlineData("-l", "1e999")]
+    [InlineData("-c", "nan")]
+    [InlineData("-q", "-0.5")]
+    [InlineData("-sl", "nan")]
+    public void Train_refuses_non_finite_or_negative_rates_with_exit_2(string flag, string value)
+    {
+        var (code, output, err) = Capture(o => TrainProgram.Run(TrainArgs(TinyRun.TrainPattern, flag, value), o));
+        code.Should().Be(2, err);
+        err.Trim().Should().NotContain("\n").And.StartWith($"llm-train: error: {flag} ").And.Contain("finite number ≥ 0");
+        output.Should().NotContain("step ");
+    }
+
+    [Theory]
+    [InlineData("--temperature", "-1")]
+    [InlineData("--temperature", "nan")]
+    [InlineData("--temperature", "1e999")]
+    [InlineData("--top-k", "-3")]
+    public void Sample_refuses_bad_temperature_and_top_k_with_exit_2(string flag, string value)
+    {
+        var (code, output, err) = Capture(o => SampleProgram.Run(["-e", TinyRun.ModelPath, "-g", "4", "--device", "cpu", flag, value], o));
+        code.Should().Be(2, err);
+        err.Trim().Should().NotContain("\n").And.StartWith("llm-sample: error: ").And.Contain(flag);
+        output.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Sample_says_when_gen_tokens_is_capped_by_the_models_context()
+    {
+        // The tiny model holds 64 positions: EOT plus at most 63 new tokens.
+        var (code, _, err) = Capture(o => SampleProgram.Run(["-e", TinyRun.ModelPath, "-g", "100", "--no-stop", "--device", "cpu"], o));
+        code.Should().Be(0, err);
+        err.Should().Contain("-g 100").And.Contain("63").And.Contain("64 positions");
+        (code, _, err) = Capture(o => SampleProgram.Run(["-e", TinyRun.ModelPath, "-g", "100", "--llmc-sampler", "--device", "cpu"], o));
+        code.Should().Be(0, err);
+        err.Should().Contain("-g 100").And.Contain("63");
+        (code, _, err) = Capture(o => SampleProgram.Run(["-e", TinyRun.ModelPath, "-g", "10", "--device", "cpu"], o));
+        err.Should().BeEmpty("10 tokens fit");
+    }
 }

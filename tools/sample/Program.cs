@@ -41,6 +41,10 @@ public static class SampleProgram
         string path = parsed.GetValue(init)!;
         int n = parsed.GetValue(count);
         if (n < 0) throw new UsageException($"--gen-tokens must be at least 0, got {n}");
+        float temp = parsed.GetValue(temperature);
+        if (!float.IsFinite(temp) || temp < 0)
+            throw new UsageException($"--temperature {temp.ToString(System.Globalization.CultureInfo.InvariantCulture).ToLowerInvariant()}: must be a finite number ≥ 0 (0 = greedy)");
+        if (parsed.GetValue(topK) < 0) throw new UsageException($"--top-k {parsed.GetValue(topK)}: must be at least 0 (0 = all tokens)");
         bool exact = parsed.GetValue(llmc);
         if (exact && (parsed.GetValue(temperature) != 1.0f || parsed.GetValue(topK) != 0))
             throw new UsageException("--llmc-sampler uses temperature 1 and no top-k; drop --temperature/--top-k");
@@ -56,6 +60,11 @@ public static class SampleProgram
                 ". Sample from a model with GPT-2's vocabulary of 50257 ids");
         if (context.Length >= config.MaxSeqLen)
             throw new UsageException($"the prompt is {context.Length - 1} tokens; the model's context holds {config.MaxSeqLen}");
+
+        // Both samplers stop when the context is full; a longer -g is not an error but the user should know.
+        int room = config.MaxSeqLen - context.Length;
+        if (n > room)
+            Console.Error.WriteLine($"llm-sample: note: -g {n} is capped at {room} new tokens: the model's context holds {config.MaxSeqLen} positions and the prompt (with EOT) takes {context.Length}");
 
         var writer = new TokenTextWriter(output);
         if (parsed.GetValue(prompt) is { } shown) output.Write(shown);
