@@ -106,4 +106,20 @@ public class BadInputTests
         (code, _, err) = Capture(o => SampleProgram.Run(["-e", TinyRun.ModelPath, "-g", "10", "--device", "cpu"], o));
         err.Should().BeEmpty("10 tokens fit");
     }
+
+    [Fact]
+    public void An_unexpected_failure_inside_the_tool_is_one_line_naming_the_command_line()
+    {
+        // A stand-in for a future bug: the backend factory throws something no handler expects.
+        var host = new LlmNet.Training.Cli.TrainHost { CreateBackend = (_, _, _) => throw new InvalidOperationException("backend exploded") };
+        string[] args = TrainArgs(TinyRun.TrainPattern);
+        var (code, _, err) = Capture(o => LlmNet.Training.Cli.TrainCli.Run(args, host, o));
+        code.Should().Be(1);
+        err.Trim().Should().NotContain("\n").And.NotContain("   at ").And.StartWith("llm-train: error: unexpected InvalidOperationException: backend exploded")
+            .And.Contain(TinyRun.TrainPattern);
+
+        (code, _, err) = Capture(o => LlmNet.Training.Cli.TrainCli.Run([.. args, "--verbose"], host, o));
+        code.Should().Be(1);
+        err.Should().Contain("   at ", "--verbose prints the stack trace").And.Contain("--device cpu). This is a bug", "--verbose is taken out of the command line");
+    }
 }

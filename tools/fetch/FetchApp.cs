@@ -19,6 +19,7 @@ public static class FetchApp
     /// <param name="log">Where progress lines and the error line go; null means stderr, with progress bars when stderr is a terminal.</param>
     public static int Run(string[] args, Func<string, string?> env, TextWriter? log)
     {
+        args = ToolRunner.TakeVerboseFlag(args, out _);
         TextWriter err = log ?? Console.Error;
         var app = new Cli(env, err, liveDisplay: log is null && !Console.IsErrorRedirected);
         ParseResult parse = app.Root.Parse(args);

@@ -14,7 +14,13 @@ public static class SampleProgram
     public static int Main(string[] args) => Run(args, Console.Out);
 
     /// <summary>In-process entry point (tests): same as running the executable with <paramref name="args"/>.</summary>
-    public static int Run(string[] args, TextWriter output) => ToolRunner.Run("llm-sample", ct =>
+    public static int Run(string[] args, TextWriter output)
+    {
+        args = ToolRunner.TakeVerboseFlag(args, out bool verbose);
+        return ToolRunner.Run("llm-sample", ct => Sample(args, output, ct), Console.Error, args, verbose);
+    }
+
+    private static int Sample(string[] args, TextWriter output, CancellationToken ct)
     {
         var init = new Option<string>("--init", "-e") { Description = "model file to sample from (.bin, fp32 v3 or bf16 v5)", Required = true };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "text to continue (default: start a new document from EOT, as llm.c does)" };
@@ -93,7 +99,7 @@ public static class SampleProgram
         writer.Finish();
         output.WriteLine();
         return ToolRunner.Ok;
-    });
+    }
 
     /// <summary>
     /// llm-sample's backend. With <paramref name="incremental"/> a backend that decodes through a

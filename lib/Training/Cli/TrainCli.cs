@@ -35,14 +35,17 @@ public static class TrainCli
 {
     public const string ToolName = "llm-train";
 
-    public static int Run(IReadOnlyList<string> args, TrainHost host, TextWriter output) =>
-        ToolRunner.Run(ToolName, ct =>
+    public static int Run(IReadOnlyList<string> args, TrainHost host, TextWriter output)
+    {
+        string[] rest = ToolRunner.TakeVerboseFlag(args, out bool verbose);
+        return ToolRunner.Run(ToolName, ct =>
         {
-            var options = TrainCommandLine.Parse(args, output);
+            var options = TrainCommandLine.Parse(rest, output);
             if (options is null) return ToolRunner.Ok;
             Run(options, host, output, ct);
             return ToolRunner.Ok;
-        });
+        }, Console.Error, rest, verbose);
+    }
 
     public static TrainResult Run(TrainOptions options, TrainHost host, TextWriter output, CancellationToken ct = default)
     {
