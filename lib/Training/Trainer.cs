@@ -89,6 +89,11 @@ public sealed class Trainer : IDisposable
                 }
                 _log = new MainLog(Path.Combine(options.OutputDir, "main.log"), truncate: options.Resume == 0);
             }
+            // A kill -9 during a checkpoint write leaves its temporary behind, and a crash-and-retry loop would pile
+            // them up (22 GB per checkpoint at d48). No rank writes a checkpoint before the first update, which needs
+            // every rank, so nothing of this run can be a live temporary yet.
+            var (files, bytes) = _checkpoints.CleanStaleTemporaries(group.Rank);
+            if (files > 0) Say($"removed {files} temporary file(s) of interrupted checkpoint writes ({bytes / (1024.0 * 1024.0):F1} MiB)");
         }
         _srRng = new XorShift(SrSeedBase + (ulong)group.Rank);
     }
@@ -124,6 +129,11 @@ public sealed class Trainer : IDisposable
             step = saved;
             resuming = true;
             Say($"resuming from the checkpoint at step {saved}");
+            if (_o.CheckpointEvery > 0)
+            {
+                var cleaned = _checkpoints!.FinishDeletions(saved, _o.CheckpointEvery, _o.CheckpointsKeep, _o.MajorCheckpointEvery, _group.Rank);
+                if (cleaned.Count > 0) Say($"finished the interrupted deletion of checkpoint(s) at step {string.Join(", ", cleaned)} (-nk {_o.CheckpointsKeep})");
+            }
         }
         result.StartStep = step;
 
