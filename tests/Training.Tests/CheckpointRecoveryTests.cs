@@ -118,7 +118,8 @@ public class CheckpointRecoveryTests(ITestOutputHelper log)
         var resumed = TrainCli.Run(Options(dir.Path, 8), TrainProgram.Host, output, TestContext.Current.CancellationToken);
         log.WriteLine(output.ToString());
         resumed.StartStep.Should().Be(4);
-        output.ToString().Should().Contain($"checkpoint at step 6 is unusable ({Path.Combine(dir.Path, damaged)}: ").And.Contain("resuming from step 4 instead");
+        output.ToString().Should().Contain($"checkpoint at step 6 is unusable ({Path.Combine(dir.Path, damaged)}: ").And.Contain("resuming from step 4 instead")
+            .And.Contain($"removed {Path.Combine(dir.Path, "DONE_00000006")}");
         File.ReadAllBytes(Path.Combine(dir.Path, "model_00000008.bin")).Should().Equal(File.ReadAllBytes(Path.Combine(whole.Path, "model_00000008.bin")));
     }
 

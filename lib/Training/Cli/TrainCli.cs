@@ -65,6 +65,7 @@ public static class TrainCli
             HellaSwagEvaluator? hellaSwag = options.HellaSwag == 1 ? host.CreateHellaSwag?.Invoke(options, group) : null;
             using var backend = host.CreateBackend(options, start.Config, group);
             start = VerifyResumeState(options, start, backend, group, output);
+            if (start.ResumeStep is int chosen && group.Rank == 0) RetireSkipped(options, chosen, output);
             backend.SetParameters(start.Parameters);
             using var trainer = new Trainer(options, backend, group, output, hellaSwag, host.CheckpointDtype?.Invoke(backend));
             return trainer.Run(start.ResumeStep, start.Source, ct);
@@ -91,6 +92,28 @@ public static class TrainCli
             start = earlier;
         }
         return start;
+    }
+
+    /// <summary>
+    /// Removes the DONE_ markers above the checkpoint being resumed (the ones that did not verify). Their files stay
+    /// until the run rewrites them, but without the marker a kill in the middle of that rewrite cannot leave a DONE_ over
+    /// a new model and the old, damaged or stale, state.
+    /// </summary>
+    private static void RetireSkipped(TrainOptions options, int chosen, TextWriter output)
+    {
+        var dir = new CheckpointDirectory(options.OutputDir!);
+        foreach (int step in dir.DoneSteps().Where(s => s > chosen))
+        {
+            try
+            {
+                File.Delete(dir.DonePath(step));
+                output.WriteLine($"removed {dir.DonePath(step)}: the run rewrites that checkpoint when it gets there");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ToolException($"{dir.DonePath(step)}: cannot remove the marker of a checkpoint that does not verify ({e.Message}). Check the permissions of -o", e);
+            }
+        }
     }
 
     /// <summary>Where a run starts: its parameters, their shape, where they came from, and the step being resumed (if any).</summary>
