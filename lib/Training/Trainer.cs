@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlmNet.Common.Cli;
+using LlmNet.Common.Text;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Random;
@@ -55,6 +56,10 @@ public sealed class Trainer : IDisposable
         if (options.Resume == 1 && options.OutputDir is null) throw new UsageException("resuming (-y 1) needs an output folder (-o)");
         if (options.SampleEvery > 0 && options.GenT - 1 > T) throw new UsageException($"sample length {options.GenT} (-g) exceeds the sequence length {T} + 1");
 
+        // llm.c's sampling session starts from EOT (50256): a smaller vocabulary would fail at the first sample.
+        if (options.SampleEvery > 0 && backend.Config.VocabSize <= Gpt2Tokenizer.EndOfText)
+            throw new UsageException($"sampling (-s {options.SampleEvery}) starts from EOT, id {Gpt2Tokenizer.EndOfText}, but the model's vocabulary has {backend.Config.VocabSize} ids; run with -s 0");
+
         TokensPerFwdBwd = B * T * group.Size;
         TotalBatchSize = options.TotalBatchSize == -1 ? TokensPerFwdBwd : options.TotalBatchSize;
         if (TotalBatchSize <= 0 || TotalBatchSize % TokensPerFwdBwd != 0)
@@ -63,8 +68,9 @@ public sealed class Trainer : IDisposable
 
         // -a 1 trains on the validation data, unshuffled, re-reading the first batch every step.
         string trainPattern = options.OverfitSingleBatch == 1 ? options.ValData : options.TrainData;
-        _train = new DataLoader(trainPattern, B, T, group.Rank, group.Size, shuffle: options.OverfitSingleBatch != 1);
-        _val = new DataLoader(options.ValData, B, T, group.Rank, group.Size, shuffle: false);
+        int vocab = backend.Config.VocabSize;
+        _train = new DataLoader(trainPattern, B, T, group.Rank, group.Size, shuffle: options.OverfitSingleBatch != 1, vocab);
+        _val = new DataLoader(options.ValData, B, T, group.Rank, group.Size, shuffle: false, vocab);
         TrainNumBatches = options.MaxSteps == -1 ? (int)(_train.NumTokens / TotalBatchSize) : options.MaxSteps;
         if (TrainNumBatches < 0) throw new UsageException($"max steps {options.MaxSteps} (-x) must be -1 (one epoch) or at least 0");
         ValNumBatches = options.ValMaxSteps == -1 ? (int)(_val.NumTokens / TokensPerFwdBwd) : options.ValMaxSteps;
@@ -83,6 +89,11 @@ public sealed class Trainer : IDisposable
                 }
                 _log = new MainLog(Path.Combine(options.OutputDir, "main.log"), truncate: options.Resume == 0);
             }
+            // A kill -9 during a checkpoint write leaves its temporary behind, and a crash-and-retry loop would pile
+            // them up (22 GB per checkpoint at d48). No rank writes a checkpoint before the first update, which needs
+            // every rank, so nothing of this run can be a live temporary yet.
+            var (files, bytes) = _checkpoints.CleanStaleTemporaries(group.Rank);
+            if (files > 0) Say($"removed {files} temporary file(s) of interrupted checkpoint writes ({bytes / (1024.0 * 1024.0):F1} MiB)");
         }
         _srRng = new XorShift(SrSeedBase + (ulong)group.Rank);
     }
@@ -118,6 +129,11 @@ public sealed class Trainer : IDisposable
             step = saved;
             resuming = true;
             Say($"resuming from the checkpoint at step {saved}");
+            if (_o.CheckpointEvery > 0)
+            {
+                var cleaned = _checkpoints!.FinishDeletions(saved, _o.CheckpointEvery, _o.CheckpointsKeep, _o.MajorCheckpointEvery, _group.Rank);
+                if (cleaned.Count > 0) Say($"finished the interrupted deletion of checkpoint(s) at step {string.Join(", ", cleaned)} (-nk {_o.CheckpointsKeep})");
+            }
         }
         result.StartStep = step;
 

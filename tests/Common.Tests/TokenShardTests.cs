@@ -32,6 +32,27 @@ public sealed class TokenShardTests : IDisposable
     }
 
     [Fact]
+    public void Id_scan_finds_the_first_id_at_or_above_the_vocabulary_anywhere_in_the_shard()
+    {
+        // Long enough for the vectorised path and a scalar tail (an odd count).
+        var tokens = Enumerable.Range(0, 10_001).Select(i => (ushort)(i % 50257)).ToArray();
+        string path = Path.Combine(_dir, "ids.bin");
+        TokenShard.Write(path, tokens);
+        using (var shard = TokenShard.Open(path))
+        {
+            shard.IndexOfIdAtLeast(50257).Should().Be(-1);
+            shard.IndexOfIdAtLeast(10_000).Should().Be(10_000, "the last token, in the tail");
+            shard.IndexOfIdAtLeast(70_000).Should().Be(-1, "no uint16 id reaches a vocabulary above 65535");
+            shard.CheckIds(50257);
+            var check = () => shard.CheckIds(9_000);
+            check.Should().Throw<DataFormatException>().WithMessage($"{path}: token 9000 (byte offset {1024 + 2 * 9000}) is id 9000, but the model's vocabulary has 9000 ids*");
+        }
+        tokens[17] = 65535;
+        TokenShard.Write(path, tokens);
+        using (var shard = TokenShard.Open(path)) shard.IndexOfIdAtLeast(50257).Should().Be(17);
+    }
+
+    [Fact]
     public void Truncated_shard_is_rejected_naming_the_file()
     {
         string path = Path.Combine(_dir, "t.bin");

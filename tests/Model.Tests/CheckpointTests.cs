@@ -208,6 +208,37 @@ public sealed class CheckpointTests : IDisposable
         CheckpointDirectory.StepToDelete(step, n, nk, nm).Should().Be(expected < 0 ? null : expected);
 
     [Fact]
+    public void Stale_temporaries_and_interrupted_rotations_are_cleaned_and_nothing_else()
+    {
+        // What kill -9 leaves in a -n 10 -nk 1 folder (#16): temporaries of killed writes; checkpoint 30 whose deletion
+        // never ran (killed after DONE_40); checkpoint 20 with its DONE_ gone but model and state still there.
+        string path = Path.Combine(_dir, "killed");
+        Directory.CreateDirectory(path);
+        var dir = new CheckpointDirectory(path);
+        void Touch(string name, int bytes = 10) => File.WriteAllBytes(Path.Combine(path, name), new byte[bytes]);
+        string[] ours = ["model_00000050.bin.tmp-77-ab", "state_00000050_00000.bin.tmp-77-cd", "state_00000050_00001.bin.tmp-78-ef"];
+        string[] others = ["notes.bin.tmp-1-x", "model_5.bin.tmp-1-x", "main.log", "model_00000050.bin.tmp"];
+        foreach (string name in ours.Concat(others)) Touch(name, 1000);
+        foreach (int step in new[] { 20, 30, 40 })
+        {
+            Touch($"model_{step:D8}.bin");
+            Touch($"state_{step:D8}_00000.bin");
+            if (step != 20) Touch($"DONE_{step:D8}");
+        }
+
+        dir.CleanStaleTemporaries(rank: 1).Should().Be((1, 1000L), "another rank removes only its own state temporaries");
+        dir.CleanStaleTemporaries().Should().Be((2, 2000L));
+        dir.FinishDeletions(40, every: 10, keep: 1, majorEvery: 0).Should().Equal(20, 30);
+        Directory.GetFiles(path).Select(Path.GetFileName).Order().Should().Equal(
+            new[] { "DONE_00000040", "model_00000040.bin", "state_00000040_00000.bin" }.Concat(others).Order());
+
+        // Without rotation nothing is deleted.
+        Touch("model_00000030.bin");
+        dir.FinishDeletions(40, every: 10, keep: 0, majorEvery: 0).Should().BeEmpty();
+        File.Exists(Path.Combine(path, "model_00000030.bin")).Should().BeTrue();
+    }
+
+    [Fact]
     public void Checkpoint_directory_writes_finds_latest_done_and_deletes_old()
     {
         var p = TinyModel.RandomParameters(TinyModel.Config);

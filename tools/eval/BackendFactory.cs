@@ -17,11 +17,18 @@ internal static class BackendFactory
     /// on CUDA, <paramref name="group"/>'s local rank picks the GPU, and the backend is inference-only (no gradients
     /// or optimizer state are allocated).
     /// </summary>
-    public static IGptBackend Create(string device, string model, int maxBatch, int maxSeqLen, int threads = 0, IProcessGroup? group = null)
+    /// <param name="seqLenSource">
+    /// Where T came from when the user did not set it (e.g. "the longest example of FILE needs"), so a model too short
+    /// for it is not answered with advice about a flag nobody passed; null: T is the user's --seq-len.
+    /// </param>
+    public static IGptBackend Create(string device, string model, int maxBatch, int maxSeqLen, int threads = 0, IProcessGroup? group = null,
+        string? seqLenSource = null)
     {
         var (config, parameters) = LoadModel(model);
         if (maxSeqLen > config.MaxSeqLen)
-            throw new ToolException($"{model}: the model's context is {config.MaxSeqLen} positions but T = {maxSeqLen} was asked for. Lower --seq-len");
+            throw new ToolException(seqLenSource is null
+                ? $"{model}: the model's context is {config.MaxSeqLen} positions but T = {maxSeqLen} was asked for. Lower --seq-len"
+                : $"{model}: the model's context is {config.MaxSeqLen} positions, but {seqLenSource} {maxSeqLen}. Score it with a model whose context is at least that long");
         var backend = Backends.Create(device, config, maxBatch, maxSeqLen, new BackendSettings(CpuThreads: threads, ProcessGroup: group, Training: false));
         backend.SetParameters(parameters);
         return backend;

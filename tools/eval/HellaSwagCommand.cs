@@ -82,7 +82,8 @@ internal static class HellaSwagCommand
         using var group = LaunchOptions.Join(launch, device);
         // Only a group's rank 0 reports; a manual split (no group) reports every process's own counts.
         bool reports = group.Rank == 0;
-        using var backend = BackendFactory.Create(device, s.Model, s.BatchSize, T, s.Threads, group);
+        using var backend = BackendFactory.Create(device, s.Model, s.BatchSize, T, s.Threads, group,
+            s.SeqLen == 0 ? $"the longest example of {dataPath} (context + ending + 1) needs" : null);
         var info = Console.Error;
         if (!s.Quiet)
             info.WriteLine($"llm-eval: {dataPath}: {evaluator.DatasetSize} examples" +

@@ -7,7 +7,7 @@ var root = new RootCommand("llm-eval: evaluate a GPT-2 checkpoint (llm.c model f
 {
     HellaSwagCommand.Create(),
 };
-var parsed = root.Parse(args);
+var parsed = root.Parse(ToolRunner.TakeVerboseFlag(args, out _));
 if (parsed.Errors.Count > 0)
 {
     foreach (var error in parsed.Errors) Console.Error.WriteLine($"llm-eval: error: {error.Message} (see llm-eval --help)");

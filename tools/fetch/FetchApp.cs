@@ -19,6 +19,7 @@ public static class FetchApp
     /// <param name="log">Where progress lines and the error line go; null means stderr, with progress bars when stderr is a terminal.</param>
     public static int Run(string[] args, Func<string, string?> env, TextWriter? log)
     {
+        args = ToolRunner.TakeVerboseFlag(args, out _);
         TextWriter err = log ?? Console.Error;
         var app = new Cli(env, err, liveDisplay: log is null && !Console.IsErrorRedirected);
         ParseResult parse = app.Root.Parse(args);
@@ -40,7 +41,7 @@ public static class FetchApp
         private readonly Option<string> _out = new("--out", "-o") { Description = "Output folder (created if missing)", Required = true };
         private readonly Option<int> _jobs = new("--jobs", "-j") { Description = "Files downloaded in parallel", DefaultValueFactory = _ => 8 };
         private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "No progress output; only errors" };
-        private readonly Option<int> _retries = new("--retries") { Description = "Attempts per request before giving up (an attempt that made progress resets the count)", DefaultValueFactory = _ => 10 };
+        private readonly Option<int> _retries = new("--retries") { Description = "Attempts per request before giving up (an attempt that made progress resets the count). A host that does not resolve or refuses connections fails at once unless this is given", DefaultValueFactory = _ => 10 };
         private readonly Option<double> _backoff = new("--backoff") { Description = "First retry delay in seconds; doubles each retry up to 60 s (a server's Retry-After wins)", DefaultValueFactory = _ => 1.0 };
         private readonly Option<double> _stall = new("--stall-timeout") { Description = "Seconds without data before a connection counts as dropped and is retried", DefaultValueFactory = _ => 60.0 };
         private readonly Option<double> _interval = new("--log-interval") { Description = "Seconds between progress lines when stderr is not a terminal", DefaultValueFactory = _ => 10.0 };
@@ -115,7 +116,12 @@ public static class FetchApp
                 double backoff = pr.GetValue(_backoff), stall = pr.GetValue(_stall), interval = pr.GetValue(_interval);
                 if (backoff < 0 || stall <= 0 || interval < 0) throw new UsageException("--backoff, --stall-timeout and --log-interval take non-negative seconds");
                 string outDir = pr.GetRequiredValue(_out);
-                var policy = new RetryPolicy { MaxAttempts = retries, BaseDelay = TimeSpan.FromSeconds(backoff) };
+                // An explicit --retries also covers hosts that cannot be reached (a network expected to come back).
+                var policy = new RetryPolicy
+                {
+                    MaxAttempts = retries, BaseDelay = TimeSpan.FromSeconds(backoff),
+                    RetryUnreachable = pr.GetResult(_retries) is { Implicit: false },
+                };
                 bool quiet = pr.GetValue(_quiet);
                 try
                 {

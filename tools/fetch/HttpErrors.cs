@@ -36,6 +36,11 @@ public static class Retrier
             {
                 return await operation().ConfigureAwait(false);
             }
+            catch (TransientFailure e) when (e.Unreachable && !policy.RetryUnreachable)
+            {
+                throw new ToolException($"{what}: {e.Message}. Check the network connection and the address (HF_ENDPOINT, --endpoint or --url); " +
+                    "pass --retries N to keep retrying a host that cannot be reached", e);
+            }
             catch (TransientFailure e) when (attempt < policy.MaxAttempts || (progressMark is not null && progressMark() > mark))
             {
                 if (progressMark is not null && progressMark() > mark) attempt = 1;

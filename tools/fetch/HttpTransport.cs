@@ -60,6 +60,10 @@ public sealed class HttpTransport : IDisposable
                 {
                     throw new TransientFailure($"no response from {current.Host} within {StallTimeout.TotalSeconds:0}s");
                 }
+                catch (HttpRequestException e) when (UnreachableReason(e, current) is { } reason)
+                {
+                    throw new TransientFailure(reason, null, e) { Unreachable = true };
+                }
                 catch (HttpRequestException e)
                 {
                     throw new TransientFailure($"connection to {current.Host} failed: {e.Message}", null, e);
@@ -92,6 +96,25 @@ public sealed class HttpTransport : IDisposable
         {
             throw new TransientFailure($"{what}: connection dropped ({e.Message})", null, e);
         }
+    }
+
+    /// <summary>
+    /// Why <paramref name="url"/>'s host cannot be reached at all (its name does not resolve, the connection is refused,
+    /// there is no route to it), or null for failures a retry can cure (resets, timeouts, TLS hiccups).
+    /// </summary>
+    private static string? UnreachableReason(HttpRequestException e, Uri url)
+    {
+        var socket = e.InnerException as System.Net.Sockets.SocketException;
+        if (e.HttpRequestError == HttpRequestError.NameResolutionError ||
+            socket?.SocketErrorCode is System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.TryAgain or System.Net.Sockets.SocketError.NoData)
+            return $"the host name {url.Host} does not resolve ({socket?.Message ?? e.Message}): offline, or a mistyped address";
+        return socket?.SocketErrorCode switch
+        {
+            System.Net.Sockets.SocketError.ConnectionRefused => $"{url.Host}:{url.Port} refused the connection: nothing is serving there",
+            System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.HostUnreachable =>
+                $"{url.Host}:{url.Port} cannot be reached ({socket.Message}): offline, or no route to it",
+            _ => null,
+        };
     }
 
     private bool SendsTokenTo(Uri url) =>

@@ -7,6 +7,11 @@ namespace LlmNet.Tools.Fetch;
 public sealed class TransientFailure(string reason, TimeSpan? retryAfter = null, Exception? inner = null) : Exception(reason, inner)
 {
     public TimeSpan? RetryAfter { get; } = retryAfter;
+    /// <summary>
+    /// The host's name does not resolve, or nothing accepts the connection (refused, no route): what an offline
+    /// machine or a mistyped endpoint gives. Retried only under <see cref="RetryPolicy.RetryUnreachable"/>.
+    /// </summary>
+    public bool Unreachable { get; init; }
 }
 
 /// <summary>
@@ -19,6 +24,11 @@ public sealed class RetryPolicy
     public TimeSpan BaseDelay { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan MaxRetryAfter { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>
+    /// Retry <see cref="TransientFailure.Unreachable"/> failures too. Off by default: offline, ten attempts with backoff
+    /// took minutes to say what one attempt already showed; the user turns it on by passing --retries.
+    /// </summary>
+    public bool RetryUnreachable { get; init; }
 
     public TimeSpan DelayFor(int attempt, TimeSpan? retryAfter)
     {

@@ -12,6 +12,7 @@ namespace LlmNet.Tools.Plot
     {
         public static int Run(string[] args)
         {
+            args = ToolRunner.TakeVerboseFlag(args, out _);
             var logs = new Argument<string[]>("LOG")
             {
                 Arity = ArgumentArity.OneOrMore,

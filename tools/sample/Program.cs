@@ -14,7 +14,13 @@ public static class SampleProgram
     public static int Main(string[] args) => Run(args, Console.Out);
 
     /// <summary>In-process entry point (tests): same as running the executable with <paramref name="args"/>.</summary>
-    public static int Run(string[] args, TextWriter output) => ToolRunner.Run("llm-sample", ct =>
+    public static int Run(string[] args, TextWriter output)
+    {
+        args = ToolRunner.TakeVerboseFlag(args, out bool verbose);
+        return ToolRunner.Run("llm-sample", ct => Sample(args, output, ct), Console.Error, args, verbose);
+    }
+
+    private static int Sample(string[] args, TextWriter output, CancellationToken ct)
     {
         var init = new Option<string>("--init", "-e") { Description = "model file to sample from (.bin, fp32 v3 or bf16 v5)", Required = true };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "text to continue (default: start a new document from EOT, as llm.c does)" };
@@ -41,6 +47,10 @@ public static class SampleProgram
         string path = parsed.GetValue(init)!;
         int n = parsed.GetValue(count);
         if (n < 0) throw new UsageException($"--gen-tokens must be at least 0, got {n}");
+        float temp = parsed.GetValue(temperature);
+        if (!float.IsFinite(temp) || temp < 0)
+            throw new UsageException($"--temperature {temp.ToString(System.Globalization.CultureInfo.InvariantCulture).ToLowerInvariant()}: must be a finite number ≥ 0 (0 = greedy)");
+        if (parsed.GetValue(topK) < 0) throw new UsageException($"--top-k {parsed.GetValue(topK)}: must be at least 0 (0 = all tokens)");
         bool exact = parsed.GetValue(llmc);
         if (exact && (parsed.GetValue(temperature) != 1.0f || parsed.GetValue(topK) != 0))
             throw new UsageException("--llmc-sampler uses temperature 1 and no top-k; drop --temperature/--top-k");
@@ -48,8 +58,19 @@ public static class SampleProgram
         float[] parameters = ModelFile.Read(path, out var config);
         var tokenizer = Gpt2Tokenizer.Shared;
         int[] context = [Gpt2Tokenizer.EndOfText, .. parsed.GetValue(prompt) is { } text ? tokenizer.Encode(text) : []];
+        // The tokenizer's ids run to EOT (50256); a model with a smaller vocabulary cannot embed them and would
+        // fail inside the forward pass, so say so before it starts.
+        if (context.Max() is var highest && highest >= config.VocabSize)
+            throw new ToolException($"{path}: the model's vocabulary has {config.VocabSize} ids, but GPT-2's tokenizer gives id {highest}" +
+                (highest == Gpt2Tokenizer.EndOfText ? " (EOT, which starts every sample)" : " (in the prompt)") +
+                ". Sample from a model with GPT-2's vocabulary of 50257 ids");
         if (context.Length >= config.MaxSeqLen)
             throw new UsageException($"the prompt is {context.Length - 1} tokens; the model's context holds {config.MaxSeqLen}");
+
+        // Both samplers stop when the context is full; a longer -g is not an error but the user should know.
+        int room = config.MaxSeqLen - context.Length;
+        if (n > room)
+            Console.Error.WriteLine($"llm-sample: note: -g {n} is capped at {room} new tokens: the model's context holds {config.MaxSeqLen} positions and the prompt (with EOT) takes {context.Length}");
 
         var writer = new TokenTextWriter(output);
         if (parsed.GetValue(prompt) is { } shown) output.Write(shown);
@@ -78,7 +99,7 @@ public static class SampleProgram
         writer.Finish();
         output.WriteLine();
         return ToolRunner.Ok;
-    });
+    }
 
     /// <summary>
     /// llm-sample's backend. With <paramref name="incremental"/> a backend that decodes through a

@@ -1,3 +1,3 @@
 using LlmNet.Tools.Tokenize;
 
-return CommandLine.Invoke(CommandLine.Build(), args);
+return CommandLine.Invoke(CommandLine.Build(), LlmNet.Common.Cli.ToolRunner.TakeVerboseFlag(args, out _));

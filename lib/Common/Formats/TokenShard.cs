@@ -132,6 +132,45 @@ public sealed class MappedTokenShard : IDisposable
         }
     }
 
+    /// <summary>
+    /// Index of the first token whose id is at least <paramref name="limit"/>, or −1 when every id is below it.
+    /// One vectorised pass over the mapped tokens (memory bandwidth, not per-token branches), so a loader can
+    /// afford to check a whole shard when it opens it.
+    /// </summary>
+    public long IndexOfIdAtLeast(int limit)
+    {
+        if (limit > ushort.MaxValue) return -1;
+        if (limit <= 0) return 0;
+        unsafe
+        {
+            byte* basePtr = null;
+            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
+            try
+            {
+                // A shard holds fewer than 2^30 tokens (MaxTokens), so one span covers it.
+                var tokens = new ReadOnlySpan<ushort>(basePtr + _view.PointerOffset + TokenShard.HeaderBytes, TokenCount);
+                return tokens.IndexOfAnyInRange((ushort)limit, ushort.MaxValue);
+            }
+            finally { _view.SafeMemoryMappedViewHandle.ReleasePointer(); }
+        }
+    }
+
+    /// <summary>
+    /// Throws <see cref="DataFormatException"/> naming this file, the token's index, its byte offset and the id
+    /// when any id is outside a vocabulary of <paramref name="vocabSize"/> ids. An id the model cannot embed would
+    /// otherwise fail only when a batch reaches it, possibly hours into a run.
+    /// </summary>
+    public void CheckIds(int vocabSize)
+    {
+        long at = IndexOfIdAtLeast(vocabSize);
+        if (at < 0) return;
+        Span<ushort> id = stackalloc ushort[1];
+        Read(at, id);
+        throw new DataFormatException(Path,
+            $"token {at} (byte offset {TokenShard.HeaderBytes + 2 * at}) is id {id[0]}, but the model's vocabulary has {vocabSize} ids (0..{vocabSize - 1})",
+            "Tokenize the data with GPT-2's tokenizer (llm-tokenize), or train a model whose vocabulary covers it");
+    }
+
     /// <summary>Copies tokens widened to int32 (model inputs).</summary>
     public void Read(long start, Span<int> destination)
     {

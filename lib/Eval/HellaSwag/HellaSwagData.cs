@@ -38,12 +38,12 @@ public static class HellaSwagData
             throw new DataFormatException(path, "file not found",
                 "Pass --data with hellaswag_val.jsonl (llm-fetch hellaswag), an eval .bin (llm-tokenize hellaswag) or the preprocessed .txt.bz2");
         var (format, compressed) = Detect(path);
-        var examples = format switch
+        var examples = Bzip2Guard(path, compressed, () => format switch
         {
             HellaSwagFormat.EvalBin => HellaSwagEvalFile.Read(path, limit),
             HellaSwagFormat.Jsonl => HellaSwagJsonl.Parse(path, OpenText(path, compressed), limit),
             _ => HellaSwagPreprocessed.Parse(path, OpenText(path, compressed), limit),
-        };
+        });
         if (examples.Count == 0 && limit != 0) throw new DataFormatException(path, "holds no HellaSwag examples", "Check that this is the right file");
         return examples;
     }
@@ -56,12 +56,30 @@ public static class HellaSwagData
         using (var fs = File.OpenRead(path)) n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         if (HellaSwagEvalFile.HasMagic(head.AsSpan(0, n))) return (HellaSwagFormat.EvalBin, false);
         bool bz2 = n >= 3 && head[0] == 'B' && head[1] == 'Z' && head[2] == 'h';
-        int first;
-        using (var reader = OpenText(path, bz2))
+        int first = Bzip2Guard(path, bz2, () =>
         {
-            do first = reader.Read(); while (first >= 0 && char.IsWhiteSpace((char)first));
-        }
+            using var reader = OpenText(path, bz2);
+            int c;
+            do c = reader.Read(); while (c >= 0 && char.IsWhiteSpace((char)c));
+            return c;
+        });
         return (first == '{' ? HellaSwagFormat.Jsonl : HellaSwagFormat.Preprocessed, bz2);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="read"/>; when the file is bzip2, any failure of the decompressor (a damaged stream throws
+    /// whatever its decoder meets: bad CRCs, index errors, an early end) becomes one <see cref="DataFormatException"/>
+    /// naming the file. Errors the parsers already phrased pass through unchanged.
+    /// </summary>
+    private static T Bzip2Guard<T>(string path, bool bzip2, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (bzip2 && e is not (DataFormatException or OperationCanceledException or OutOfMemoryException or FileNotFoundException or UnauthorizedAccessException))
+        {
+            string what = e is EndOfStreamException || e.Message.Contains("end of stream", StringComparison.OrdinalIgnoreCase) ? "truncated" : "corrupt";
+            throw new DataFormatException(path, $"the bzip2 data is {what} ({e.GetType().Name}: {e.Message})",
+                "Delete it and download it again, or pass the .jsonl (llm-fetch hellaswag) or an eval .bin instead");
+        }
     }
 
     private static TextReader OpenText(string path, bool bzip2)

@@ -119,6 +119,52 @@ public static class StateFile
         }
     }
 
+    /// <summary>
+    /// Checks, without reading the optimizer buffers, that <paramref name="path"/> is a complete state file for
+    /// <paramref name="shardParameterCount"/> values per buffer: header, then a length that matches m, v, master and
+    /// the loader section exactly. Returns the problem as "PATH: what" (a killed or truncated write), or null.
+    /// </summary>
+    public static string? Verify(string path, long shardParameterCount)
+    {
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096);
+            if (fs.Length < HeaderBytes) return $"{path}: file is {fs.Length} bytes, shorter than the state header (truncated?)";
+            var header = new byte[HeaderBytes];
+            fs.ReadExactly(header);
+            if (BinaryPrimitives.ReadInt32LittleEndian(header) != Magic) return $"{path}: bad magic; not an llm.c state file";
+            if (BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(4)) != Version) return $"{path}: unsupported state file version";
+            bool master = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(16)) != 0;
+            bool shuffle = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(20)) != 0;
+            long expected = HeaderBytes + shardParameterCount * 4L * (master ? 3 : 2);
+            if (shuffle && fs.Length >= expected + 8)
+            {
+                // The loader section: two u64-counted int32 arrays, then the raw mt19937 state.
+                Span<byte> u64 = stackalloc byte[8];
+                fs.Position = expected;
+                fs.ReadExactly(u64);
+                ulong shards = BinaryPrimitives.ReadUInt64LittleEndian(u64);
+                if (shards > (ulong)fs.Length) return $"{path}: the loader section is corrupt (truncated?)";
+                expected += 8 + 4 * (long)shards;
+                if (fs.Length >= expected + 8)
+                {
+                    fs.Position = expected;
+                    fs.ReadExactly(u64);
+                    ulong samples = BinaryPrimitives.ReadUInt64LittleEndian(u64);
+                    if (samples > (ulong)fs.Length) return $"{path}: the loader section is corrupt (truncated?)";
+                    expected += 8 + 4 * (long)samples + Mt19937.RawStateBytes;
+                }
+                else expected += 8;
+            }
+            else if (shuffle) expected += 8;
+            return fs.Length == expected ? null
+                : $"{path}: file is {fs.Length} bytes but a state of {shardParameterCount} values per buffer takes {(shuffle && fs.Length < expected ? "at least " : "")}{expected}{(fs.Length < expected ? " (truncated)" : "")}";
+        }
+        catch (FileNotFoundException) { return $"{path}: state file not found"; }
+        catch (DirectoryNotFoundException) { return $"{path}: state file not found"; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"{path}: {e.Message}"; }
+    }
+
     private static bool IsPermutation(int[] values)
     {
         var seen = new bool[values.Length];

@@ -179,7 +179,7 @@ public static class TrainCommandLine
         }
         if (result.Errors.Count > 0) throw new UsageException(result.Errors[0].Message);
 
-        return new TrainOptions
+        var options = new TrainOptions
         {
             TrainData = result.GetValue(trainData)!,
             ValData = result.GetValue(valData)!,
@@ -222,5 +222,25 @@ public static class TrainCommandLine
             Device = result.GetValue(device)!,
             Quiet = result.GetValue(quiet),
         };
+        CheckRates(options);
+        return options;
+    }
+
+    /// <summary>
+    /// llm.c's train_gpt2.cu takes -l, -q, -c, -sl and -sg through atof and trains on whatever comes out; a NaN or
+    /// negative rate would run to the end with a useless model and exit 0, so such values are refused up front.
+    /// </summary>
+    private static void CheckRates(TrainOptions o)
+    {
+        static void Check(string flag, string longName, float value, string meaning)
+        {
+            if (!float.IsFinite(value) || value < 0)
+                throw new UsageException($"{flag} {value.ToString(CultureInfo.InvariantCulture).ToLowerInvariant()} ({longName}): {meaning} must be a finite number ≥ 0");
+        }
+        Check("-l", "--lr", o.LearningRate, "the learning rate");
+        Check("-q", "--final-lr-frac", o.FinalLrFraction, "the final learning-rate fraction");
+        Check("-c", "--weight-decay", o.WeightDecay, "the weight decay");
+        Check("-sl", "--skip-loss-z", o.SkipUpdateLossZ, "the loss z-score threshold (0 = off)");
+        Check("-sg", "--skip-grad-z", o.SkipUpdateGradZ, "the grad-norm z-score threshold (0 = off)");
     }
 }

@@ -19,7 +19,11 @@ public sealed class DataLoader : IDisposable
     private MappedTokenShard? _shard;
     private readonly ushort[] _buffer;
 
-    public DataLoader(string pattern, int batchSize, int seqLen, int rank, int processes, bool shuffle)
+    /// <param name="vocabSize">
+    /// When given, every shard's token ids are checked against it at construction (<see cref="MappedTokenShard.CheckIds"/>),
+    /// so an id the model cannot embed stops the run before its first step instead of when a batch reaches it.
+    /// </param>
+    public DataLoader(string pattern, int batchSize, int seqLen, int rank, int processes, bool shuffle, int? vocabSize = null)
     {
         if (batchSize <= 0 || seqLen <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), "B and T must be positive");
         if (processes <= 0 || rank < 0 || rank >= processes) throw new ArgumentOutOfRangeException(nameof(rank), $"rank {rank} of {processes}");
@@ -41,6 +45,11 @@ public sealed class DataLoader : IDisposable
             if (ntok < needed)
                 throw new DataFormatException(file, $"holds {ntok} tokens, fewer than the {needed} one step needs (processes·B·T+1)",
                     "Use a smaller batch size or sequence length, or a larger shard");
+            if (vocabSize is int v)
+            {
+                using var shard = TokenShard.Open(file);
+                shard.CheckIds(v);
+            }
             NumTokens += ntok;
         }
         _shardIndices = new int[_files.Count];
