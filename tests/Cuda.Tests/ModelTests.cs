@@ -101,9 +101,10 @@ public sealed class ModelTests
         TestContext.Current.TestOutputHelper?.WriteLine($"{size}: {string.Join(' ', losses.Select(l => l.ToString("F4")))}");
         Assert.True(losses.All(float.IsFinite), $"{size}: non-finite loss");
         Assert.InRange(losses[0], 10.5f, 11.5f); // fresh init: close to ln 50257
-        for (int s = 1; s < losses.Length; s++)
-            Assert.True(losses[s] < losses[s - 1], $"{size}: the loss rose at step {s}: {string.Join(' ', losses)}");
-        Assert.True(losses[^1] < MathF.Log(config.VocabSize) - 0.5f, $"{size}: after {Steps} steps the loss is {losses[^1]} (ln V = 10.82): the updates do not train");
+        // Not step by step: at lr 1e-4 on one repeated batch the loss of d24 and d36 rises at some steps, in PyTorch's
+        // fp32 reference too (tests/gpu/torch_reference.py, 2026-12-05). After 10 steps it is far below ln V.
+        Assert.True(losses[^1] < MathF.Log(config.VocabSize) - 0.5f && losses[^1] < losses[0] - 2.0f,
+            $"{size}: after {Steps} steps the loss is {losses[^1]} (ln V = 10.82; {string.Join(' ', losses)}): the updates do not train");
     }
 
     [Fact]

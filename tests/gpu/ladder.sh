@@ -12,7 +12,8 @@
 #          with -w 0 against llm.c run here with -w 0
 #   ckpt   d48 checkpoints: val loss of a reloaded checkpoint equal in a fresh process, read by llm.c and PyTorch at the
 #          same val loss (bf16 tolerance), and resume from step 5 byte-identical to the uninterrupted run at step 10
-# Environment: BIN (bin: llm-train), BENCH (.device/gpu/llm-cuda-bench), LLMC (train_gpt2cu; llmc/ckpt skip
+# Environment: BIN (bin: llm-train), BENCH (.device/gpu/llm-cuda-bench), LLMC (train_gpt2cu, built by
+#   tests/gpu/build_llmc.sh; the llm.c runs skip
 #   without it), DATA (/tmp/zipf), SIZES (d12 d24 d36 d48, for torch), TOL (0.01), CKPT_DIR (/tmp/ladder-ckpt).
 set -uo pipefail
 OUT=${OUT:-out}; BIN=${BIN:-bin}; BENCH=${BENCH:-.device/gpu/llm-cuda-bench}; LLMC=${LLMC:-}
