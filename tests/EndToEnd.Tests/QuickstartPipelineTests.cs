@@ -29,7 +29,7 @@ public sealed class QuickstartPipelineTests : IDisposable
                 .Set("WORK", _work)
                 .Set("STEPS", Steps.ToString())
                 .Set("DEVICE", "cpu")
-                .Set("HELLASWAG", RepoPaths.SharedFile("hellaswag_val_preprocessed.txt.bz2")))
+                .Set("HELLASWAG", RepoPaths.HellaSwagSample))
             .WithValidation(CommandResultValidation.None)
             .ExecuteBufferedAsync(Encoding.UTF8, TestContext.Current.CancellationToken);
 
