@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The whole pipeline at toy scale, in a few minutes on 2 CPU cores (on the GPU when one is present):
 # build the tools, make a small corpus, tokenize it into llm.c shards, train a small GPT-2 until its
-# val loss has clearly fallen, score HellaSwag on a sample, generate text, and draw the curves.
+# val loss has clearly fallen, score HellaSwag, generate text, and draw the curves.
 #
 # Works offline: the default corpus is the English API documentation (XML) that ships inside the
 # .NET SDK's reference packs, turned into plain text. Online, --fineweb starts from a FineWeb-EDU
-# parquet download instead (one file is ~2 GB).
+# parquet download instead (one file is ~2 GB). HellaSwag is scored on the official validation file when
+# it can be downloaded (or on --hellaswag FILE), else on the sample bundled in data/ (500 items, MIT; see
+# data/README.md); the result is RUN/hellaswag.json (correct, total, accuracy).
 #
-# Usage: pipelines/quickstart.sh [--input FILE...] [--fineweb] [--hellaswag FILE] [--steps N]
-#                                [--stage NAME | --from NAME | --list]
+# Usage: pipelines/quickstart.sh [--input FILE...] [--fineweb] [--hellaswag FILE] [--hellaswag-limit N]
+#                                [--steps N] [--stage NAME | --from NAME | --list]
 # Settings (environment, same names as the flags): WORK (default ./runs/quickstart), INPUT, HELLASWAG
-#   (.jsonl, .bin or the preprocessed .txt(.bz2)), STEPS (default 120), MODEL (default d6), DEVICE (auto).
+#   (.jsonl, .bin or the preprocessed .txt(.bz2)), HELLASWAG_LIMIT (items scored, default 100; 0 = all),
+#   STEPS (default 120), MODEL (default d6), DEVICE (auto).
 
 source "$(dirname "$0")/lib/stages.sh"
 
@@ -19,6 +22,8 @@ STEPS=${STEPS:-120}
 MODEL=${MODEL:-d6}
 DEVICE=${DEVICE:-auto}
 HELLASWAG=${HELLASWAG:-}
+HELLASWAG_LIMIT=${HELLASWAG_LIMIT:-100}
+HELLASWAG_SAMPLE=$REPO_ROOT/data/hellaswag_val_sample.txt.bz2
 FINEWEB=${FINEWEB:-0}
 INPUTS=()
 [[ -n ${INPUT:-} ]] && INPUTS=($INPUT)
@@ -29,6 +34,7 @@ while (($#)); do
     --input) shift; while (($#)) && [[ $1 != --* ]]; do INPUTS+=("$1"); shift; done ;;
     --fineweb) FINEWEB=1; shift ;;
     --hellaswag) HELLASWAG=${2:?--hellaswag needs a file}; shift 2 ;;
+    --hellaswag-limit) HELLASWAG_LIMIT=${2:?--hellaswag-limit needs a number}; shift 2 ;;
     --steps) STEPS=${2:?--steps needs a number}; shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
@@ -87,15 +93,22 @@ stage_hellaswag() {
     echo "hellaswag: using $HELLASWAG"; return
   fi
   if [[ -s $dir/hellaswag_val.jsonl ]]; then echo "hellaswag: $dir/hellaswag_val.jsonl exists"; return; fi
-  if timeout 120 "$BIN/llm-fetch" hellaswag --out "$dir" --quiet; then
+  # Few retries: offline, the default 10 with doubling backoff spend minutes before the sample is used.
+  if timeout 120 "$BIN/llm-fetch" hellaswag --out "$dir" --quiet --retries 3 --backoff 1; then
     echo "hellaswag: downloaded to $dir"
+  elif [[ -f $HELLASWAG_SAMPLE ]]; then
+    echo "hellaswag: could not download the validation set (offline?); using the bundled sample $HELLASWAG_SAMPLE. Pass --hellaswag FILE to use a local copy."
   else
-    echo "hellaswag: could not download the validation set (offline?); HellaSwag is skipped. Pass --hellaswag FILE to use a local copy."
+    echo "hellaswag: could not download the validation set and $HELLASWAG_SAMPLE is missing; HellaSwag is skipped. Pass --hellaswag FILE."
   fi
 }
 
+# The file the eval stage scores: --hellaswag, else the download, else the bundled sample (none: skipped).
 hellaswag_file() {
-  if [[ -n $HELLASWAG ]]; then echo "$HELLASWAG"; elif [[ -s $WORK/hellaswag/hellaswag_val.jsonl ]]; then echo "$WORK/hellaswag/hellaswag_val.jsonl"; fi
+  if [[ -n $HELLASWAG ]]; then echo "$HELLASWAG"
+  elif [[ -s $WORK/hellaswag/hellaswag_val.jsonl ]]; then echo "$WORK/hellaswag/hellaswag_val.jsonl"
+  elif [[ -f $HELLASWAG_SAMPLE ]]; then echo "$HELLASWAG_SAMPLE"
+  fi
 }
 
 final_model() { printf '%s/model_%08d.bin' "$RUN" "$STEPS"; }
@@ -110,8 +123,10 @@ stage_train() {
 
 stage_eval() {
   local data; data=$(hellaswag_file)
-  if [[ -z $data ]]; then echo "eval: no HellaSwag data; skipped"; return; fi
-  "$BIN/llm-eval" hellaswag -e "$(final_model)" --data "$data" --limit 40 --device "$DEVICE" --json | tee "$RUN/hellaswag.json.tmp"
+  if [[ -z $data ]]; then echo "eval: no HellaSwag data; skipped"; rm -f "$RUN/hellaswag.json"; return; fi
+  local limit=(); (( HELLASWAG_LIMIT > 0 )) && limit=(--limit "$HELLASWAG_LIMIT")
+  "$BIN/llm-eval" hellaswag -e "$(final_model)" --data "$data" "${limit[@]}" --device "$DEVICE" --json | tee "$RUN/hellaswag.json.tmp"
+  # llm-eval's last line is the JSON object (correct, total, accuracy, ...).
   tail -n 1 "$RUN/hellaswag.json.tmp" > "$RUN/hellaswag.json" && rm -f "$RUN/hellaswag.json.tmp"
 }
 
@@ -125,13 +140,19 @@ stage_plot() {
 }
 
 run_stages "${args[@]}"
-cat <<OUT
-artefacts:
-  corpus      $CORPUS
-  shards      $SHARDS
-  checkpoint  $(final_model)
-  log         $RUN/main.log
-  hellaswag   $RUN/hellaswag.json
-  sample      $RUN/sample.txt
-  plots       $RUN/curves.png $RUN/curves.svg
-OUT
+
+# The closing list names only what exists (a skipped stage writes nothing).
+artefact() {
+  local name=$1 p any=0; shift
+  for p in "$@"; do [[ -e $p ]] && any=1; done
+  (( any )) || return 0
+  printf '  %-11s' "$name"; for p in "$@"; do [[ -e $p ]] && printf ' %s' "$p"; done; printf '\n'
+}
+echo "artefacts:"
+if (( ${#INPUTS[@]} )); then artefact corpus "${INPUTS[@]}"; else artefact corpus "$CORPUS"; fi
+artefact shards "$SHARDS"
+artefact checkpoint "$(final_model)"
+artefact log "$RUN/main.log"
+artefact hellaswag "$RUN/hellaswag.json"
+artefact sample "$RUN/sample.txt"
+artefact plots "$RUN/curves.png" "$RUN/curves.svg"

@@ -23,7 +23,7 @@ public sealed class TinyModelFixture : IDisposable
     public TinyModelFixture()
     {
         ModelFile.Write(ModelPath, Config, ModelDtype.Fp32, Parameters);
-        Examples = HellaSwagData.Load(RepoPaths.SharedFile("hellaswag_val_preprocessed.txt.bz2"), limit: 24);
+        Examples = HellaSwagData.Load(RepoPaths.HellaSwagSample, limit: 24);
         HellaSwagEvalFile.Write(DataPath, Examples);
     }
 

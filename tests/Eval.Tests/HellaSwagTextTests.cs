@@ -101,22 +101,23 @@ public sealed class HellaSwagTextTests : IDisposable
     }
 
     [Fact]
-    public void Shared_preprocessed_file_holds_10042_items_and_converts_to_bin()
+    public void Bundled_preprocessed_sample_holds_500_items_and_converts_to_bin()
     {
-        string source = RepoPaths.SharedFile("hellaswag_val_preprocessed.txt.bz2");
+        string source = RepoPaths.HellaSwagSample;
         HellaSwagData.Detect(source).Should().Be((HellaSwagFormat.Preprocessed, true));
         var examples = HellaSwagData.Load(source);
-        examples.Should().HaveCount(10042);
+        examples.Should().HaveCount(RepoPaths.HellaSwagSampleCount);
         examples[0].Label.Should().Be(3);
         examples[0].Context.Should().Equal(Gpt2Tokenizer.Shared.Encode("Roof shingle removal: A man is sitting on a roof. he"));
-        examples[^1].Index.Should().Be(10041);
-        examples.Select(e => e.Label).Distinct().Should().BeEquivalentTo([0, 1, 2, 3]);
+        examples[^1].Index.Should().Be(499);
+        examples[^1].Label.Should().Be(0);
+        examples.GroupBy(e => e.Label).OrderBy(g => g.Key).Select(g => g.Count()).Should().Equal(132, 124, 124, 120);
 
         string bin = Path.Combine(_dir, "hellaswag_val.bin");
-        HellaSwagEvalFile.Convert(source, bin, limit: 500).Should().Be(500);
+        HellaSwagEvalFile.Convert(source, bin, limit: 300).Should().Be(300);
         var back = HellaSwagData.Load(bin);
-        back.Should().HaveCount(500);
-        back[499].Context.Should().Equal(examples[499].Context);
-        back[499].Endings[2].Should().Equal(examples[499].Endings[2]);
+        back.Should().HaveCount(300);
+        back[299].Context.Should().Equal(examples[299].Context);
+        back[299].Endings[2].Should().Equal(examples[299].Endings[2]);
     }
 }

@@ -67,7 +67,8 @@ public class CliTests
         string b = SyntheticLog.WriteRun(tmp.Path, "b", SyntheticLog.Run(150, floor: 3.3));
         string svg = tmp.File("fig.svg");
 
-        var r = RunTool(a, b, "--out", svg, "--label", "baseline", "--label", "wider", "--size", "350M", "--extra", "-q");
+        // Both runs end above the 350M line (3.08): --show-reference stretches the axis so it is drawn.
+        var r = RunTool(a, b, "--out", svg, "--label", "baseline", "--label", "wider", "--size", "350M", "--extra", "--show-reference", "-q");
 
         r.ExitCode.Should().Be(0, r.Stderr);
         r.Stdout.Should().BeEmpty("--quiet prints no summary");

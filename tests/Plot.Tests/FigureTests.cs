@@ -115,20 +115,81 @@ public class FigureTests
     }
 
     [Fact]
-    public void Loss_axis_is_clipped_at_four_once_losses_go_below_it_and_fits_the_data_otherwise()
+    public void Loss_axis_is_clipped_at_four_once_a_run_ends_below_it_and_fits_the_curves_otherwise()
     {
         var low = Figure.BuildPanels([Run("low", floor: 3.0)], new FigureOptions())[0].Axes.GetLimits();
         low.Top.Should().BeInRange(4.0, 4.1);
         low.Bottom.Should().BeLessThan(3.0);
 
-        // A toy run whose loss never gets near 4: the whole curve is shown, and the GPT-2 line stays in view.
+        // A toy run whose loss never gets near 4: the whole curve is shown, from its top to its floor, and the
+        // GPT-2 line (3.42) is outside that range, so it is neither drawn nor named in the legend.
         var high = Figure.BuildPanels([Run("high", floor: 6.0)], new FigureOptions())[0].Axes.GetLimits();
         high.Top.Should().BeGreaterThan(10.0);
-        high.Bottom.Should().BeLessThan(ModelSize.Gpt2_124M.Gpt2ValLoss);
+        high.Bottom.Should().BeInRange(5.0, 6.0);
+        Svg([Run("high", floor: 6.0)], new FigureOptions()).Should().NotContain("checkpoint val loss");
+
+        // Asked for, the axis stretches to the reference line and the line is drawn.
+        var stretched = Figure.BuildPanels([Run("high", floor: 6.0)], new FigureOptions { ShowReference = true })[0].Axes.GetLimits();
+        stretched.Bottom.Should().BeLessThan(ModelSize.Gpt2_124M.Gpt2ValLoss);
+        stretched.Top.Should().BeGreaterThan(10.0);
+        Svg([Run("high", floor: 6.0)], new FigureOptions { ShowReference = true }).Should().Contain("OpenAI GPT-2 (124M) checkpoint val loss");
 
         var forced = Figure.BuildPanels([Run("x")], new FigureOptions { LossTop = 5.5 })[0].Axes.GetLimits();
         forced.Top.Should().BeInRange(5.5, 5.6);
     }
+
+    /// <summary>
+    /// The quickstart's shape (pipelines/quickstart.sh, 40 steps): val falls 10.9 → 6.5 while single train batches
+    /// of repetitive text dip to ~2.4. Such dips once switched on the notebook's 2–4 window and hid the val curve.
+    /// </summary>
+    private static RunCurves QuickstartLikeRun()
+    {
+        var sb = new System.Text.StringBuilder();
+        var ic = System.Globalization.CultureInfo.InvariantCulture;
+        for (int s = 0; s < 40; s++)
+        {
+            double loss = s is 12 or 25 or 33 ? 2.4 + 0.01 * s : 6.4 + 4.5 * Math.Exp(-s / 12.0);
+            sb.Append(ic, $"s:{s} trl:{loss:F4} lr:0.001 norm:1.0\n");
+        }
+        foreach (var (s, v) in new[] { (0, 10.9), (20, 7.6), (39, 6.5) }) sb.Append(ic, $"s:{s} tel:{v:F4}\n");
+        return new RunCurves(MainLogReader.Parse(sb.ToString(), "quickstart/run/main.log"), "run");
+    }
+
+    [Fact]
+    public void A_toy_run_whose_batches_dip_low_shows_its_whole_val_curve_inside_the_plot_area()
+    {
+        var run = QuickstartLikeRun();
+        var panel = Figure.BuildPanels([run], new FigureOptions())[0];
+        var limits = panel.Axes.GetLimits();
+        limits.Top.Should().BeGreaterThanOrEqualTo(10.9);
+        limits.Bottom.Should().BeLessThanOrEqualTo(2.4, "the dips are drawn too: the axis fits every curve");
+
+        FontSetup.Configure(null);
+        using var surface = SKSurface.Create(new SKImageInfo(Figure.DefaultColumnWidth, Figure.DefaultRowHeight));
+        surface.Canvas.Clear(SKColors.White);
+        panel.Render(surface.Canvas, new ScottPlot.PixelRect(0, Figure.DefaultColumnWidth, Figure.DefaultRowHeight, 0));
+        using var image = surface.Snapshot();
+        using var bmp = SKBitmap.FromImage(image);
+        var area = panel.LastRender.DataRect;
+        var valColor = Figure.Darker(Figure.RunColors[0]);
+        for (int i = 0; i < run.Val.Count; i++)
+        {
+            var p = panel.GetPixel(new ScottPlot.Coordinates(run.Val.Steps[i], run.Val.Values[i]));
+            area.Contains(p).Should().BeTrue($"val point {i} ({run.Val.Values[i]}) lies inside the plot area {area}");
+            // The marker (6 px) is drawn in the val colour around the point.
+            bool found = false;
+            for (int dy = -2; dy <= 2 && !found; dy++)
+                for (int dx = -2; dx <= 2 && !found; dx++)
+                {
+                    var c = bmp.GetPixel((int)Math.Round(p.X) + dx, (int)Math.Round(p.Y) + dy);
+                    found = Math.Abs(c.Red - valColor.R) <= 12 && Math.Abs(c.Green - valColor.G) <= 12 && Math.Abs(c.Blue - valColor.B) <= 12;
+                }
+            found.Should().BeTrue($"the val marker at step {run.Val.Steps[i]} is drawn at {p}");
+        }
+    }
+
+    private static string Svg(IReadOnlyList<RunCurves> runs, FigureOptions options) =>
+        System.Text.Encoding.UTF8.GetString(Render(runs, options, ImageKind.Svg));
 
     [Fact]
     public void Nan_losses_are_left_out_of_the_curves()

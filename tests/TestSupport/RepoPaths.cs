@@ -1,6 +1,6 @@
 namespace LlmNet.TestSupport;
 
-/// <summary>Locates the repository and the shared data folder beside it (../shared/data), from any test's output folder.</summary>
+/// <summary>Locates the repository and its bundled data (data/, see data/README.md), from any test's output folder.</summary>
 public static class RepoPaths
 {
     private static readonly Lazy<string> s_root = new(() =>
@@ -13,14 +13,22 @@ public static class RepoPaths
     /// <summary>The repository root (the folder holding llm.net.slnx).</summary>
     public static string Root => s_root.Value;
 
-    /// <summary>The shared test data: $LLMNET_SHARED_DATA, else ../shared/data beside the repository.</summary>
-    public static string SharedData =>
-        Environment.GetEnvironmentVariable("LLMNET_SHARED_DATA") is { Length: > 0 } env ? env : Path.GetFullPath(Path.Combine(Root, "..", "shared", "data"));
+    /// <summary>The data bundled with the repository: tests read nothing outside the clone, so a bare clone runs them all.</summary>
+    public static string Data => Path.Combine(Root, "data");
 
-    public static string SharedFile(string name)
+    /// <summary>Tiny Shakespeare, whole (public domain).</summary>
+    public static string TinyShakespeare => DataFile("tinyshakespeare.txt");
+
+    /// <summary>The first 500 HellaSwag validation items in the preprocessed text form, bzip2 (MIT).</summary>
+    public static string HellaSwagSample => DataFile("hellaswag_val_sample.txt.bz2");
+
+    /// <summary>Number of items in <see cref="HellaSwagSample"/>.</summary>
+    public const int HellaSwagSampleCount = 500;
+
+    public static string DataFile(string name)
     {
-        string path = Path.Combine(SharedData, name);
-        if (!File.Exists(path)) throw new FileNotFoundException($"shared test data {path} is missing (set LLMNET_SHARED_DATA to the folder that holds it)", path);
+        string path = Path.Combine(Data, name);
+        if (!File.Exists(path)) throw new FileNotFoundException($"bundled test data {path} is missing from the repository (see data/README.md)", path);
         return path;
     }
 }

@@ -42,7 +42,7 @@ public sealed class Gpt2EncodingTests
     [Fact]
     public void Tinyshakespeare_encodes_to_tiktokens_exact_stream()
     {
-        int[] ids = Tok.Encode(File.ReadAllText(RepoPaths.SharedFile("tinyshakespeare.txt")));
+        int[] ids = Tok.Encode(File.ReadAllText(RepoPaths.TinyShakespeare));
         ids.Should().HaveCount(338_025);
         // SHA-256 of tiktoken's encode_ordinary ids for the file, as little-endian uint16.
         var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.Select(i => (ushort)i).ToArray().AsSpan()).ToArray();
@@ -93,7 +93,7 @@ public sealed class Gpt2EncodingTests
             string text = sb.ToString();
             Tok.Encode(text).Should().Equal(reference.EncodeToIds(text, considerPreTokenization: true, considerNormalization: false), because: $"text {text}");
         }
-        string shakespeare = File.ReadAllText(RepoPaths.SharedFile("tinyshakespeare.txt"));
+        string shakespeare = File.ReadAllText(RepoPaths.TinyShakespeare);
         Tok.Encode(shakespeare).Should().Equal(reference.EncodeToIds(shakespeare, considerPreTokenization: true, considerNormalization: false));
     }
 

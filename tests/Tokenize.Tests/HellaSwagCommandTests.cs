@@ -37,7 +37,7 @@ public sealed class HellaSwagCommandTests
     public void Preprocessed_smoke_file_converts_with_a_limit_and_bad_input_is_one_error()
     {
         using var dir = new TempDir();
-        CommandLine.Invoke(CommandLine.Build(), ["hellaswag", RepoPaths.SharedFile("hellaswag_val_preprocessed.txt.bz2"), "--out", dir["s.bin"], "--limit", "25", "-q"])
+        CommandLine.Invoke(CommandLine.Build(), ["hellaswag", RepoPaths.HellaSwagSample, "--out", dir["s.bin"], "--limit", "25", "-q"])
             .Should().Be(0);
         HellaSwagEvalFile.Read(dir["s.bin"]).Should().HaveCount(25);
 

@@ -103,7 +103,7 @@ public sealed class TokenizeRunTests
     public void Tinyshakespeare_as_one_text_document_and_as_paragraph_documents()
     {
         using var dir = new TempDir();
-        string path = RepoPaths.SharedFile("tinyshakespeare.txt");
+        string path = RepoPaths.TinyShakespeare;
         string text = File.ReadAllText(path);
         var whole = Run(new TokenizeSettings([path], dir["whole"], "tiny", 1_000_000));
         ReferenceLayout.AssertShards(dir["whole"], "tiny", [[50256, .. Gpt2Tokenizer.Shared.Encode(text).Select(t => (ushort)t)]]);

@@ -19,7 +19,7 @@ public static class TinyRun
     {
         string dir = Path.Combine(Path.GetTempPath(), $"llmnet-training-data-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
-        string text = File.ReadAllText(RepoPaths.SharedFile("tinyshakespeare.txt"));
+        string text = File.ReadAllText(RepoPaths.TinyShakespeare);
         // As the llm.c preprocessing does: each document starts with EOT; here the play is one document.
         int[] ids = [Gpt2Tokenizer.EndOfText, .. Gpt2Tokenizer.Shared.Encode(text[..200_000])];
         int valCount = 8192;

@@ -113,7 +113,7 @@ public class HellaSwagWiringTests
             string[] common = ["-e", TinyRun.ModelPath, "-i", TinyRun.TrainPattern, "-j", TinyRun.ValPattern, "-b", "4", "-t", "64", "-x", "1", "-s", "0", "-h", "1"];
             TrainProgram.Run([.. common, "--hellaswag-data", "/nonexistent/hellaswag_val.bin"], new StringWriter()).Should().Be(1);
             err.ToString().Should().Contain("/nonexistent/hellaswag_val.bin");
-            TrainProgram.Run([.. common, "--hellaswag-data", LlmNet.TestSupport.RepoPaths.SharedFile("hellaswag_val_preprocessed.txt.bz2")], new StringWriter()).Should().Be(1);
+            TrainProgram.Run([.. common, "--hellaswag-data", LlmNet.TestSupport.RepoPaths.HellaSwagSample], new StringWriter()).Should().Be(1);
             err.ToString().Should().Contain("needs T ≥").And.Contain("but T is 64");
         }
         finally { Console.SetError(saved); }

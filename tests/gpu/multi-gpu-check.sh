@@ -21,8 +21,8 @@
 #    2 processes reports what llm-eval reports for the same checkpoint (needs hellaswag*.bin in DATA).
 #
 # Environment: BIN (default bin) the published tools; OUT (default out) logs and runs; TOL (default 0.05);
-# DATA a folder with tiny_val_000000.bin and tiny_train_*.bin, else SHARED_DATA (default shared/data or
-# ../shared/data) holding tinyshakespeare.txt, tokenized here; KILL_DIST_TIMEOUT (default 20) seconds.
+# DATA a folder with tiny_val_000000.bin and tiny_train_*.bin, else SHARED_DATA (default the repository's data/)
+# holding tinyshakespeare.txt, tokenized here; KILL_DIST_TIMEOUT (default 20) seconds.
 # CHECKS (default abcdef) picks the checks. Prints one PASS/FAIL line per check; exits 0 only when all pass
 # (2 when the machine lacks something).
 set -uo pipefail
@@ -68,7 +68,7 @@ echo "tools: $BIN; logs: $OUT; $gpus GPUs; $(mpirun --version 2>&1 | head -1); N
 DATA=${DATA:-$OUT/data}; [[ -d $DATA ]] && DATA=$(cd "$DATA" && pwd)
 if [[ ! -f $DATA/tiny_val_000000.bin ]]; then
   SHARED_DATA=${SHARED_DATA:-}
-  for d in "$SHARED_DATA" shared/data ../shared/data /work/shared/data; do
+  for d in "$SHARED_DATA" data; do
     [[ -n $d && -f $d/tinyshakespeare.txt ]] && { SHARED_DATA=$d; break; }
   done
   [[ -f $SHARED_DATA/tinyshakespeare.txt ]] || { echo "multi-gpu-check: tinyshakespeare.txt not found; set SHARED_DATA or DATA"; exit 2; }

@@ -19,7 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 : "${LLMC_DIR:?set LLMC_DIR to an llm.c checkout (it needs train_gpt2.c and llmc/)}"
 [[ -f "$LLMC_DIR/train_gpt2.c" ]] || { echo "run-llmc-crosscheck: error: $LLMC_DIR/train_gpt2.c: not found. point LLMC_DIR at an llm.c checkout" >&2; exit 1; }
-shakespeare="${SHAKESPEARE_TXT:-$root/../shared/data/tinyshakespeare.txt}"
+shakespeare="${SHAKESPEARE_TXT:-$root/data/tinyshakespeare.txt}"
 [[ -f "$shakespeare" ]] || { echo "run-llmc-crosscheck: error: $shakespeare: not found. set SHAKESPEARE_TXT to tinyshakespeare.txt" >&2; exit 1; }
 work="${1:-$(mktemp -d "${TMPDIR:-/tmp}/llmc-crosscheck.XXXXXX")}"
 mkdir -p "$work"

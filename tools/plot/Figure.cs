@@ -16,8 +16,10 @@ public sealed record FigureOptions
     /// <summary>Image size in pixels; null gives 800 per column and 600 per row of panels (two panels: 1600x600, as llm.c's 16x6 notebook figure).</summary>
     public int? Width { get; init; }
     public int? Height { get; init; }
-    /// <summary>Top of the loss axis; null picks 4.0 when the losses go below it (as llm.c's notebook does), else fits the data.</summary>
+    /// <summary>Top of the loss axis; null picks 4.0 once a run's loss ends below it (as llm.c's notebook does), else fits the curves.</summary>
     public double? LossTop { get; init; }
+    /// <summary>Stretch the loss axis to include the GPT-2 reference line; by default the line is drawn only when the curves' range holds it.</summary>
+    public bool ShowReference { get; init; }
 }
 
 public enum ImageKind { Png, Svg }
@@ -122,13 +124,14 @@ public static class Figure
     private static Plot LossPanel(IReadOnlyList<RunCurves> runs, FigureOptions options)
     {
         var plot = NewPanel("Loss", "loss");
-        var drawn = new List<double>();       // values that define the visible range (smoothed train and val)
-        double allMin = double.PositiveInfinity;
+        var drawn = new List<double>();   // every loss value drawn: the axis fits them
+        bool converged = false;           // some run's loss ends below the notebook's ceiling
         for (int i = 0; i < runs.Count; i++)
         {
             var run = runs[i];
             var color = RunColors[i % RunColors.Count];
             string prefix = Prefix(runs, run);
+            double? last = null;
             if (!run.Train.IsEmpty)
             {
                 int window = options.SmoothWindow ?? Smoothing.AutoWindow(run.Train.Count);
@@ -136,16 +139,16 @@ public static class Figure
                 var raw = plot.Add.ScatterLine(run.Train.Steps, run.Train.Values, smooth ? Lighter(color) : color);
                 raw.LineWidth = 1;
                 raw.LegendText = $"{prefix}train loss";
-                double[] shown = run.Train.Values;
+                drawn.AddRange(run.Train.Values);
+                last = run.Train.Values[^1];
                 if (smooth)
                 {
-                    shown = Smoothing.Ema(run.Train.Values, window);
+                    double[] shown = Smoothing.Ema(run.Train.Values, window);
                     var s = plot.Add.ScatterLine(run.Train.Steps, shown, color);
                     s.LineWidth = 2;
                     s.LegendText = $"{prefix}train loss ({window}-step EMA)";
+                    last = shown[^1];
                 }
-                drawn.AddRange(shown);
-                allMin = Math.Min(allMin, run.Train.Values.Min());
             }
             if (!run.Val.IsEmpty)
             {
@@ -155,22 +158,32 @@ public static class Figure
                 v.MarkerSize = 6;
                 v.LegendText = $"{prefix}val loss";
                 drawn.AddRange(run.Val.Values);
-                allMin = Math.Min(allMin, run.Val.Values.Min());
+                last = run.Val.Values[^1];
             }
+            // Where the run ended (val, else the smoothed train loss), not its lowest raw batch: a toy run's
+            // train loss dips far below its trend on repetitive batches, and must not switch on the clip.
+            converged |= last < NotebookLossTop - 0.25;
         }
-        double reference = options.Size.Gpt2ValLoss;
-        var line = plot.Add.HorizontalLine(reference, 1.5f, Gpt2Color, LinePattern.Dashed);
-        line.LegendText = $"OpenAI GPT-2 ({options.Size.Name}) checkpoint val loss";
-
         if (drawn.Count == 0) plot.Add.Annotation("no loss records yet", Alignment.MiddleCenter);
-        // Clip at the notebook's 4.0 only when the runs themselves get well below it; a toy run that stays
-        // above shows its whole curve (the reference line still sets the bottom, so it stays in view).
-        bool clip = double.IsFinite(allMin) && allMin < NotebookLossTop - 0.25;
-        double low = Math.Min(double.IsFinite(allMin) ? allMin : reference, reference);
-        double top = options.LossTop ?? (clip ? NotebookLossTop : Math.Max(drawn.DefaultIfEmpty(reference).Max(), reference));
-        if (top <= low) top = low + 1;
-        double pad = (top - low) * 0.05;
-        plot.Axes.SetLimitsY(low - pad, top + pad * 0.2);
+
+        // The axis fits the curves. Only a run that has come down below llm.c's notebook ceiling (dev/vislog.ipynb:
+        // ylim top 4.0) is clipped there, so that the fall from ~11 does not flatten the part that matters.
+        double reference = options.Size.Gpt2ValLoss;
+        double low = drawn.Count > 0 ? drawn.Min() : reference, high = drawn.Count > 0 ? drawn.Max() : reference;
+        if (converged) high = Math.Min(high, NotebookLossTop);
+        if (options.LossTop is { } top) high = top;
+        if (options.ShowReference) { low = Math.Min(low, reference); high = Math.Max(high, reference); }
+        if (high <= low) { low -= 0.5; high += 0.5; }
+        double pad = (high - low) * 0.05;
+        low -= pad;
+        high += pad * 0.2;
+        // The reference line is drawn (and named in the legend) only where it is in view.
+        if (reference >= low && reference <= high)
+        {
+            var line = plot.Add.HorizontalLine(reference, 1.5f, Gpt2Color, LinePattern.Dashed);
+            line.LegendText = $"OpenAI GPT-2 ({options.Size.Name}) checkpoint val loss";
+        }
+        plot.Axes.SetLimitsY(low, high);
         SetStepLimits(plot, runs);
         plot.ShowLegend(Alignment.UpperRight);
         return plot;
@@ -246,5 +259,6 @@ public static class Figure
     // segments add up to the full colour and would hide the smoothed curve drawn on top.
     private static Color Lighter(Color c) => new((byte)(c.R + (255 - c.R) * 0.6), (byte)(c.G + (255 - c.G) * 0.6), (byte)(c.B + (255 - c.B) * 0.6), c.A);
 
-    private static Color Darker(Color c) => new((byte)(c.R * 0.65), (byte)(c.G * 0.65), (byte)(c.B * 0.65), c.A);
+    /// <summary>The val loss colour of a run drawn in <paramref name="c"/>.</summary>
+    public static Color Darker(Color c) => new((byte)(c.R * 0.65), (byte)(c.G * 0.65), (byte)(c.B * 0.65), c.A);
 }

@@ -56,7 +56,11 @@ namespace LlmNet.Tools.Plot
             var lossTop = new Option<double?>("--loss-top")
             {
                 HelpName = "LOSS",
-                Description = "top of the loss axis. Default: 4.0 (as llm.c's notebook) once the losses go below it, else fit to the data",
+                Description = "top of the loss axis. Default: 4.0 (as llm.c's notebook) once a run's loss ends below 3.75, else fit to the curves",
+            };
+            var showReference = new Option<bool>("--show-reference")
+            {
+                Description = "stretch the loss axis to include the OpenAI GPT-2 val loss line. Default: the axis fits the curves and the line is drawn only when it falls inside",
             };
             var width = new Option<int?>("--width") { HelpName = "PIXELS", Description = "image width [default: 800 per column; two panels side by side: 1600]" };
             var height = new Option<int?>("--height") { HelpName = "PIXELS", Description = "image height [default: 600 per row of two panels]" };
@@ -81,7 +85,7 @@ namespace LlmNet.Tools.Plot
                 "Draws llm.c training curves (train/val loss, HellaSwag accuracy) from main.log files as a PNG or SVG " +
                 "image, with the OpenAI GPT-2/GPT-3 checkpoint values as reference lines, and prints a short summary.")
             {
-                logs, output, labels, size, extra, smooth, lossTop, width, height, watch, interval, font, quiet,
+                logs, output, labels, size, extra, smooth, lossTop, showReference, width, height, watch, interval, font, quiet,
             };
             root.SetAction(parse => ToolRunner.Run("llm-plot", ct =>
             {
@@ -97,6 +101,7 @@ namespace LlmNet.Tools.Plot
                         Extra = parse.GetValue(extra),
                         SmoothWindow = parse.GetValue(smooth),
                         LossTop = parse.GetValue(lossTop),
+                        ShowReference = parse.GetValue(showReference),
                         Width = parse.GetValue(width),
                         Height = parse.GetValue(height),
                     },
