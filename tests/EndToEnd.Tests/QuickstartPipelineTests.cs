@@ -5,6 +5,7 @@ using CliWrap.Buffered;
 using FluentAssertions;
 using LlmNet.Common.Formats;
 using LlmNet.Common.Logs;
+using LlmNet.Plot.Tests;
 using LlmNet.TestSupport;
 using LlmNet.Tools.Plot;
 using SkiaSharp;
@@ -139,21 +140,7 @@ public sealed class QuickstartPipelineTests : IDisposable
         var panel = Figure.BuildPanels([run], new FigureOptions())[0];
         using (var surface = SKSurface.Create(new SKImageInfo(image.Width, image.Height)))
             panel.Render(surface.Canvas, new ScottPlot.PixelRect(0, image.Width, image.Height, 0));
-        var area = panel.LastRender.DataRect;
-        var valColor = Figure.Darker(Figure.RunColors[0]);
-        for (int i = 0; i < run.Val.Count; i++)
-        {
-            var p = panel.GetPixel(new ScottPlot.Coordinates(run.Val.Steps[i], run.Val.Values[i]));
-            area.Contains(p).Should().BeTrue($"val loss {run.Val.Values[i]} at step {run.Val.Steps[i]} lies inside the plot area {area}");
-            bool found = false;
-            for (int dy = -2; dy <= 2 && !found; dy++)
-                for (int dx = -2; dx <= 2 && !found; dx++)
-                {
-                    var c = image.GetPixel((int)Math.Round(p.X) + dx, (int)Math.Round(p.Y) + dy);
-                    found = Math.Abs(c.Red - valColor.R) <= 12 && Math.Abs(c.Green - valColor.G) <= 12 && Math.Abs(c.Blue - valColor.B) <= 12;
-                }
-            found.Should().BeTrue($"{png} shows the val point of step {run.Val.Steps[i]} at {p}");
-        }
+        ValMarkers.AllInsidePlotArea(panel, run, image, png);
     }
 
     [Fact]

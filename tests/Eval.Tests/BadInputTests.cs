@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using FluentAssertions;
 using ICSharpCode.SharpZipLib.BZip2;
 using LlmNet.Common.Formats;
@@ -52,7 +51,7 @@ public sealed class BadInputTests(TinyModelFixture tiny) : IClassFixture<TinyMod
             var load = () => HellaSwagData.Load(path);
             load.Should().Throw<DataFormatException>().Which.Message.Should().StartWith(path).And.Contain("bzip2");
 
-            var (rc, _, stderr) = RunCli("hellaswag", "-e", tiny.ModelPath, "--data", path);
+            var (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", path);
             rc.Should().Be(1, stderr);
             stderr.Trim().Should().StartWith($"llm-eval: error: {path}: ").And.NotContain("\n").And.NotContain("   at ");
         }
@@ -65,25 +64,13 @@ public sealed class BadInputTests(TinyModelFixture tiny) : IClassFixture<TinyMod
         string shortModel = Path.Combine(_dir, "short.bin");
         ModelFile.Write(shortModel, shortConfig, ModelDtype.Fp32, GptModel.CreateFresh(shortConfig));
 
-        var (rc, _, stderr) = RunCli("hellaswag", "-e", shortModel, "--data", tiny.DataPath, "--device", "cpu");
+        var (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", shortModel, "--data", tiny.DataPath, "--device", "cpu");
         rc.Should().Be(1, stderr);
         stderr.Trim().Should().NotContain("\n").And.NotContain("Lower --seq-len").And.Contain(shortModel).And.Contain("16 positions")
             .And.Contain(tiny.DataPath);
 
-        (rc, _, stderr) = RunCli("hellaswag", "-e", shortModel, "--data", tiny.DataPath, "--device", "cpu", "-t", "200");
+        (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", shortModel, "--data", tiny.DataPath, "--device", "cpu", "-t", "200");
         rc.Should().Be(1, stderr);
         stderr.Should().Contain("Lower --seq-len", "here the user did set it");
-    }
-
-    private static (int ExitCode, string Stdout, string Stderr) RunCli(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "llm-eval.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using FluentAssertions;
 using LlmNet.Eval.HellaSwag;
@@ -112,7 +111,7 @@ public sealed class CpuModelTests(TinyModelFixture tiny) : IClassFixture<TinyMod
             expected = evaluator.Evaluate(backend, 8, evaluator.RequiredSeqLen, TestContext.Current.CancellationToken, keepPredictions: true);
 
         string perExample = Path.Combine(tiny.Dir, "per-example.jsonl");
-        var (rc, stdout, stderr) = RunCli("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--limit", "20",
+        var (rc, stdout, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--limit", "20",
             "-b", "12", "--json", "--per-example", perExample, "--quiet");
         rc.Should().Be(0, stderr);
         string last = stdout.TrimEnd().Split('\n')[^1];
@@ -147,7 +146,7 @@ public sealed class CpuModelTests(TinyModelFixture tiny) : IClassFixture<TinyMod
         int correct = 0, total = 0;
         for (int rank = 0; rank < 3; rank++)
         {
-            var (rc, stdout, stderr) = RunCli("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--limit", "10",
+            var (rc, stdout, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--limit", "10",
                 "--rank", rank.ToString(), "--world-size", "3", "--json", "--quiet");
             rc.Should().Be(0, stderr);
             using var json = JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]);
@@ -164,42 +163,30 @@ public sealed class CpuModelTests(TinyModelFixture tiny) : IClassFixture<TinyMod
     [Fact]
     public void Cli_errors_are_one_line_with_exit_codes()
     {
-        var (rc, _, stderr) = RunCli("hellaswag", "-e", tiny.ModelPath, "--data", Path.Combine(tiny.Dir, "missing.jsonl"));
+        var (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", Path.Combine(tiny.Dir, "missing.jsonl"));
         rc.Should().Be(1);
         stderr.Trim().Should().StartWith("llm-eval: error: ").And.Contain("missing.jsonl: file not found").And.NotContain("\n");
 
-        (rc, _, stderr) = RunCli("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "-b", "2");
+        (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "-b", "2");
         rc.Should().Be(2);
         stderr.Should().Contain("at least 4 rows");
 
-        (rc, _, stderr) = RunCli("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "-t", "8");
+        (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "-t", "8");
         rc.Should().Be(2);
         stderr.Should().Contain("needs T ≥");
 
-        (rc, _, stderr) = RunCli("hellaswag", "-e", "d13", "--data", tiny.DataPath);
+        (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", "d13", "--data", tiny.DataPath);
         rc.Should().Be(1);
         stderr.Should().Contain("d13: no such model file, and not a model descriptor");
 
         string notModel = Path.Combine(tiny.Dir, "not-a-model.bin");
         File.WriteAllBytes(notModel, new byte[2048]);
-        (rc, _, stderr) = RunCli("hellaswag", "-e", notModel, "--data", tiny.DataPath);
+        (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", notModel, "--data", tiny.DataPath);
         rc.Should().Be(1);
         stderr.Should().Contain("not-a-model.bin: bad magic 0");
 
-        (rc, _, stderr) = RunCli("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--device", "cuda");
+        (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--device", "cuda");
         rc.Should().Be(1);
         stderr.Should().Contain("--device cuda: no usable GPU");
-    }
-
-    private static (int ExitCode, string Stdout, string Stderr) RunCli(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "llm-eval.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr);
     }
 }

@@ -170,22 +170,7 @@ public class FigureTests
         panel.Render(surface.Canvas, new ScottPlot.PixelRect(0, Figure.DefaultColumnWidth, Figure.DefaultRowHeight, 0));
         using var image = surface.Snapshot();
         using var bmp = SKBitmap.FromImage(image);
-        var area = panel.LastRender.DataRect;
-        var valColor = Figure.Darker(Figure.RunColors[0]);
-        for (int i = 0; i < run.Val.Count; i++)
-        {
-            var p = panel.GetPixel(new ScottPlot.Coordinates(run.Val.Steps[i], run.Val.Values[i]));
-            area.Contains(p).Should().BeTrue($"val point {i} ({run.Val.Values[i]}) lies inside the plot area {area}");
-            // The marker (6 px) is drawn in the val colour around the point.
-            bool found = false;
-            for (int dy = -2; dy <= 2 && !found; dy++)
-                for (int dx = -2; dx <= 2 && !found; dx++)
-                {
-                    var c = bmp.GetPixel((int)Math.Round(p.X) + dx, (int)Math.Round(p.Y) + dy);
-                    found = Math.Abs(c.Red - valColor.R) <= 12 && Math.Abs(c.Green - valColor.G) <= 12 && Math.Abs(c.Blue - valColor.B) <= 12;
-                }
-            found.Should().BeTrue($"the val marker at step {run.Val.Steps[i]} is drawn at {p}");
-        }
+        ValMarkers.AllInsidePlotArea(panel, run, bmp, "the rendered panel");
     }
 
     private static string Svg(IReadOnlyList<RunCurves> runs, FigureOptions options) =>

@@ -35,27 +35,18 @@ D48=(-e d48 -b 16 -d 16384 -r 0 -k cosine -q 0.1 -ge 1) # -x 40 for the referenc
 # d24/d36 (no stored reference): d48's settings, 20 steps, against llm.c run here.
 MID=(-b 16 -d 16384 -r 0 -k cosine -q 0.1 -ge 1 -x 20)
 
-train() { # NAME ARGS... : llm-train with the common flags, log to $OUT/NAME.log
-  local name=$1; shift
-  stamp "llm-train $name: $*"
+run_logged() { # LABEL EXE NAME ARGS... : EXE with the common flags, log to $OUT/NAME.log, peak memory beside it
+  local label=$1 exe=$2 name=$3; shift 3
+  stamp "$label $name: $*"
   peak_mib "$name"
-  timeout 400 "$BIN/llm-train" "${COMMON[@]}" "$@" > "$OUT/$name.log" 2>&1
+  timeout 400 "$exe" "${COMMON[@]}" "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
   peak_end "$name"
   grep -E "^step +(1|2|10|20|40)/|^val loss|error|device memory|total average" "$OUT/$name.log" | head -12
   return $rc
 }
-
-llmc() { # NAME ARGS... : llm.c's train_gpt2cu with the common flags
-  local name=$1; shift
-  stamp "llm.c $name: $*"
-  peak_mib "$name"
-  timeout 400 "$LLMC" "${COMMON[@]}" "$@" > "$OUT/$name.log" 2>&1
-  local rc=$?
-  peak_end "$name"
-  grep -E "^step +(1|2|10|20|40)/|^val loss|error" "$OUT/$name.log" | head -8
-  return $rc
-}
+train() { run_logged llm-train "$BIN/llm-train" "$@"; }   # NAME ARGS...
+llmc() { run_logged llm.c "$LLMC" "$@"; }                   # NAME ARGS... (llm.c's train_gpt2cu)
 
 compare() { python3 "$here/compare_losses.py" "$@" | tee -a "$OUT/compare.txt" | tail -1; }
 
