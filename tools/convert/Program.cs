@@ -55,6 +55,7 @@ public static class ConvertProgram
         if (command == toHf)
         {
             string model = parsed.GetValue(toModel)!, dir = parsed.GetValue(toOut)!;
+            if (!File.Exists(model)) throw new UsageException($"{model}: no such model file");
             TensorDtype? dtype = parsed.GetValue(toDtype) switch { "fp32" => TensorDtype.F32, "bf16" => TensorDtype.BF16, _ => null };
             HfModelFolder.Export(model, dir, dtype);
             output.WriteLine($"wrote {dir}: config.json, {HfModelFolder.WeightsFile}, {string.Join(", ", HfTokenizerFiles.FileNames)}");

@@ -25,7 +25,14 @@ public readonly unsafe struct MappedTensor(byte* data, TensorDtype dtype)
     /// <summary>Elements [start, start + destination.Length) in storage order.</summary>
     public void Read(long start, Span<float> destination)
     {
-        for (int k = 0; k < destination.Length; k++) destination[k] = this[start + k];
+        // Whole runs in one go for the common types (safetensors and llm.c files are little-endian, as is every
+        // platform .NET runs these tools on; SafeTensorsWriter refuses big-endian).
+        if (dtype == TensorDtype.F32 && BitConverter.IsLittleEndian)
+            new ReadOnlySpan<float>((float*)data + start, destination.Length).CopyTo(destination);
+        else if (dtype == TensorDtype.BF16 && BitConverter.IsLittleEndian)
+            Bf16.ToFloat(new ReadOnlySpan<ushort>((ushort*)data + start, destination.Length), destination);
+        else
+            for (int k = 0; k < destination.Length; k++) destination[k] = this[start + k];
     }
 
     /// <summary>
