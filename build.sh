@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds every tool (Release) into ./bin/: llm-fetch, llm-tokenize, llm-train, llm-eval, llm-sample, llm-plot.
+# Builds every tool (Release) into ./bin/: llm-fetch, llm-tokenize, llm-train, llm-eval, llm-sample, llm-plot, llm-convert.
 # The folder is framework-dependent: copy it to any machine with the .NET 10 runtime (a GPU node included).
 # Usage: ./build.sh [OUTPUT_DIR]
 set -euo pipefail

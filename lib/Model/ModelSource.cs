@@ -1,11 +1,13 @@
 using LlmNet.Model.Checkpoints;
+using LlmNet.Model.HuggingFace;
 
 namespace LlmNet.Model;
 
 /// <summary>
 /// What the tools accept as "the model" (llm-train's -e, llm-eval's --model): a path ending in .bin is a model file
 /// (llm.c v3 fp32 or v5 bf16), llm.c's rule; otherwise a descriptor such as d12 (<see cref="GptConfig.FromDescriptor"/>)
-/// means a fresh seed-42 init, and anything else that names an existing file is read as a model file too.
+/// means a fresh seed-42 init, anything else that names an existing file is read as a model file too, and a folder is
+/// read as a Hugging Face GPT-2 folder (config.json + model.safetensors; docs/convert.md).
 /// </summary>
 public static class ModelSource
 {
@@ -17,7 +19,7 @@ public static class ModelSource
     /// <exception cref="LlmNet.Common.Formats.DataFormatException">a model file that is missing, truncated or of an unknown version.</exception>
     public static float[] Load(string model, out GptConfig config)
     {
-        if (IsFile(model)) return ModelFile.Read(model, out config);
+        if (IsFile(model) || (!IsDescriptor(model) && Directory.Exists(model))) return LoadSaved(model, out config);
         try { config = GptConfig.FromDescriptor(model); }
         catch (ArgumentException e)
         {
@@ -25,6 +27,10 @@ public static class ModelSource
         }
         return GptModel.CreateFresh(config);
     }
+
+    /// <summary>A saved model only (no descriptor): an llm.c model file, or a Hugging Face GPT-2 folder.</summary>
+    public static float[] LoadSaved(string path, out GptConfig config) =>
+        Directory.Exists(path) ? HfModelFolder.Read(path, out config) : ModelFile.Read(path, out config);
 
     private static bool IsDescriptor(string model)
     {

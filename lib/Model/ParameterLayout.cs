@@ -47,4 +47,26 @@ public sealed class ParameterLayout
 
     /// <summary>Elements in one layer's copy of tensor i.</summary>
     public long PerLayerSize(int tensor) => Sizes[tensor] / LayersOf(tensor);
+
+    /// <summary>
+    /// The shape of one layer's copy of tensor i as llm.c stores it (row-major; Linear weights are [out, in],
+    /// as in llm.c's train_gpt2.py): wte [Vp, C], wpe [maxT, C], qkvw [3C, C], attprojw [C, C], fcw [4C, C],
+    /// fcprojw [C, 4C]; biases and layernorm vectors are one-dimensional.
+    /// </summary>
+    public long[] LayerShape(int tensor)
+    {
+        long c = Config.Channels;
+        return tensor switch
+        {
+            0 => [Config.PaddedVocabSize, c],
+            1 => [Config.MaxSeqLen, c],
+            4 => [3 * c, c],
+            5 => [3 * c],
+            6 => [c, c],
+            10 => [4 * c, c],
+            11 => [4 * c],
+            12 => [c, 4 * c],
+            _ => [c],
+        };
+    }
 }

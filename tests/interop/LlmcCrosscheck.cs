@@ -50,19 +50,8 @@ static int Prepare(string dir, string shakespeare)
     TokenShard.Write(Path.Combine(data, "tiny_shakespeare_train.bin"), all.AsSpan(32768));
     Console.WriteLine($"tokens: val 32768, train {all.Length - 32768}");
 
-    // gpt2_tokenizer.bin v2 (spec §3.1): 256 uint32 header, then a length byte and the raw bytes of every token.
-    using (var w = new BinaryWriter(File.Create(Path.Combine(dir, "gpt2_tokenizer.bin"))))
-    {
-        var header = new uint[256];
-        header[0] = 20240328; header[1] = 2; header[2] = Gpt2Tokenizer.VocabSize; header[3] = Gpt2Tokenizer.EndOfText;
-        foreach (uint h in header) w.Write(h);
-        for (int i = 0; i < Gpt2Tokenizer.VocabSize; i++)
-        {
-            byte[] b = tok.TokenBytes(i);
-            w.Write(checked((byte)b.Length));
-            w.Write(b);
-        }
-    }
+    // gpt2_tokenizer.bin v2, the same writer as `llm-convert tokenizer` (docs/convert.md).
+    LlmcTokenizerFile.Write(Path.Combine(dir, "gpt2_tokenizer.bin"));
     Console.WriteLine($"wrote {dir}: gpt2_124M.bin, gpt2_tokenizer.bin, dev/data/tinyshakespeare/*.bin");
     return 0;
 }

@@ -3,7 +3,6 @@ using LlmNet.Common.Cli;
 using LlmNet.Common.Text;
 using LlmNet.Cuda;
 using LlmNet.Model;
-using LlmNet.Model.Checkpoints;
 using LlmNet.Training.Sampling;
 
 namespace LlmNet.Tools.Sample;
@@ -22,7 +21,7 @@ public static class SampleProgram
 
     private static int Sample(string[] args, TextWriter output, CancellationToken ct)
     {
-        var init = new Option<string>("--init", "-e") { Description = "model file to sample from (.bin, fp32 v3 or bf16 v5)", Required = true };
+        var init = new Option<string>("--init", "-e") { Description = "model to sample from: an llm.c model file (.bin, fp32 v3 or bf16 v5) or a Hugging Face GPT-2 folder", Required = true };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "text to continue (default: start a new document from EOT, as llm.c does)" };
         var count = new Option<int>("--gen-tokens", "-g") { Description = "number of tokens to generate", DefaultValueFactory = _ => 64 };
         var seed = new Option<ulong>("--seed") { Description = "xorshift seed of the sampler's coin", DefaultValueFactory = _ => LlmcSampler.SessionSeed };
@@ -55,7 +54,7 @@ public static class SampleProgram
         if (exact && (parsed.GetValue(temperature) != 1.0f || parsed.GetValue(topK) != 0))
             throw new UsageException("--llmc-sampler uses temperature 1 and no top-k; drop --temperature/--top-k");
 
-        float[] parameters = ModelFile.Read(path, out var config);
+        float[] parameters = ModelSource.LoadSaved(path, out var config);
         var tokenizer = Gpt2Tokenizer.Shared;
         int[] context = [Gpt2Tokenizer.EndOfText, .. parsed.GetValue(prompt) is { } text ? tokenizer.Encode(text) : []];
         // The tokenizer's ids run to EOT (50256); a model with a smaller vocabulary cannot embed them and would
