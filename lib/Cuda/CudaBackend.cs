@@ -805,13 +805,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
 
     // ---------------------------------------------------------------- building blocks
 
-    private DeviceBuffer Alloc(string name, long bytes)
-    {
-        var b = _device.Allocate(Math.Max(bytes, 256), name);
-        _buffers.Add(b);
-        return b;
-    }
-
+    /// <summary>A typed buffer of <paramref name="length"/> elements, listed in <see cref="Allocations"/>.</summary>
     private DeviceArray<T> Alloc<T>(string name, long length) where T : unmanaged
     {
         var a = _device.Allocate<T>(length, name);
@@ -819,16 +813,16 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         return a;
     }
 
+    /// <summary>A buffer this configuration does not need: no memory, a null pointer, absent from <see cref="Allocations"/>.</summary>
     private DeviceArray<T> NotAllocated<T>(string name) where T : unmanaged => _device.Allocate<T>(0, name);
 
+    /// <summary>A buffer only training uses (gradients, optimizer state, backward scratch): not allocated for inference.</summary>
     private DeviceArray<T> TrainingAlloc<T>(string name, long length) where T : unmanaged =>
         _training ? Alloc<T>(name, length) : NotAllocated<T>(name);
 
-    /// <summary>A buffer this configuration does not need: no memory, a null pointer, absent from <see cref="Allocations"/>.</summary>
-    private DeviceBuffer NotAllocated(string name) => _device.Allocate(0, name);
-
-    /// <summary>A buffer only training uses (gradients, optimizer state, backward scratch): not allocated for inference.</summary>
-    private DeviceBuffer TrainingAlloc(string name, long bytes) => _training ? Alloc(name, bytes) : NotAllocated(name);
+    // Activations and scratch, sized in bytes (at least 256, so no launch sees a null pointer).
+    private DeviceBuffer Alloc(string name, long bytes) => Alloc<byte>(name, Math.Max(bytes, 256)).Buffer;
+    private DeviceBuffer TrainingAlloc(string name, long bytes) => TrainingAlloc<byte>(name, Math.Max(bytes, 256)).Buffer;
 
     /// <summary>Refuses training calls on an inference-only backend, before they reach a missing buffer.</summary>
     private void RequireTraining(string what)

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using LlmNet.Common.IO;
 
@@ -97,39 +96,30 @@ public static class TokenShard
     }
 }
 
-/// <summary>A read-only memory-mapped token shard. Reads copy tokens out as ids.</summary>
-public sealed class MappedTokenShard : IDisposable
+/// <summary>A read-only memory-mapped token shard (<see cref="MappedFile"/>). Reads copy tokens out as ids.</summary>
+public sealed unsafe class MappedTokenShard : IDisposable
 {
-    private readonly MemoryMappedFile _file;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly MappedFile _file;
 
     internal MappedTokenShard(string path, int tokenCount)
     {
         Path = path;
         TokenCount = tokenCount;
-        _file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        _view = _file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        _file = MappedFile.Open(path);
     }
 
     public string Path { get; }
     public int TokenCount { get; }
+
+    // A shard holds fewer than 2^30 tokens (MaxTokens), so one span covers it.
+    private ReadOnlySpan<ushort> Tokens => new(_file.Pointer + TokenShard.HeaderBytes, TokenCount);
 
     /// <summary>Copies <paramref name="destination"/>.Length tokens starting at token index <paramref name="start"/>.</summary>
     public void Read(long start, Span<ushort> destination)
     {
         if (start < 0 || start + destination.Length > TokenCount)
             throw new ArgumentOutOfRangeException(nameof(start), $"tokens [{start}, {start + destination.Length}) outside shard of {TokenCount} in {Path}");
-        unsafe
-        {
-            byte* basePtr = null;
-            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-            try
-            {
-                var src = new ReadOnlySpan<ushort>(basePtr + _view.PointerOffset + TokenShard.HeaderBytes + start * 2, destination.Length);
-                src.CopyTo(destination);
-            }
-            finally { _view.SafeMemoryMappedViewHandle.ReleasePointer(); }
-        }
+        Tokens.Slice((int)start, destination.Length).CopyTo(destination);
     }
 
     /// <summary>
@@ -141,18 +131,7 @@ public sealed class MappedTokenShard : IDisposable
     {
         if (limit > ushort.MaxValue) return -1;
         if (limit <= 0) return 0;
-        unsafe
-        {
-            byte* basePtr = null;
-            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-            try
-            {
-                // A shard holds fewer than 2^30 tokens (MaxTokens), so one span covers it.
-                var tokens = new ReadOnlySpan<ushort>(basePtr + _view.PointerOffset + TokenShard.HeaderBytes, TokenCount);
-                return tokens.IndexOfAnyInRange((ushort)limit, ushort.MaxValue);
-            }
-            finally { _view.SafeMemoryMappedViewHandle.ReleasePointer(); }
-        }
+        return Tokens.IndexOfAnyInRange((ushort)limit, ushort.MaxValue);
     }
 
     /// <summary>
@@ -184,9 +163,5 @@ public sealed class MappedTokenShard : IDisposable
         finally { System.Buffers.ArrayPool<ushort>.Shared.Return(tmp); }
     }
 
-    public void Dispose()
-    {
-        _view.Dispose();
-        _file.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }

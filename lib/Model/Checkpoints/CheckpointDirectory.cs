@@ -36,19 +36,7 @@ public sealed class CheckpointDirectory(string path)
     /// The largest step with a DONE_ file, or null when there is none (then training starts fresh).
     /// Only names of the form DONE_ followed by digits count, so stray temporaries are ignored.
     /// </summary>
-    public int? LatestDone()
-    {
-        if (!Directory.Exists(Path)) return null;
-        int? best = null;
-        foreach (string file in Directory.EnumerateFiles(Path, "DONE_*"))
-        {
-            string digits = System.IO.Path.GetFileName(file)[5..];
-            if (digits.Length == 0 || !digits.All(char.IsAsciiDigit)) continue;
-            if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int step)) continue;
-            if (best is null || step > best) best = step;
-        }
-        return best;
-    }
+    public int? LatestDone() => DoneSteps() is [int newest, ..] ? newest : null;
 
     /// <summary>Every step with a DONE_ file, newest first (the checkpoints a resume may start from).</summary>
     public IReadOnlyList<int> DoneSteps() => StepsOf("DONE_*", name => name[5..]).OrderDescending().ToList();

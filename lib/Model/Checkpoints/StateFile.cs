@@ -81,7 +81,7 @@ public static class StateFile
             bool master = BinaryPrimitives.ReadInt32LittleEndian(h[16..]) != 0;
             bool shuffle = BinaryPrimitives.ReadInt32LittleEndian(h[20..]) != 0;
             if (shardParameterCount > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(shardParameterCount));
-            long minimum = HeaderBytes + shardParameterCount * 4L * (master ? 3 : 2);
+            long minimum = OptimizerEnd(shardParameterCount, master);
             if (fs.Length < minimum || (!shuffle && fs.Length != minimum))
                 throw new DataFormatException(path, $"file is {fs.Length} bytes; {shardParameterCount} optimizer values per buffer need {minimum}{(shuffle ? " plus the loader section" : "")} (wrong model or truncated?)", fix);
             float[] m = ReadFloats(path, fs, shardParameterCount);
@@ -136,7 +136,7 @@ public static class StateFile
             if (BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(4)) != Version) return $"{path}: unsupported state file version";
             bool master = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(16)) != 0;
             bool shuffle = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(20)) != 0;
-            long expected = HeaderBytes + shardParameterCount * 4L * (master ? 3 : 2);
+            long expected = OptimizerEnd(shardParameterCount, master);
             if (shuffle && fs.Length >= expected + 8)
             {
                 // The loader section: two u64-counted int32 arrays, then the raw mt19937 state.
@@ -164,6 +164,9 @@ public static class StateFile
         catch (DirectoryNotFoundException) { return $"{path}: state file not found"; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"{path}: {e.Message}"; }
     }
+
+    /// <summary>Where m, v (and master) end: the header, then shardParameterCount fp32 values per buffer.</summary>
+    private static long OptimizerEnd(long shardParameterCount, bool master) => HeaderBytes + shardParameterCount * 4L * (master ? 3 : 2);
 
     private static bool IsPermutation(int[] values)
     {
