@@ -20,7 +20,7 @@ using LlmNet.Model.Checkpoints;
 //       bitwise against the first algorithm's (the one Matmul uses) and prints per-shape tables, BEST lines and the
 //       time per step that the fastest algorithms would save
 //   llm-cuda-bench shard TEXT OUT      tokenizes a text file into a token shard
-//   llm-cuda-bench export DIR [MODEL [B T]]   fresh init of MODEL (d12), B=4 T=64: writes model.bin (v3), x.bin, y.bin
+//   llm-cuda-bench export DIR [MODEL [B T [LR]]]   fresh init of MODEL (d12), B=4 T=64, LR 1e-4: writes model.bin (v3), x.bin, y.bin, lr.txt
 //                                      and the CUDA losses and step-0 gradients of llm.c's 10-step test, for
 //                                      tests/gpu/torch_reference.py
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -163,6 +163,9 @@ internal static class Bench
         Directory.CreateDirectory(dir);
         var config = GptConfig.FromDescriptor(args.Length > 2 ? args[2] : "d12");
         int B = args.Length > 4 ? int.Parse(args[3]) : 4, T = args.Length > 4 ? int.Parse(args[4]) : 64;
+        // llm.c's test_gpt2cu takes 10 steps at lr 1e-4; deeper models memorise the one random batch fast enough at
+        // that rate that fp32 and bf16 runs part after a few steps, so the ladder passes a smaller rate for them.
+        float lr = args.Length > 5 ? float.Parse(args[5], System.Globalization.CultureInfo.InvariantCulture) : 1e-4f;
         const int steps = 10;
         float[] parameters = GptModel.CreateFresh(config);
         ModelFile.Write(Path.Combine(dir, "model.bin"), config, ModelDtype.Fp32, parameters);
@@ -172,6 +175,7 @@ internal static class Bench
         int[] x = tokens[..(B * T)], y = tokens[1..];
         WriteRaw(Path.Combine(dir, "x.bin"), x);
         WriteRaw(Path.Combine(dir, "y.bin"), y);
+        File.WriteAllText(Path.Combine(dir, "lr.txt"), lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
         using var backend = new CudaBackend(config, B, T);
         backend.SetParameters(parameters);
         float[] grads0 = new float[parameters.Length];
@@ -183,7 +187,7 @@ internal static class Bench
             backend.Backward(1.0f / (B * T));
             if (step == 0) backend.GetGradients(grads0);
             double norm = Math.Sqrt(backend.GradientNormSquared());
-            backend.Update(new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0f, norm > 1 ? (float)(1 / norm) : 1f, step + 1));
+            backend.Update(new AdamWStep(lr, 0.9f, 0.95f, 1e-8f, 0f, norm > 1 ? (float)(1 / norm) : 1f, step + 1));
             losses.Add(loss.ToString("R"));
             Console.WriteLine($"cuda step {step}: loss {loss:F6} norm {norm:F4}");
         }

@@ -141,11 +141,19 @@ def main():
 
     # 3. tokenizer
     tok = AutoTokenizer.from_pretrained(hf_dir, local_files_only=True)
-    hf_ids = tok.encode(PARAGRAPH)
+    # llm-tokenize encodes documents as ordinary text (the literal <|endoftext|> in PARAGRAPH is seven ordinary tokens, as
+    # llm.c's dev/data/fineweb.py does with encode_ordinary); transformers matches special tokens in text unless asked not to.
+    hf_ids = tok.encode(PARAGRAPH, split_special_tokens=True)
     ok = hf_ids == para_ids
+    if not ok:
+        i = next((i for i, (a, b) in enumerate(zip(hf_ids, para_ids)) if a != b), min(len(hf_ids), len(para_ids)))
+        print(f"  transformers {hf_ids[max(0, i - 3):i + 8]}\n  llm-tokenize {para_ids[max(0, i - 3):i + 8]}")
     results.append(ok)
-    print(f"{'PASS' if ok else 'FAIL'} tokenizer: {type(tok).__name__} {len(hf_ids)} ids, llm-tokenize {len(para_ids)} ids"
-          + ("" if ok else f"; first difference at {next((i for i, (a, b) in enumerate(zip(hf_ids, para_ids)) if a != b), min(len(hf_ids), len(para_ids)))}"))
+    print(f"{'PASS' if ok else 'FAIL'} tokenizer: {type(tok).__name__} {len(hf_ids)} ids, llm-tokenize {len(para_ids)} ids")
+    # Its special token itself: the exported tokenizer knows <|endoftext|> as id 50256, as GPT-2's does.
+    eot = tok.convert_tokens_to_ids("<|endoftext|>")
+    results.append(eot == 50256)
+    print(f"{'PASS' if eot == 50256 else 'FAIL'} tokenizer: <|endoftext|> is id {eot}")
 
     print(f"hf_check: {sum(results)}/{len(results)} passed")
     return 0 if all(results) else 1

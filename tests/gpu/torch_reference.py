@@ -1,6 +1,7 @@
 """PyTorch fp32 reference for the CUDA backend's 10-step test (llm.c test_gpt2 settings).
 
-Reads DIR/model.bin (llm.c v3 model file, any size), DIR/x.bin, DIR/y.bin (int32 B*T) and the CUDA backend's
+Reads DIR/model.bin (llm.c v3 model file, any size), DIR/x.bin, DIR/y.bin (int32 B*T), DIR/lr.txt (the learning
+rate, 1e-4 when absent) and the CUDA backend's
 DIR/cuda_losses.txt and DIR/cuda_grads0.bin, trains the same 10 steps in fp32 (TF32 off) and compares:
 losses within 0.05 ("TORCH LOSSES: PASS"), and with them step-0 gradients per tensor with llm.c's d12 tolerances
 (|a-b| <= thr + 0.079|b|; "TORCH REFERENCE: PASS").
@@ -40,6 +41,11 @@ def main():
     x = torch.tensor(np.fromfile(f"{d}/x.bin", dtype=np.int32).reshape(B, T), device=dev, dtype=torch.long)
     y = torch.tensor(np.fromfile(f"{d}/y.bin", dtype=np.int32).reshape(B, T), device=dev, dtype=torch.long)
     HS = C // NH
+    try:
+        lr = float(open(f"{d}/lr.txt").read())
+    except FileNotFoundError:
+        lr = 1e-4
+    print(f"model d{L} C={C}, B={B} T={T}, lr {lr:g}")
 
     def forward():
         wte, wpe, ln1w, ln1b, qkvw, qkvb, apw, apb, ln2w, ln2b, fcw, fcb, fpw, fpb, lnfw, lnfb = P
@@ -80,7 +86,7 @@ def main():
                 v[i].mul_(0.95).add_(g * g, alpha=0.05)
                 mh = m[i] / (1 - 0.9 ** t)
                 vh = v[i] / (1 - 0.95 ** t)
-                p.sub_(1e-4 * (mh / (vh.sqrt() + 1e-8)))
+                p.sub_(lr * (mh / (vh.sqrt() + 1e-8)))
         losses.append(loss.item())
 
     cuda_losses = [float(s) for s in open(f"{d}/cuda_losses.txt").read().split()]
