@@ -124,7 +124,9 @@ flag_value() {
 build_train_command() {
   LAUNCH=()
   if [[ $DEVICE == cuda ]] && (( NPROC > 1 )); then
-    LAUNCH=("$MPIRUN" -np "$NPROC")
+    # --bind-to none: Open MPI pins each of two processes to a single core by default, and llm-train's host side
+    # is multithreaded; the multi-GPU measurements (tests/gpu/scaling-bench.sh) ran unpinned too.
+    LAUNCH=("$MPIRUN" -np "$NPROC" --bind-to none)
     [[ $(id -u) == 0 ]] && LAUNCH+=(--allow-run-as-root)
   fi
   LAUNCH+=("$BIN/llm-train")

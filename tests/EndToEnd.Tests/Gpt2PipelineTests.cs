@@ -79,7 +79,7 @@ public sealed class Gpt2PipelineTests : IDisposable
                    (tool == "eval" ? "echo '{\"correct\":1,\"total\":4,\"accuracy\":0.25}'\n" : "") +
                    (tool == "sample" ? "echo 'generated text'\n" : ""));
         Script("nvidia-smi", "for ((i = 0; i < ${FAKE_GPUS:-0}; i++)); do echo \"GPU $i: Stand-in (UUID: GPU-$i)\"; done");
-        Script("mpirun", $"echo \"mpirun $*\" >> '{Calls}'\nwhile [[ $1 == -* ]]; do [[ $1 == -np ]] && shift; shift; done\nexec \"$@\"");
+        Script("mpirun", $"echo \"mpirun $*\" >> '{Calls}'\nwhile [[ $1 == -* ]]; do [[ $1 == -np || $1 == --bind-to ]] && shift; shift; done\nexec \"$@\"");
     }
 
     private void Script(string name, string body)
@@ -136,7 +136,7 @@ public sealed class Gpt2PipelineTests : IDisposable
         result.ExitCode.Should().Be(0, result.StandardError);
         string train = TrainLine(result.StandardOutput);
         string glob = Path.Combine(Data, dataset, prefix);
-        train.Should().StartWith($"mpirun -np 8 ").And.Contain($" {Bin}/llm-train -i '{glob}_train_*.bin' -j '{glob}_val_*.bin' -o {Out} {llmcFlags} ",
+        train.Should().StartWith($"mpirun -np 8 --bind-to none ").And.Contain($" {Bin}/llm-train -i '{glob}_train_*.bin' -j '{glob}_val_*.bin' -o {Out} {llmcFlags} ",
             "llm.c's {0} launches mpirun -np 8 ./train_gpt2cu with these flags, in this order", script);
         train.Should().EndWith(" --device cuda");
         result.StandardOutput.Should().Contain($"until {Path.Combine(Out, done)} exists");
@@ -228,7 +228,7 @@ public sealed class Gpt2PipelineTests : IDisposable
     {
         var result = await Pipeline("gpt2-350m.sh", [("SHARDS", "1"), ("STEPS", "5"), ("FAKE_GPUS", "2")]);
         result.ExitCode.Should().Be(0, result.StandardError);
-        CallLines.Should().Contain(c => c.StartsWith("mpirun -np 2 ") && c.Contains($" {Bin}/llm-train -i {Data}/fineweb100B/fineweb_train_*.bin "));
+        CallLines.Should().Contain(c => c.StartsWith("mpirun -np 2 --bind-to none ") && c.Contains($" {Bin}/llm-train -i {Data}/fineweb100B/fineweb_train_*.bin "));
     }
 
     [Fact]
