@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
-# GPT-2 1.5B (d48) on 33.5B tokens of FineWeb-EDU: llm.c's run_gpt2_1558M.sh, exactly (32,000 steps of 1,048,576 tokens, -ge 1).
-#
-# Stages: fetch (llm.c's pre-tokenized FineWeb-EDU shards, or SOURCE=parquet to download parquet and
-# tokenize it here), hellaswag (download + convert to .bin), train (all local GPUs through mpirun,
-# auto-resuming until the final DONE marker exists), eval (final HellaSwag), sample, plot.
-# Every stage skips work already done, so re-running the script continues an interrupted run.
-#
-# Usage: gpt2-1.5b.sh [--stage NAME | --from NAME | --list]
-# Settings (environment): DATA_DIR (default ./data), OUT_DIR (default ./runs/gpt2_1558M), NGPU (default: all
-#   GPUs nvidia-smi lists), SHARDS (train shards to fetch; default: enough for the run), SOURCE
-#   (shards|parquet), MPIRUN (default mpirun), BIN (tools folder, default ./bin, built if missing).
+# GPT-2 1.5B (d48), llm.c's scripts/run_gpt2_1558M.sh flag for flag: 32,000 steps of 1,048,576 tokens (33.5B
+# tokens) of FineWeb-EDU, drawn from all 1001 pre-tokenized train shards that llm.c's dev/data/edu_fineweb.sh
+# downloads (edu_fineweb100B), on every local GPU. `--dry-run` prints each stage's commands.
 
 RUN_NAME=gpt2_1558M
-MODEL=d48 BATCH=16 SEQ=1024 TOTAL_BATCH=1048576 LR=0.0006 FINAL_LR_FRAC=0.1 WARMUP=700 STEPS=${STEPS:-32000}
-CKPT_EVERY=2000 SAMPLE_EVERY=300000 GEN_TOKENS=384 DATA_SET=edu_fineweb100B PLOT_SIZE=1558M EXTRA_FLAGS="-ge 1"
+LLMC_SCRIPT=run_gpt2_1558M.sh
+DEFAULT_DATASET=edu_fineweb100B
+PLOT_SIZE=1558M
+LLMC_FLAGS=(-v 250 -s 300000 -g 384 -h 1 -b 16 -t 1024 -d 1048576 -r 0 -z 1 -c 0.1 -k cosine -l 0.0006 -q 0.1 -u 700
+  -n 2000 -x 32000 -ge 1 -y 1 -e d48)
 source "$(dirname "$0")/lib/gpt2.sh"
 gpt2_main "$@"

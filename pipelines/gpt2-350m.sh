@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
-# GPT-2 350M (d24) on ~31B tokens of FineWeb-EDU: llm.c's run_gpt2_350M.sh settings (60,000 steps of 524,288 tokens).
-#
-# Stages: fetch (llm.c's pre-tokenized FineWeb-EDU shards, or SOURCE=parquet to download parquet and
-# tokenize it here), hellaswag (download + convert to .bin), train (all local GPUs through mpirun,
-# auto-resuming until the final DONE marker exists), eval (final HellaSwag), sample, plot.
-# Every stage skips work already done, so re-running the script continues an interrupted run.
-#
-# Usage: gpt2-350m.sh [--stage NAME | --from NAME | --list]
-# Settings (environment): DATA_DIR (default ./data), OUT_DIR (default ./runs/gpt2_350M), NGPU (default: all
-#   GPUs nvidia-smi lists), SHARDS (train shards to fetch; default: enough for the run), SOURCE
-#   (shards|parquet), MPIRUN (default mpirun), BIN (tools folder, default ./bin, built if missing).
+# GPT-2 350M (d24), llm.c's scripts/run_gpt2_350M.sh flag for flag: 60,000 steps of 524,288 tokens (31.5B tokens)
+# of classic FineWeb, drawn from all 1028 pre-tokenized train shards that llm.c's dev/data/fineweb.sh downloads
+# (fineweb100B), on every local GPU. `--dry-run` prints each stage's commands.
 
 RUN_NAME=gpt2_350M
-MODEL=d24 BATCH=64 SEQ=1024 TOTAL_BATCH=524288 LR=0.0003 FINAL_LR_FRAC=0.0 WARMUP=700 STEPS=${STEPS:-60000}
-CKPT_EVERY=2000 SAMPLE_EVERY=100000 GEN_TOKENS=144 DATA_SET=edu_fineweb100B PLOT_SIZE=350M EXTRA_FLAGS=""
+LLMC_SCRIPT=run_gpt2_350M.sh
+DEFAULT_DATASET=fineweb100B
+PLOT_SIZE=350M
+LLMC_FLAGS=(-v 250 -s 100000 -g 144 -h 1 -b 64 -t 1024 -d 524288 -r 0 -z 1 -c 0.1 -l 0.0003 -q 0.0 -u 700
+  -n 2000 -x 60000 -y 1 -e d24)
 source "$(dirname "$0")/lib/gpt2.sh"
 gpt2_main "$@"

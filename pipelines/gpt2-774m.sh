@@ -1,18 +1,14 @@
 #!/usr/bin/env bash
-# GPT-2 774M (d36) on ~150B tokens of FineWeb-EDU: llm.c's run_gpt2_774M.sh settings (286,102 steps of 524,288 tokens; more than one epoch of the 100B shards).
-#
-# Stages: fetch (llm.c's pre-tokenized FineWeb-EDU shards, or SOURCE=parquet to download parquet and
-# tokenize it here), hellaswag (download + convert to .bin), train (all local GPUs through mpirun,
-# auto-resuming until the final DONE marker exists), eval (final HellaSwag), sample, plot.
-# Every stage skips work already done, so re-running the script continues an interrupted run.
-#
-# Usage: gpt2-774m.sh [--stage NAME | --from NAME | --list]
-# Settings (environment): DATA_DIR (default ./data), OUT_DIR (default ./runs/gpt2_774M), NGPU (default: all
-#   GPUs nvidia-smi lists), SHARDS (train shards to fetch; default: enough for the run), SOURCE
-#   (shards|parquet), MPIRUN (default mpirun), BIN (tools folder, default ./bin, built if missing).
+# GPT-2 774M (d36), llm.c's scripts/run_gpt2_774M.sh flag for flag: 286,102 steps of 524,288 tokens (150B tokens,
+# about one and a half passes over the data, reshuffled each pass) of classic FineWeb, from all 1028 pre-tokenized
+# train shards that llm.c's dev/data/fineweb.sh downloads (fineweb100B), on every local GPU. `--dry-run` prints
+# each stage's commands.
 
 RUN_NAME=gpt2_774M
-MODEL=d36 BATCH=32 SEQ=1024 TOTAL_BATCH=524288 LR=0.00025 FINAL_LR_FRAC=0.0 WARMUP=700 STEPS=${STEPS:-286102}
-CKPT_EVERY=4000 SAMPLE_EVERY=300000 GEN_TOKENS=144 DATA_SET=edu_fineweb100B PLOT_SIZE=774M EXTRA_FLAGS=""
+LLMC_SCRIPT=run_gpt2_774M.sh
+DEFAULT_DATASET=fineweb100B
+PLOT_SIZE=774M
+LLMC_FLAGS=(-v 250 -s 300000 -g 144 -h 1 -b 32 -t 1024 -d 524288 -r 0 -z 1 -c 0.1 -l 0.00025 -q 0.0 -u 700
+  -n 4000 -x 286102 -y 1 -e d36)
 source "$(dirname "$0")/lib/gpt2.sh"
 gpt2_main "$@"

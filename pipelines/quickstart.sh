@@ -10,10 +10,12 @@
 # data/README.md); the result is RUN/hellaswag.json (correct, total, accuracy).
 #
 # Usage: pipelines/quickstart.sh [--input FILE...] [--fineweb] [--hellaswag FILE] [--hellaswag-limit N]
-#                                [--steps N] [--stage NAME | --from NAME | --list]
-# Settings (environment, same names as the flags): WORK (default ./runs/quickstart), INPUT, HELLASWAG
-#   (.jsonl, .bin or the preprocessed .txt(.bz2)), HELLASWAG_LIMIT (items scored, default 100; 0 = all),
-#   STEPS (default 120), MODEL (default d6), DEVICE (auto).
+#                                [--steps N] [--stage NAME | --from NAME] [--dry-run] | --list | --help
+#   --dry-run prints the command of every selected stage and runs nothing.
+# Settings (environment, same names as the flags): WORK (default ./runs/quickstart), INPUT, FINEWEB (1 = --fineweb),
+#   HELLASWAG (.jsonl, .bin or the preprocessed .txt(.bz2)), HELLASWAG_LIMIT (items scored, default 100; 0 = all),
+#   STEPS (default 120), MODEL (default d6), DEVICE (auto, cpu or cuda), BIN (tools folder, default ./bin, built
+#   when missing or older than the sources).
 
 source "$(dirname "$0")/lib/stages.sh"
 
@@ -60,41 +62,45 @@ sdk_doc_folder() {
 
 stage_corpus() {
   if (( ${#INPUTS[@]} )); then echo "corpus: using ${INPUTS[*]}"; return; fi
-  if [[ -f $CORPUS/.complete ]]; then echo "corpus: $CORPUS exists"; return; fi
-  rm -rf "$CORPUS" && mkdir -p "$CORPUS"
+  if already -f "$CORPUS/.complete"; then echo "corpus: $CORPUS exists"; return; fi
   if (( FINEWEB )); then
-    "$BIN/llm-fetch" fineweb-edu --sample 10BT --files 1 --out "$CORPUS"
+    (( DRY_RUN )) || { rm -rf "$CORPUS" && mkdir -p "$CORPUS"; }
+    run "$BIN/llm-fetch" fineweb-edu --sample 10BT --files 1 --out "$CORPUS"
   else
     local docs; docs=$(sdk_doc_folder)
     [[ -n $docs ]] || die "no .NET SDK reference pack found for the default corpus; pass --input FILE (text, .jsonl or .parquet)"
+    if (( DRY_RUN )); then note "corpus: each ${docs}*.xml turned into plain text (sed, xml_to_text) in $CORPUS/"; return; fi
+    rm -rf "$CORPUS" && mkdir -p "$CORPUS"
     local f n=0
     for f in "$docs"*.xml; do xml_to_text "$f" > "$CORPUS/$(basename "${f%.xml}").txt"; n=$((n + 1)); done
     echo "corpus: $n documents from $docs ($(du -sh "$CORPUS" | cut -f1) of text)"
   fi
-  touch "$CORPUS/.complete"
+  (( DRY_RUN )) || touch "$CORPUS/.complete"
 }
 
 corpus_files() {
-  if (( ${#INPUTS[@]} )); then printf '%s\n' "${INPUTS[@]}"; elif (( FINEWEB )); then ls "$CORPUS"/*.parquet; else ls "$CORPUS"/*.txt; fi
+  if (( ${#INPUTS[@]} )); then printf '%s\n' "${INPUTS[@]}"; elif (( FINEWEB )); then glob_list "$CORPUS" '*.parquet'; else glob_list "$CORPUS" '*.txt'; fi
 }
 
 stage_tokenize() {
-  if [[ -f $SHARDS/.complete ]]; then echo "tokenize: $SHARDS exists"; return; fi
+  if already -f "$SHARDS/.complete"; then echo "tokenize: $SHARDS exists"; return; fi
   local files; mapfile -t files < <(corpus_files)
   # Small shards: the first 100k tokens are the val split, the rest train.
-  "$BIN/llm-tokenize" "${files[@]}" --out "$SHARDS" --prefix quick --shard-size 100000
-  touch "$SHARDS/.complete"
+  run "$BIN/llm-tokenize" "${files[@]}" --out "$SHARDS" --prefix quick --shard-size 100000
+  (( DRY_RUN )) || touch "$SHARDS/.complete"
 }
 
 stage_hellaswag() {
   local dir=$WORK/hellaswag
   if [[ -n $HELLASWAG ]]; then
-    [[ -f $HELLASWAG ]] || die "--hellaswag $HELLASWAG: no such file"
+    (( DRY_RUN )) || [[ -f $HELLASWAG ]] || die "--hellaswag $HELLASWAG: no such file"
     echo "hellaswag: using $HELLASWAG"; return
   fi
-  if [[ -s $dir/hellaswag_val.jsonl ]]; then echo "hellaswag: $dir/hellaswag_val.jsonl exists"; return; fi
+  if already -s "$dir/hellaswag_val.jsonl"; then echo "hellaswag: $dir/hellaswag_val.jsonl exists"; return; fi
   # Few retries: offline, the default 10 with doubling backoff spend minutes before the sample is used.
-  if timeout 120 "$BIN/llm-fetch" hellaswag --out "$dir" --quiet --retries 3 --backoff 1; then
+  local fetch=(timeout 120 "$BIN/llm-fetch" hellaswag --out "$dir" --quiet --retries 3 --backoff 1)
+  if (( DRY_RUN )); then show_cmd "${fetch[@]}"; note "hellaswag: offline, the bundled sample $HELLASWAG_SAMPLE is scored instead"; return; fi
+  if "${fetch[@]}"; then
     echo "hellaswag: downloaded to $dir"
   elif [[ -f $HELLASWAG_SAMPLE ]]; then
     echo "hellaswag: could not download the validation set (offline?); using the bundled sample $HELLASWAG_SAMPLE. Pass --hellaswag FILE to use a local copy."
@@ -114,29 +120,29 @@ hellaswag_file() {
 final_model() { printf '%s/model_%08d.bin' "$RUN" "$STEPS"; }
 
 stage_train() {
-  if [[ -f $(printf '%s/DONE_%08d' "$RUN" "$STEPS") ]]; then echo "train: finished run in $RUN"; return; fi
-  mkdir -p "$RUN"
-  "$BIN/llm-train" -i "$SHARDS/quick_train_*.bin" -j "$SHARDS/quick_val_*.bin" -o "$RUN" -e "$MODEL" \
+  if already -f "$(printf '%s/DONE_%08d' "$RUN" "$STEPS")"; then echo "train: finished run in $RUN"; return; fi
+  (( DRY_RUN )) || mkdir -p "$RUN"
+  run "$BIN/llm-train" -i "$SHARDS/quick_train_*.bin" -j "$SHARDS/quick_val_*.bin" -o "$RUN" -e "$MODEL" \
     -b 4 -t 64 -x "$STEPS" -l 0.001 -u 10 -q 0.1 -c 0.1 -v 20 -m 8 -s "$STEPS" -g 48 -n "$STEPS" -y 1 \
     --device "$DEVICE"
 }
 
 stage_eval() {
   local data; data=$(hellaswag_file)
+  (( DRY_RUN )) && [[ -z $HELLASWAG ]] && data=$HELLASWAG_SAMPLE
   if [[ -z $data ]]; then echo "eval: no HellaSwag data; skipped"; rm -f "$RUN/hellaswag.json"; return; fi
   local limit=(); (( HELLASWAG_LIMIT > 0 )) && limit=(--limit "$HELLASWAG_LIMIT")
-  "$BIN/llm-eval" hellaswag -e "$(final_model)" --data "$data" "${limit[@]}" --device "$DEVICE" --json | tee "$RUN/hellaswag.json.tmp"
   # llm-eval's last line is the JSON object (correct, total, accuracy, ...).
-  tail -n 1 "$RUN/hellaswag.json.tmp" > "$RUN/hellaswag.json" && rm -f "$RUN/hellaswag.json.tmp"
+  run_json "$RUN/hellaswag.json" "$BIN/llm-eval" hellaswag -e "$(final_model)" --data "$data" "${limit[@]}" --device "$DEVICE" --json
 }
 
 stage_sample() {
-  "$BIN/llm-sample" -e "$(final_model)" --prompt "Returns a value that indicates whether" -g 40 --seed 1 --device "$DEVICE" | tee "$RUN/sample.txt"
+  run_to "$RUN/sample.txt" "$BIN/llm-sample" -e "$(final_model)" --prompt "Returns a value that indicates whether" -g 40 --seed 1 --device "$DEVICE"
 }
 
 stage_plot() {
-  "$BIN/llm-plot" "$RUN/main.log" --out "$RUN/curves.png"
-  "$BIN/llm-plot" "$RUN/main.log" --out "$RUN/curves.svg" --quiet
+  run "$BIN/llm-plot" "$RUN/main.log" --out "$RUN/curves.png"
+  run "$BIN/llm-plot" "$RUN/main.log" --out "$RUN/curves.svg" --quiet
 }
 
 run_stages "${args[@]}"

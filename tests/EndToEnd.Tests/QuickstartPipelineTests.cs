@@ -144,6 +144,30 @@ public sealed class QuickstartPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task Dry_run_prints_every_stage_command_and_runs_nothing()
+    {
+        string work = Path.Combine(_dir, "work"), bin = Path.Combine(_dir, "bin");
+        var result = await Cli.Wrap("bash")
+            .WithArguments([Path.Combine(RepoPaths.Root, "pipelines", "quickstart.sh"), "--dry-run", "--steps", "7"])
+            .WithEnvironmentVariables(env => env.Set("WORK", work).Set("BIN", bin).Set("INPUT", null).Set("HELLASWAG", null)
+                .Set("HELLASWAG_LIMIT", null).Set("STEPS", null).Set("MODEL", null).Set("DEVICE", "cpu").Set("FINEWEB", null))
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(Encoding.UTF8, TestContext.Current.CancellationToken);
+
+        result.ExitCode.Should().Be(0, result.StandardError);
+        string output = result.StandardOutput;
+        foreach (var stage in new[] { "corpus", "tokenize", "hellaswag", "train", "eval", "sample", "plot" })
+            output.Should().Contain($"# stage {stage}\n");
+        output.Should().Contain($"{bin}/llm-tokenize {work}/corpus/*.txt --out {work}/shards --prefix quick")
+            .And.Contain($"{bin}/llm-train -i '{work}/shards/quick_train_*.bin'").And.Contain(" -x 7 ")
+            .And.Contain($"{bin}/llm-eval hellaswag -e {work}/run/model_00000007.bin --data {RepoPaths.HellaSwagSample} --limit 100 --device cpu --json")
+            .And.Contain($"{bin}/llm-plot {work}/run/main.log --out {work}/run/curves.png");
+        output.Should().NotContain("artefacts:", "a dry run writes nothing to list");
+        Directory.Exists(work).Should().BeFalse();
+        Directory.Exists(bin).Should().BeFalse("a dry run does not build the tools either");
+    }
+
+    [Fact]
     public async Task Unknown_stage_is_a_clear_error()
     {
         await CopyAsBareClone();

@@ -1,5 +1,6 @@
 using FluentAssertions;
 using LlmNet.Common.Formats;
+using LlmNet.Tools.Fetch;
 using Xunit;
 
 namespace LlmNet.Fetch.Tests;
@@ -71,6 +72,6 @@ public sealed class EduShardTests : IDisposable
     {
         FetchRun.Run(_hub, ["edu-fineweb-shards", "--shards", "1002", "--out", _out]).ExitCode.Should().Be(2);
         FetchRun.Run(_hub, ["edu-fineweb-shards", "--shards", "0", "--out", _out]).ExitCode.Should().Be(2);
-        LlmNet.Tools.Fetch.Sources.EduShardNames(1001).Should().HaveCount(1002).And.EndWith("edu_fineweb_train_001001.bin");
+        ShardDataset.EduFineWeb100B.Names(1001).Should().HaveCount(1002).And.EndWith("edu_fineweb_train_001001.bin");
     }
 }

@@ -5,8 +5,9 @@ using LlmNet.Common.Cli;
 namespace LlmNet.Tools.Fetch;
 
 /// <summary>
-/// The llm-fetch command line: fineweb-edu (parquet from the Hub), edu-fineweb-shards (llm.c's token shards)
-/// and hellaswag (the official validation jsonl). Callable in-process with its own environment and log writer.
+/// The llm-fetch command line: fineweb-edu and fineweb (parquet from the Hub), edu-fineweb-shards and fineweb-shards
+/// (the pre-tokenized shards llm.c's download scripts fetch) and hellaswag (the official validation jsonl).
+/// Callable in-process with its own environment and log writer.
 /// </summary>
 public static class FetchApp
 {
@@ -45,20 +46,18 @@ public static class FetchApp
         private readonly Option<double> _backoff = new("--backoff") { Description = "First retry delay in seconds; doubles each retry up to 60 s (a server's Retry-After wins)", DefaultValueFactory = _ => 1.0 };
         private readonly Option<double> _stall = new("--stall-timeout") { Description = "Seconds without data before a connection counts as dropped and is retried", DefaultValueFactory = _ => 60.0 };
         private readonly Option<double> _interval = new("--log-interval") { Description = "Seconds between progress lines when stderr is not a terminal", DefaultValueFactory = _ => 10.0 };
+        private readonly Option<bool> _offline = new("--offline") { Description = "Use no network: succeed when every file of this request is already in --out and was verified by an earlier run (its .llm-fetch record still matches the file), else fail naming the first one that is not" };
 
         // Hub options.
         private readonly Option<string> _revision = new("--revision") { Description = "Branch, tag or commit of the dataset repository", DefaultValueFactory = _ => "main" };
         private readonly Option<string?> _endpoint = new("--endpoint") { Description = $"Hub base URL (default: $HF_ENDPOINT, else {HubClient.DefaultEndpoint})" };
 
-        // fineweb-edu
-        private readonly Option<string> _sample = new("--sample") { Description = "FineWeb-EDU sample: 10BT, 100BT or 350BT (the repository folder sample/<N>)", DefaultValueFactory = _ => "10BT" };
+        // fineweb-edu, fineweb
+        private readonly Option<string> _sample = new("--sample") { Description = "Sample: 10BT, 100BT or 350BT (the repository folder sample/<N>)", DefaultValueFactory = _ => "10BT" };
         private readonly Option<string?> _path = new("--path") { Description = "Folder in the repository to fetch instead of --sample, e.g. data/CC-MAIN-2024-10" };
         private readonly Option<int> _files = new("--files", "-n") { Description = "Fetch only the first N parquet files in sorted order (0 = all)", DefaultValueFactory = _ => 0 };
-        private readonly Option<string> _fwRepo = new("--repo") { Description = "Dataset repository", DefaultValueFactory = _ => Sources.FineWebEduRepo };
-
-        // edu-fineweb-shards
-        private readonly Option<int> _shards = new("--shards") { Description = $"Number of train shards (1..{Sources.MaxEduTrainShards}, 100M tokens each); the val shard is always fetched", Required = true };
-        private readonly Option<string> _shardRepo = new("--repo") { Description = "Dataset repository", DefaultValueFactory = _ => Sources.EduShardsRepo };
+        private readonly Option<string> _eduRepo = new("--repo") { Description = "Dataset repository", DefaultValueFactory = _ => Sources.FineWebEduRepo };
+        private readonly Option<string> _classicRepo = new("--repo") { Description = "Dataset repository", DefaultValueFactory = _ => Sources.FineWebRepo };
 
         // hellaswag
         private readonly Option<string?> _url = new("--url") { Description = $"Base URL holding {Sources.HellaSwagFile} (default: $LLMNET_HELLASWAG_URL, else {Sources.HellaSwagBaseUrl})" };
@@ -69,32 +68,21 @@ public static class FetchApp
             _env = env;
             _err = err;
             _liveDisplay = liveDisplay;
-            Root = new RootCommand("Downloads data for llm.net: FineWeb-EDU parquet files, llm.c's pre-tokenized FineWeb-EDU shards and the HellaSwag validation set.\n"
+            Root = new RootCommand("Downloads data for llm.net: FineWeb and FineWeb-EDU parquet files, the pre-tokenized FineWeb and FineWeb-EDU shards\n"
+                + "llm.c's download scripts fetch, and the HellaSwag validation set.\n"
                 + "Downloads resume (HTTP Range) after dropped connections and interrupted runs, retry with backoff, are verified (size and sha256\n"
-                + "from the Hub, or git blob id) before they get their final name, and re-runs skip verified files.\n"
+                + "from the Hub, or git blob id) before they get their final name, and re-runs skip verified files (--offline: check them without the network).\n"
                 + "Environment: HF_ENDPOINT (Hub base URL), HF_TOKEN (Bearer token, sent only to the Hub host), LLMNET_HELLASWAG_URL.");
 
-            var fineweb = new Command("fineweb-edu", $"Parquet files (about 2 GB each) of {Sources.FineWebEduRepo}, in sorted order, into --out");
-            AddCommon(fineweb, hub: true);
-            fineweb.Options.Add(_fwRepo);
-            fineweb.Options.Add(_sample);
-            fineweb.Options.Add(_path);
-            fineweb.Options.Add(_files);
-            fineweb.SetAction(pr => Execute(pr, RunFineWeb));
-            Root.Subcommands.Add(fineweb);
-
-            var shards = new Command("edu-fineweb-shards", $"llm.c's GPT-2 token shards from {Sources.EduShardsRepo}: edu_fineweb_val_000000.bin and edu_fineweb_train_000001.bin.. (~200 MB each)");
-            AddCommon(shards, hub: true);
-            shards.Options.Add(_shardRepo);
-            shards.Options.Add(_shards);
-            shards.SetAction(pr => Execute(pr, RunShards));
-            Root.Subcommands.Add(shards);
+            AddParquet("fineweb-edu", Sources.FineWebEduRepo, "FineWeb-EDU: what llm.c's fineweb.py -t edu reads", _eduRepo);
+            AddParquet("fineweb", Sources.FineWebRepo, "classic FineWeb: what llm.c's fineweb.py -t classic reads", _classicRepo);
+            foreach (var dataset in ShardDataset.All) AddShards(dataset);
 
             var hellaswag = new Command("hellaswag", $"The official HellaSwag validation set ({Sources.HellaSwagFile}, 10,042 items), verified by its git blob id");
             AddCommon(hellaswag, hub: false);
             hellaswag.Options.Add(_url);
             hellaswag.Options.Add(_blob);
-            hellaswag.SetAction(pr => Execute(pr, RunHellaSwag));
+            hellaswag.SetAction(pr => Execute(pr, hellaswag.Name, RunHellaSwag, OfflineHellaSwag));
             Root.Subcommands.Add(hellaswag);
         }
 
@@ -102,11 +90,46 @@ public static class FetchApp
 
         private void AddCommon(Command command, bool hub)
         {
-            foreach (var o in new Option[] { _out, _jobs, _quiet, _retries, _backoff, _stall, _interval }) command.Options.Add(o);
+            foreach (var o in new Option[] { _out, _jobs, _quiet, _retries, _backoff, _stall, _interval, _offline }) command.Options.Add(o);
             if (hub) { command.Options.Add(_revision); command.Options.Add(_endpoint); }
         }
 
-        private int Execute(ParseResult pr, Func<ParseResult, Session, CancellationToken, Task<List<DownloadItem>>> plan) =>
+        private void AddParquet(string name, string defaultRepo, string what, Option<string> repo)
+        {
+            var command = new Command(name, $"Parquet files (about 2 GB each) of {defaultRepo} ({what}), in sorted order, into --out");
+            AddCommon(command, hub: true);
+            command.Options.Add(repo);
+            command.Options.Add(_sample);
+            command.Options.Add(_path);
+            command.Options.Add(_files);
+            command.SetAction(pr => Execute(pr, name, (p, s, ct) => RunParquet(p, s, repo, ct), (p, o) => OfflineParquet(p, repo, name, o)));
+            Root.Subcommands.Add(command);
+        }
+
+        private void AddShards(ShardDataset dataset)
+        {
+            var shards = new Option<string>("--shards")
+            {
+                Description = $"Train shards to fetch: all (the {dataset.TrainShards} that {dataset.LlmcScript} fetches, and llm.c's scripts glob) or 1..{dataset.TrainShards}, 100M tokens each; the val shard is always fetched",
+                DefaultValueFactory = _ => "all",
+            };
+            var repo = new Option<string>("--repo") { Description = "Dataset repository (same file names)", DefaultValueFactory = _ => dataset.Repo };
+            var command = new Command(dataset.Command, $"The GPT-2 token shards of {dataset.Contents} that llm.c's {dataset.LlmcScript} downloads from {dataset.Repo}: "
+                + $"{dataset.ValName} and {dataset.TrainName(1)} .. {dataset.TrainName(dataset.TrainShards)} (~200 MB each); llm.c keeps them in dev/data/{dataset.Folder}/");
+            AddCommon(command, hub: true);
+            command.Options.Add(repo);
+            command.Options.Add(shards);
+            command.SetAction(pr => Execute(pr, dataset.Command,
+                (p, s, ct) => RunShards(dataset, p.GetValue(shards), p.GetValue(repo)!, p.GetValue(_revision)!, s, ct),
+                (p, _) => dataset.Names(dataset.ParseCount(p.GetValue(shards))).Select(n => new OfflineCheck.Expected(n, null)).ToList()));
+            Root.Subcommands.Add(command);
+        }
+
+        /// <summary>What a command fetches: the files, and for a listed request the line its <see cref="FileListRecord"/> is kept under.</summary>
+        private sealed record Plan(List<DownloadItem> Items, string? ListedRequest = null);
+
+        private int Execute(ParseResult pr, string command, Func<ParseResult, Session, CancellationToken, Task<Plan>> plan,
+            Func<ParseResult, string, List<OfflineCheck.Expected>> offline) =>
             ToolRunner.Run(Tool, ct =>
             {
                 int jobs = pr.GetValue(_jobs);
@@ -123,6 +146,13 @@ public static class FetchApp
                     RetryUnreachable = pr.GetResult(_retries) is { Implicit: false },
                 };
                 bool quiet = pr.GetValue(_quiet);
+                if (pr.GetValue(_offline))
+                {
+                    var expected = offline(pr, outDir);
+                    OfflineCheck.Verify(outDir, command, expected, ct);
+                    if (!quiet) _err.WriteLine($"{Tool}: {expected.Count}/{expected.Count} files present and verified in {outDir} (offline check; nothing downloaded)");
+                    return ToolRunner.Ok;
+                }
                 try
                 {
                     if (_liveDisplay && !quiet)
@@ -147,10 +177,12 @@ public static class FetchApp
                     Uri? endpoint = pr.CommandResult.Command.Options.Contains(_endpoint) ? Endpoint(pr.GetValue(_endpoint)) : null;
                     using var http = new HttpTransport(_env("HF_TOKEN"), endpoint, TimeSpan.FromSeconds(stall));
                     var session = new Session(http, policy, progress, endpoint);
-                    List<DownloadItem> items = await plan(pr, session, ct).ConfigureAwait(false);
+                    Plan planned = await plan(pr, session, ct).ConfigureAwait(false);
                     var downloader = new Downloader(http, policy, progress, outDir, jobs);
-                    try { await downloader.FetchAllAsync(items, ct).ConfigureAwait(false); }
+                    try { await downloader.FetchAllAsync(planned.Items, ct).ConfigureAwait(false); }
                     finally { progress.End(); }
+                    if (planned.ListedRequest is { } request)
+                        FileListRecord.Write(outDir, command, request, planned.Items.Select(i => i.RelativePath));
                 }
             }, _err);
 
@@ -162,7 +194,8 @@ public static class FetchApp
             return uri;
         }
 
-        private Task<List<DownloadItem>> RunFineWeb(ParseResult pr, Session s, CancellationToken ct)
+        /// <summary>The repository folder a parquet command fetches (--path, else sample/--sample), and how many files (0 = all).</summary>
+        private (string Path, int Files) ParquetRequest(ParseResult pr)
         {
             int files = pr.GetValue(_files);
             if (files < 0) throw new UsageException($"--files {files}: must be 0 (all) or more");
@@ -171,27 +204,43 @@ public static class FetchApp
             {
                 string sample = pr.GetValue(_sample)!;
                 if (sample is not ("10BT" or "100BT" or "350BT"))
-                    throw new UsageException($"--sample {sample}: FineWeb-EDU has samples 10BT, 100BT and 350BT");
+                    throw new UsageException($"--sample {sample}: FineWeb and FineWeb-EDU have samples 10BT, 100BT and 350BT");
                 path = $"sample/{sample}";
             }
-            return Sources.FineWebEduAsync(s.Hub(), pr.GetValue(_fwRepo)!, pr.GetValue(_revision)!, path.Trim('/'), files, ct);
+            return (path.Trim('/'), files);
         }
 
-        private Task<List<DownloadItem>> RunShards(ParseResult pr, Session s, CancellationToken ct)
+        private string ListedRequest(ParseResult pr, Option<string> repo, (string Path, int Files) request) =>
+            $"{pr.GetValue(repo)}@{pr.GetValue(_revision)}/{request.Path} files={(request.Files == 0 ? "all" : request.Files.ToString(CultureInfo.InvariantCulture))}";
+
+        private async Task<Plan> RunParquet(ParseResult pr, Session s, Option<string> repo, CancellationToken ct)
         {
-            int shards = pr.GetValue(_shards);
-            if (shards is < 1 or > Sources.MaxEduTrainShards)
-                throw new UsageException($"--shards {shards}: choose 1..{Sources.MaxEduTrainShards} train shards");
-            return Sources.EduShardsAsync(s.Hub(), pr.GetValue(_shardRepo)!, pr.GetValue(_revision)!, shards, ct);
+            var request = ParquetRequest(pr);
+            var items = await Sources.FineWebAsync(s.Hub(), pr.GetValue(repo)!, pr.GetValue(_revision)!, request.Path, request.Files, ct).ConfigureAwait(false);
+            return new Plan(items, ListedRequest(pr, repo, request));
         }
 
-        private Task<List<DownloadItem>> RunHellaSwag(ParseResult pr, Session s, CancellationToken ct)
+        private List<OfflineCheck.Expected> OfflineParquet(ParseResult pr, Option<string> repo, string command, string outDir) =>
+            FileListRecord.Read(outDir, command, ListedRequest(pr, repo, ParquetRequest(pr))).Select(n => new OfflineCheck.Expected(n, null)).ToList();
+
+        private static async Task<Plan> RunShards(ShardDataset dataset, string? count, string repo, string revision, Session s, CancellationToken ct)
+        {
+            int shards = dataset.ParseCount(count);
+            return new Plan(await Sources.ShardsAsync(s.Hub(), dataset, repo, revision, shards, ct).ConfigureAwait(false));
+        }
+
+        private List<DownloadItem> HellaSwagItems(ParseResult pr)
         {
             string baseUrl = pr.GetValue(_url) ?? (_env("LLMNET_HELLASWAG_URL") is { Length: > 0 } e ? e : Sources.HellaSwagBaseUrl);
             string blob = pr.GetValue(_blob)!;
             if (blob.Length != 40 || !blob.All(Uri.IsHexDigit)) throw new UsageException($"--blob-id {blob}: expected 40 hex digits");
-            return Task.FromResult(Sources.HellaSwag(baseUrl, blob));
+            return Sources.HellaSwag(baseUrl, blob);
         }
+
+        private Task<Plan> RunHellaSwag(ParseResult pr, Session s, CancellationToken ct) => Task.FromResult(new Plan(HellaSwagItems(pr)));
+
+        private List<OfflineCheck.Expected> OfflineHellaSwag(ParseResult pr, string outDir) =>
+            HellaSwagItems(pr).Select(i => new OfflineCheck.Expected(i.RelativePath, i.Digest)).ToList();
     }
 
     /// <summary>What a plan step needs to list files.</summary>

@@ -7,18 +7,17 @@ namespace LlmNet.Tools.Fetch;
 public static class Sources
 {
     public const string FineWebEduRepo = "HuggingFaceFW/fineweb-edu";
-    public const string EduShardsRepo = "karpathy/fineweb-edu-100B-gpt2-token-shards";
-    public const int MaxEduTrainShards = 1001;
+    public const string FineWebRepo = "HuggingFaceFW/fineweb";
     public const string HellaSwagBaseUrl = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data";
     public const string HellaSwagFile = "hellaswag_val.jsonl";
     /// <summary>Git blob id of the official hellaswag_val.jsonl (10,042 lines).</summary>
     public const string HellaSwagBlobId = "0f5ee25d72216f12317d5d8a7b92deafa423d81e";
 
     /// <summary>
-    /// FineWeb-EDU parquet files under <paramref name="path"/>, in sorted order, the first <paramref name="count"/>
+    /// FineWeb or FineWeb-EDU parquet files under <paramref name="path"/>, in sorted order, the first <paramref name="count"/>
     /// of them (0 = all). Output names are relative to <paramref name="path"/>.
     /// </summary>
-    public static async Task<List<DownloadItem>> FineWebEduAsync(HubClient hub, string repo, string revision, string path, int count, CancellationToken ct)
+    public static async Task<List<DownloadItem>> FineWebAsync(HubClient hub, string repo, string revision, string path, int count, CancellationToken ct)
     {
         var listed = await hub.ListFilesAsync(repo, revision, path, ct).ConfigureAwait(false);
         var parquet = listed.Where(f => f.Path.EndsWith(".parquet", StringComparison.Ordinal)).ToList();
@@ -32,20 +31,12 @@ public static class Sources
             hub.ResolveUrl(repo, revision, f.Path), f.Size, f.Digest, HubClient.Describe(repo, revision))).ToList();
     }
 
-    /// <summary>The names llm.c's edu_fineweb.sh fetches: the val shard and train shards 1..<paramref name="trainShards"/>.</summary>
-    public static List<string> EduShardNames(int trainShards)
-    {
-        var names = new List<string> { "edu_fineweb_val_000000.bin" };
-        for (int i = 1; i <= trainShards; i++) names.Add($"edu_fineweb_train_{i:D6}.bin");
-        return names;
-    }
-
-    /// <summary>llm.c's pre-tokenized FineWeb-EDU shards, checked against the Hub listing and by their shard header.</summary>
-    public static async Task<List<DownloadItem>> EduShardsAsync(HubClient hub, string repo, string revision, int trainShards, CancellationToken ct)
+    /// <summary>Token shards of <paramref name="dataset"/> (val + train 1..<paramref name="trainShards"/>), checked against the Hub listing and by their shard header.</summary>
+    public static async Task<List<DownloadItem>> ShardsAsync(HubClient hub, ShardDataset dataset, string repo, string revision, int trainShards, CancellationToken ct)
     {
         var listed = (await hub.ListFilesAsync(repo, revision, "", ct).ConfigureAwait(false)).ToDictionary(f => f.Path, StringComparer.Ordinal);
         var items = new List<DownloadItem>();
-        foreach (string name in EduShardNames(trainShards))
+        foreach (string name in dataset.Names(trainShards))
         {
             if (!listed.TryGetValue(name, out var file))
                 throw new ToolException($"{name}: not found in {HubClient.Describe(repo, revision)} (the listing has {listed.Count} files). Choose fewer --shards or check --revision");

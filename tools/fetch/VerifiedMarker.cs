@@ -15,18 +15,25 @@ public static class VerifiedMarker
         Path.Combine(outDir, FolderName, relativePath + ".verified");
 
     /// <summary>True when the marker says <paramref name="file"/> was verified against <paramref name="digest"/> as it is now.</summary>
-    public static bool Matches(string outDir, string relativePath, string file, ExpectedDigest? digest)
+    public static bool Matches(string outDir, string relativePath, string file, ExpectedDigest? digest) =>
+        RecordedTag(outDir, relativePath, file) == TagOf(digest);
+
+    /// <summary>
+    /// The digest tag (or "size-only") the marker holds, when it still describes <paramref name="file"/> as it is now
+    /// (same size and modification time); null when there is no marker or the file changed since it was verified.
+    /// </summary>
+    public static string? RecordedTag(string outDir, string relativePath, string file)
     {
         string marker = PathFor(outDir, relativePath);
-        if (!File.Exists(marker) || !File.Exists(file)) return false;
+        if (!File.Exists(marker) || !File.Exists(file)) return null;
         string[] fields;
         try { fields = File.ReadAllText(marker).Trim().Split(' '); }
-        catch (IOException) { return false; }
+        catch (IOException) { return null; }
         var info = new FileInfo(file);
-        return fields.Length == 3
-            && fields[0] == TagOf(digest)
+        bool current = fields.Length == 3
             && fields[1] == info.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)
             && fields[2] == info.LastWriteTimeUtc.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return current ? fields[0] : null;
     }
 
     /// <summary>Records that <paramref name="file"/> (as it is now) has <paramref name="digest"/>.</summary>
