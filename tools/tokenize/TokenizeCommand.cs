@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LlmNet.Common.Cli;
+using LlmNet.Common.Text;
 using Spectre.Console;
 
 namespace LlmNet.Tools.Tokenize;
@@ -21,13 +22,15 @@ public static class TokenizeCommand
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Environment.ProcessorCount, Description = "Encoding workers", HelpName = "N" };
         var restart = new Option<bool>("--restart") { Description = "Discard an earlier run's shards and manifest in DIR (same prefix) and start over" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only errors" };
+        var tokenizer = new Option<string>("--tokenizer") { DefaultValueFactory = _ => TokenizerCatalog.Default,
+            Description = $"Vocabulary: {string.Join(", ", TokenizerCatalog.Names)} (above 65,536 ids the shards hold uint32 ids)", HelpName = "NAME" };
         root.Add(inputs);
-        foreach (var option in new Option[] { output, prefix, shardSize, column, threads, restart, quiet }) root.Add(option);
+        foreach (var option in new Option[] { output, prefix, shardSize, column, threads, restart, tokenizer, quiet }) root.Add(option);
 
         root.SetAction(parsed => ToolRunner.Run(CommandLine.ToolName, ct =>
         {
             var settings = new TokenizeSettings(parsed.GetValue(inputs)!, parsed.GetValue(output)!, parsed.GetValue(prefix)!,
-                parsed.GetValue(shardSize), parsed.GetValue(column)!, parsed.GetValue(threads), parsed.GetValue(restart));
+                parsed.GetValue(shardSize), parsed.GetValue(column)!, parsed.GetValue(threads), parsed.GetValue(restart), parsed.GetValue(tokenizer)!);
             if (settings.Threads < 1) throw new UsageException($"--threads {settings.Threads}: need at least 1");
             return Run(settings, parsed.GetValue(quiet), ct);
         }));
