@@ -95,6 +95,7 @@ public sealed class Gpt2Tokenizer : ITextTokenizer
     /// <summary>Decodes ids to text; EOT decodes to "&lt;|endoftext|&gt;". Invalid UTF-8 becomes U+FFFD.</summary>
     public string Decode(ReadOnlySpan<int> ids)
     {
+        TokenIds.Check(ids, VocabSize, "gpt2");
         var bytes = new List<byte>(ids.Length * 4);
         foreach (int id in ids) bytes.AddRange(TokenBytes(id));
         return Encoding.UTF8.GetString([.. bytes]);

@@ -1,67 +1,76 @@
-using System.Reflection;
 using System.Text.RegularExpressions;
+using LlmNet.Common.Formats;
 using Microsoft.ML.Tokenizers;
 
 namespace LlmNet.Common.Text;
 
 /// <summary>
-/// A tiktoken encoding (r50k_base, cl100k_base, o200k_base) on Microsoft.ML.Tokenizers'
-/// <see cref="TiktokenTokenizer"/>, whose rank data ships in its Data.* packages.
+/// A tiktoken encoding (r50k_base, cl100k_base, o200k_base, or a .tiktoken ranks file) on Microsoft.ML.Tokenizers'
+/// <see cref="TiktokenTokenizer"/>. The tokenizer is created with our own pre-tokenizer: the encoding's split pattern
+/// over code points and without a special-token pass, so special-token text in a document stays text (tiktoken's
+/// encode_ordinary, which llm.c's dev/data/fineweb.py uses) and letters beyond U+FFFF split as tiktoken splits them.
 /// </summary>
-/// <remarks>
-/// TiktokenTokenizer turns special-token text inside a document into the special id, but shards need
-/// ordinary encoding (fineweb.py calls encode_ordinary). So the text is split here with the encoding's own
-/// split pattern, taken from the tokenizer's pre-tokenizer without its special-token pass, and each piece
-/// is encoded alone. No piece of that pattern can be a whole special token ("&lt;|" and letters never share a
-/// piece), so the per-piece encoding never sees one.
-/// </remarks>
 public sealed class TiktokenTextTokenizer : ITextTokenizer
 {
     private readonly TiktokenTokenizer _tokenizer;
-    private readonly Regex _split;
 
-    /// <summary>
-    /// Each encoding's id space (tiktoken's n_vocab: ranks plus special tokens). TiktokenTokenizer does not expose it.
-    /// </summary>
-    private static readonly Dictionary<string, int> s_vocabSizes = new()
+    private TiktokenTextTokenizer(TiktokenEncoding encoding, Stream ranks)
     {
-        ["r50k_base"] = 50257, ["cl100k_base"] = 100277, ["o200k_base"] = 200019,
-    };
-
-    private TiktokenTextTokenizer(string name, TiktokenTokenizer tokenizer)
-    {
-        Name = name;
-        _tokenizer = tokenizer;
-        _split = SplitPattern(tokenizer.PreTokenizer);
-        var special = tokenizer.SpecialTokens ?? new Dictionary<string, int>();
-        EndOfText = special.TryGetValue(Gpt2Tokenizer.EndOfTextText, out int eot) ? eot
-            : throw new InvalidOperationException($"{name} has no {Gpt2Tokenizer.EndOfTextText} token");
-        VocabSize = s_vocabSizes[name];
+        Encoding = encoding;
+        var split = new CodePointPreTokenizer(new Regex(encoding.SplitPattern, RegexOptions.Compiled | RegexOptions.CultureInvariant));
+        _tokenizer = TiktokenTokenizer.Create(ranks, split, normalizer: null, encoding.SpecialTokens);
     }
 
-    /// <summary>Opens a tiktoken encoding by name (its Data.* package must be referenced).</summary>
-    public static TiktokenTextTokenizer ForEncoding(string name) => new(name, TiktokenTokenizer.CreateForEncoding(name));
+    public TiktokenEncoding Encoding { get; }
+    public string Name => Encoding.Name;
+    public int VocabSize => Encoding.VocabSize;
+    public int EndOfText => Encoding.DocumentStart;
 
-    public string Name { get; }
-    public int VocabSize { get; }
-    public int EndOfText { get; }
+    /// <summary>The Microsoft.ML.Tokenizers tokenizer underneath (benchmarks compare it with the library's own set-up).</summary>
+    public Tokenizer Inner => _tokenizer;
+
+    /// <summary>Opens a tiktoken encoding whose ranks a referenced Microsoft.ML.Tokenizers.Data package ships.</summary>
+    public static TiktokenTextTokenizer ForEncoding(TiktokenEncoding encoding)
+    {
+        using var ranks = encoding.OpenPackagedRanks();
+        return new TiktokenTextTokenizer(encoding, ranks);
+    }
+
+    /// <summary>
+    /// Opens a tiktoken ranks file ("base64 rank" per line, or base64 in rank order). Its encoding is recognised by
+    /// its number of ranks (<see cref="TiktokenEncoding.ForRankCount"/>), since the file holds neither the split
+    /// pattern nor the special tokens.
+    /// </summary>
+    public static TiktokenTextTokenizer FromFile(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DataFormatException(path, $"cannot be read ({e.Message.TrimEnd('.')})", "Check the --tokenizer path");
+        }
+        int ranks = 0;
+        foreach (var line in System.Text.Encoding.UTF8.GetString(bytes).AsSpan().EnumerateLines())
+            if (!line.IsWhiteSpace() && !line.StartsWith("Capacity:")) ranks++;
+        if (ranks == 0) throw new DataFormatException(path, "holds no ranks", "Pass a tiktoken ranks file (one \"base64 rank\" per line)");
+        var encoding = TiktokenEncoding.ForRankCount(ranks, Path.GetFullPath(path));
+        try { return new TiktokenTextTokenizer(encoding, new MemoryStream(bytes)); }
+        catch (InvalidOperationException e)
+        {
+            throw new DataFormatException(path, $"is not a tiktoken ranks file ({(e.InnerException ?? e).Message.TrimEnd('.')})",
+                "Pass a file of \"base64 rank\" lines, such as cl100k_base.tiktoken");
+        }
+    }
 
     public void EncodeTo(ReadOnlySpan<char> text, List<int> output)
     {
-        foreach (var m in _split.EnumerateMatches(text))
-            output.AddRange(_tokenizer.EncodeToIds(text.Slice(m.Index, m.Length).ToString(), considerPreTokenization: false, considerNormalization: false));
+        if (text.IsEmpty) return;
+        output.AddRange(_tokenizer.EncodeToIds(text, considerPreTokenization: true, considerNormalization: false));
     }
 
-    public string Decode(ReadOnlySpan<int> ids) => _tokenizer.Decode(ids.ToArray());
-
-    /// <summary>
-    /// The split regex of the encoding. RegexPreTokenizer keeps it private beside its special-token regex;
-    /// a package version that renames the field fails here, at open, and in the tests.
-    /// </summary>
-    private static Regex SplitPattern(PreTokenizer? preTokenizer)
+    public string Decode(ReadOnlySpan<int> ids)
     {
-        var field = typeof(RegexPreTokenizer).GetField("_regex", BindingFlags.NonPublic | BindingFlags.Instance);
-        return (preTokenizer is RegexPreTokenizer ? field?.GetValue(preTokenizer) as Regex : null)
-            ?? throw new InvalidOperationException("Microsoft.ML.Tokenizers' RegexPreTokenizer no longer exposes its split pattern; update TiktokenTextTokenizer");
+        TokenIds.Check(ids, VocabSize, Name);
+        return _tokenizer.Decode(ids.ToArray());
     }
 }
