@@ -8,7 +8,7 @@ using Xunit;
 namespace LlmNet.Tokenize.Tests;
 
 /// <summary>
-/// --tokenizer for the tiktoken encodings (issue #18). Expected ids come from two places that are not the code
+/// --tokenizer for the tiktoken encodings. Expected ids come from two places that are not the code
 /// under test: Microsoft.ML.Tokenizers' own TiktokenTokenizer.EncodeToIds with its own pre-tokenization (on text
 /// without special-token text, where ordinary and special-aware encoding agree), and hand-checked ids for short
 /// strings ("Hello world" is [9906, 1917] in cl100k_base; its end-of-text is 100257).
@@ -67,6 +67,6 @@ public sealed class TiktokenEncodingTests
     public void An_unknown_tokenizer_is_a_usage_error_naming_the_choices()
     {
         var act = () => TokenizerCatalog.Open("llama9");
-        act.Should().Throw<UsageException>().WithMessage("--tokenizer llama9: unknown; use one of gpt2, r50k_base, cl100k_base, o200k_base");
+        act.Should().Throw<UsageException>().WithMessage("--tokenizer llama9: unknown; use one of gpt2, r50k_base, cl100k_base, o200k_base, a .tiktoken ranks file or a tokenizer.json");
     }
 }
