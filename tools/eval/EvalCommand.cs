@@ -40,7 +40,8 @@ internal static class EvalCommand
                 foreach (var line in result.Lines) Console.Out.WriteLine(line);
                 return ToolRunner.Ok;
             }
-            foreach (var line in result.Lines) context.Say(line);
+            // The result's lines are not progress: --quiet keeps them, on stderr.
+            foreach (var line in result.Lines) Console.Error.WriteLine(line);
             var output = new JsonObject { ["task"] = task.Name, ["model"] = context.Model };
             foreach (var (key, value) in result.Json) output[key] = value?.DeepClone();
             output["device"] = context.DeviceName;
