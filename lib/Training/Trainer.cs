@@ -5,6 +5,7 @@ using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Random;
 using LlmNet.Training.Data;
+using LlmNet.Training.Evaluation;
 using LlmNet.Training.Logging;
 using LlmNet.Training.Optim;
 using LlmNet.Training.Sampling;
@@ -73,7 +74,7 @@ public sealed class Trainer : IDisposable
         _val = new DataLoader(options.ValData, B, T, group.Rank, group.Size, shuffle: false, vocab);
         TrainNumBatches = options.MaxSteps == -1 ? (int)(_train.NumTokens / TotalBatchSize) : options.MaxSteps;
         if (TrainNumBatches < 0) throw new UsageException($"max steps {options.MaxSteps} (-x) must be -1 (one epoch) or at least 0");
-        ValNumBatches = options.ValMaxSteps == -1 ? (int)(_val.NumTokens / TokensPerFwdBwd) : options.ValMaxSteps;
+        ValNumBatches = ValidationLoss.Batches(_val, group.Size, options.ValMaxSteps);
         try { _scheduler = new LearningRateScheduler(options.LrScheduler, options.LearningRate, options.Warmup, TrainNumBatches, options.FinalLrFraction); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
 
@@ -265,19 +266,7 @@ public sealed class Trainer : IDisposable
         return result;
     }
 
-    private float Validate(CancellationToken ct)
-    {
-        _val.Reset();
-        float sum = 0f;
-        for (int i = 0; i < ValNumBatches; i++)
-        {
-            ct.ThrowIfCancellationRequested();
-            _val.NextBatch();
-            sum += _backend.Forward(_val.Inputs, _val.Targets, _o.BatchSize, _o.SeqLen);
-        }
-        float loss = ValNumBatches > 0 ? sum / ValNumBatches : float.NaN;
-        return _group.Size > 1 ? (float)(_group.AllReduceSum(loss) / _group.Size) : loss;
-    }
+    private float Validate(CancellationToken ct) => ValidationLoss.Compute(_backend, _val, ValNumBatches, _group, ct);
 
     private void WriteCheckpoint(int step)
     {

@@ -114,16 +114,18 @@ public sealed class CpuModelTests(TinyModelFixture tiny) : IClassFixture<TinyMod
         var (rc, stdout, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--limit", "20",
             "-b", "12", "--json", "--per-example", perExample, "--quiet");
         rc.Should().Be(0, stderr);
-        string last = stdout.TrimEnd().Split('\n')[^1];
-        using var json = JsonDocument.Parse(last);
+        // --json: stdout is the JSON object alone (`llm-eval ... --json | jq` works); the readable lines go to stderr.
+        stdout.TrimEnd().Should().NotContain("\n");
+        using var json = JsonDocument.Parse(stdout);
         var root = json.RootElement;
+        root.GetProperty("task").GetString().Should().Be("hellaswag");
         root.GetProperty("correct").GetInt32().Should().Be(expected.Correct);
         root.GetProperty("total").GetInt32().Should().Be(20);
         root.GetProperty("accuracy").GetDouble().Should().BeApproximately(expected.Accuracy, 1e-12);
         root.GetProperty("model").GetString().Should().Be(tiny.ModelPath);
         root.GetProperty("data").GetString().Should().Be(tiny.DataPath);
         root.GetProperty("examples_per_second").GetDouble().Should().BePositive();
-        stdout.Should().Contain($"HellaSwag: {expected.Correct}/20 = ");
+        stderr.Should().Contain($"HellaSwag: {expected.Correct}/20 = ");
 
         var lines = File.ReadAllLines(perExample);
         lines.Should().HaveCount(20);

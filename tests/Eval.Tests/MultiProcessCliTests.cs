@@ -53,7 +53,9 @@ public sealed class MultiProcessCliTests(TinyModelFixture tiny) : IClassFixture<
         actual.RootElement.GetProperty("total").GetInt32().Should().Be(Limit);
         actual.RootElement.GetProperty("world_size").GetInt32().Should().Be(2);
         actual.RootElement.GetProperty("processes").GetInt32().Should().Be(2);
-        results[0].Stdout.Should().Contain($"HellaSwag: {expected.RootElement.GetProperty("correct").GetInt32()}/{Limit} = ");
+        // --json: rank 0's stdout is the JSON object alone; its readable lines go to stderr.
+        results[0].Stdout.TrimEnd().Should().NotContain("\n");
+        results[0].Stderr.Should().Contain($"HellaSwag: {expected.RootElement.GetProperty("correct").GetInt32()}/{Limit} = ");
         results[1].Stdout.Should().BeEmpty("only rank 0 prints the summary and the JSON line");
 
         // The merged per-example file is the single-process one, row for row, and the rank pieces are gone.

@@ -112,4 +112,38 @@ public sealed class CliTests
         Tool(dir["a.txt"], "--out", dir["o"], "--prefix", "hw", "-q").Code.Should().Be(0);
         TokenShard.ReadAll(dir["o/hw_val_000000.bin"]).Should().Equal(50256, 15496, 995);
     }
+
+    [Fact]
+    public void Cl100k_base_writes_llmc_uint32_shards_with_eot_then_the_ordinary_encoding()
+    {
+        using var dir = new TempDir();
+        string text = TiktokenEncodingTests.Corpus + " and a literal <|endoftext|> inside.";
+        File.WriteAllText(dir["a.txt"], text);
+        var run = Tool(dir["a.txt"], "--out", dir["o"], "--prefix", "cl", "--shard-size", "40", "--tokenizer", "cl100k_base", "-q");
+        run.Code.Should().Be(0, run.Err);
+
+        var reference = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding("cl100k_base");
+        const string literal = " and a literal <|endoftext|> inside.";
+        // The library encodes the literal as the special id; the shard must hold it as text, piece by piece.
+        uint[] expected = [100257, .. reference.EncodeToIds(TiktokenEncodingTests.Corpus).Select(i => (uint)i),
+            .. new[] { " and", " a", " literal", " <|", "endoftext", "|>", " inside", "." }.SelectMany(p => reference.EncodeToIds(p)).Select(i => (uint)i)];
+        string.Concat(new[] { " and", " a", " literal", " <|", "endoftext", "|>", " inside", "." }).Should().Be(literal);
+
+        var shards = Directory.GetFiles(dir["o"], "cl_*.bin").OrderBy(p => p[^10..], StringComparer.Ordinal).ToArray(); // by shard number
+        Path.GetFileName(shards[0]).Should().Be("cl_val_000000.bin");
+        foreach (var shard in shards) TokenShard.ReadInfo(shard).Format.Should().Be(ShardFormat.UInt32);
+        BitConverter.ToInt32(File.ReadAllBytes(shards[0]), 0).Should().Be(20240801);
+        shards.SelectMany(TokenShard.ReadIds).Should().Equal(expected);
+        TokenShard.ReadIds(shards[0]).Should().HaveCount(40);
+    }
+
+    [Fact]
+    public void An_unknown_tokenizer_fails_with_one_line_and_exit_2()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir["a.txt"], "x");
+        var run = Tool(dir["a.txt"], "--out", dir["o"], "--tokenizer", "nope");
+        run.Code.Should().Be(2);
+        run.Err.Trim().Should().NotContain("\n").And.Contain("--tokenizer nope").And.Contain("cl100k_base");
+    }
 }

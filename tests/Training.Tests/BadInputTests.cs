@@ -48,6 +48,22 @@ public class BadInputTests
     }
 
     [Fact]
+    public void A_uint32_shard_with_ids_beyond_the_vocabulary_is_refused_with_one_line()
+    {
+        using var dir = new TempDir();
+        // cl100k_base-sized ids (uint32 format): the first one the GPT-2 model cannot embed is named.
+        var ids = Enumerable.Range(0, 4000).Select(i => (uint)(i * 7 % 50257)).ToArray();
+        ids[1234] = 100257;
+        TokenShard.Write(dir.File("cl_000001.bin"), ids);
+
+        var (code, output, err) = Capture(o => TrainProgram.Run(TrainArgs(dir.File("cl_*.bin")), o));
+        code.Should().Be(1);
+        err.Trim().Should().NotContain("\n").And.Contain(dir.File("cl_000001.bin"))
+            .And.Contain("token 1234").And.Contain($"byte offset {1024 + 4 * 1234}").And.Contain("id 100257").And.Contain("50257");
+        output.Should().NotContain("step ");
+    }
+
+    [Fact]
     public void A_model_with_a_smaller_vocabulary_than_the_data_is_refused_by_train_and_sample()
     {
         using var dir = new TempDir();

@@ -145,6 +145,19 @@ public class DataLoaderTests
     }
 
     [Fact]
+    public void Reads_uint32_shards_as_it_reads_uint16_ones()
+    {
+        using var dir = new TempDir();
+        var tokens = Enumerable.Range(0, 30).Select(i => (uint)(70_000 + i)).ToArray();
+        TokenShard.Write(dir.File("l_train_000000.bin"), tokens);
+        using var loader = new DataLoader(dir.File("l_train_*.bin"), 2, 4, 0, 1, shuffle: false, vocabSize: 100_000);
+        loader.NextBatch();
+        loader.NextBatch();
+        loader.Inputs.Should().Equal(Enumerable.Range(70_008, 8));
+        loader.Targets.Should().Equal(Enumerable.Range(70_009, 8));
+    }
+
+    [Fact]
     public void A_shard_too_small_for_one_step_is_rejected_naming_the_file()
     {
         using var dir = new TempDir();

@@ -9,7 +9,7 @@ namespace LlmNet.Tools.Eval;
 /// </summary>
 internal static class ConsoleProgress
 {
-    public static T Run<T>(string label, bool quiet, Func<Action<int, int>, T> work)
+    public static T Run<T>(string label, string unit, bool quiet, Func<Action<int, int>, T> work)
     {
         if (quiet) return work((_, _) => { });
         if (!Console.IsErrorRedirected)
@@ -33,7 +33,7 @@ internal static class ConsoleProgress
             double now = clock.Elapsed.TotalSeconds;
             if (done < total && now - lastPrint < 10) return;
             lastPrint = now;
-            Console.Error.WriteLine($"{label}: {done}/{total} examples, {done / Math.Max(now, 1e-9):F1} examples/s");
+            Console.Error.WriteLine($"{label}: {done}/{total} {unit}, {done / Math.Max(now, 1e-9):F1} {unit}/s");
         });
     }
 }

@@ -19,7 +19,7 @@ internal sealed class LaunchOptions
     };
     public Option<int?> WorldSize { get; } = new("--world-size")
     {
-        Description = "manual split: number of processes sharing the examples (ceil(N/size) each) [default: 1]",
+        Description = "manual split: number of processes sharing the work (HellaSwag: ceil(N/size) examples each; loss: a B·T slice of every sample each) [default: 1]",
     };
     public Option<int?> NumProcesses { get; } = new("--num-processes", "-pn")
     {
@@ -90,11 +90,11 @@ internal sealed class LaunchOptions
     /// The group this process sums its counts over: nobody for one process or a manual split; the NCCL group
     /// llm-train uses on CUDA; TCP (MASTER_ADDR/MASTER_PORT or -ps) on the CPU.
     /// </summary>
-    public static IProcessGroup Join(LaunchInfo launch, string resolvedDevice)
+    public static IProcessGroup Join(LaunchInfo launch, string resolvedDevice, string purpose)
     {
         if (launch.Launcher == "manual" || !launch.IsMultiProcess) return SingleProcess.Instance;
         return resolvedDevice == "cuda"
-            ? ProcessGroups.JoinCuda(launch, zeroStage: 0, "HellaSwag")
+            ? ProcessGroups.JoinCuda(launch, zeroStage: 0, purpose)
             : ProcessGroups.JoinTcp(launch);
     }
 }

@@ -14,8 +14,11 @@ public static class CommandLine
     /// </summary>
     public static RootCommand Build()
     {
-        var root = new RootCommand("Tokenize documents (parquet, JSON Lines, text) with GPT-2's BPE into llm.c token shards.");
+        var root = new RootCommand("Tokenize documents (parquet, JSON Lines, text) into llm.c token shards (GPT-2's BPE unless --tokenizer says otherwise); " +
+            "encode and decode print ids and text.");
         TokenizeCommand.Configure(root);
+        root.Add(EncodeCommand.Create());
+        root.Add(DecodeCommand.Create());
         root.Add(BenchCommand.Create());
         root.Add(HellaSwagCommand.Create());
         return root;

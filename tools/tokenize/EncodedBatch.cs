@@ -12,7 +12,7 @@ public sealed class EncodedBatch
 {
     [ThreadStatic] private static List<int>? t_ids;
 
-    private EncodedBatch(ushort[] tokens, int[] ends, DocumentPosition[] positions, long[] inputBytesDone)
+    private EncodedBatch(uint[] tokens, int[] ends, DocumentPosition[] positions, long[] inputBytesDone)
     {
         Tokens = tokens;
         Ends = ends;
@@ -20,7 +20,7 @@ public sealed class EncodedBatch
         InputBytesDone = inputBytesDone;
     }
 
-    public ushort[] Tokens { get; }
+    public uint[] Tokens { get; }
     /// <summary>Ends[i] is the index just past document i's last token in <see cref="Tokens"/>.</summary>
     public int[] Ends { get; }
     public DocumentPosition[] Positions { get; }
@@ -28,26 +28,24 @@ public sealed class EncodedBatch
     public long[] InputBytesDone { get; }
     public int Count => Positions.Length;
 
-    public ReadOnlySpan<ushort> DocumentTokens(int i) => Tokens.AsSpan((i == 0 ? 0 : Ends[i - 1])..Ends[i]);
+    public ReadOnlySpan<uint> DocumentTokens(int i) => Tokens.AsSpan((i == 0 ? 0 : Ends[i - 1])..Ends[i]);
 
-    public static EncodedBatch Encode(Document[] documents)
+    public static EncodedBatch Encode(Document[] documents, ITextTokenizer tokenizer)
     {
-        var tokenizer = Gpt2Tokenizer.Shared;
         var ids = t_ids ??= new List<int>(1 << 16);
         long chars = 0;
         foreach (var d in documents) chars += d.Text.Length;
         // English runs at about 4 characters per token; the buffer grows if a batch needs more.
-        var tokens = new ushort[chars / 3 + documents.Length + 16];
+        var tokens = new uint[chars / 3 + documents.Length + 16];
         var ends = new int[documents.Length];
         int count = 0;
         for (int i = 0; i < documents.Length; i++)
         {
             ids.Clear();
-            ids.Add(Gpt2Tokenizer.EndOfText);
+            ids.Add(tokenizer.EndOfText);
             tokenizer.EncodeTo(documents[i].Text, ids);
             if (count + ids.Count > tokens.Length) Array.Resize(ref tokens, Math.Max(tokens.Length * 2, count + ids.Count));
-            // Every GPT-2 id is below 50257, so it fits the shard's uint16.
-            for (int k = 0; k < ids.Count; k++) tokens[count + k] = (ushort)ids[k];
+            for (int k = 0; k < ids.Count; k++) tokens[count + k] = (uint)ids[k];
             count += ids.Count;
             ends[i] = count;
         }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using LlmNet.Common.Formats;
 using LlmNet.Common.IO;
+using LlmNet.Common.Text;
 using LlmNet.Tools.Tokenize.Inputs;
 
 namespace LlmNet.Tools.Tokenize;
@@ -29,6 +30,8 @@ public sealed record ProgressManifest
     public required string Prefix { get; init; }
     public required long ShardSize { get; init; }
     public required string Column { get; init; }
+    /// <summary>The --tokenizer of the run; manifests written before it existed were gpt2.</summary>
+    public string Tokenizer { get; init; } = TokenizerCatalog.Default;
     public required List<InputFingerprint> Inputs { get; init; }
     public int ShardsWritten { get; init; }
     public long TokensWritten { get; init; }
@@ -58,12 +61,13 @@ public sealed record ProgressManifest
         AtomicFile.Write(path, s => JsonSerializer.Serialize(s, this, ManifestJson.Default.ProgressManifest));
 
     /// <summary>Why this manifest cannot be continued with the given settings, or null when it can.</summary>
-    public string? Mismatch(string prefix, long shardSize, string column, IReadOnlyList<InputFingerprint> inputs)
+    public string? Mismatch(string prefix, long shardSize, string column, string tokenizer, IReadOnlyList<InputFingerprint> inputs)
     {
         if (Format != CurrentFormat) return $"format {Format} (this tool writes {CurrentFormat})";
         if (Prefix != prefix) return $"prefix \"{Prefix}\" (now \"{prefix}\")";
         if (ShardSize != shardSize) return $"shard size {ShardSize} (now {shardSize})";
         if (Column != column) return $"column \"{Column}\" (now \"{column}\")";
+        if (Tokenizer != tokenizer) return $"tokenizer {Tokenizer} (now {tokenizer})";
         if (Inputs.Count != inputs.Count) return $"{Inputs.Count} inputs (now {inputs.Count})";
         for (int i = 0; i < inputs.Count; i++)
         {

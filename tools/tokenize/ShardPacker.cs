@@ -13,9 +13,13 @@ public readonly record struct ShardWritten(int Index, string Path, long Tokens, 
 /// filled to exactly the shard size and written, and the rest of the document starts the next shard.
 /// Shard 0 is "val", the others "train"; the last shard holds the remainder. Unlike fineweb.py, a
 /// document longer than a whole shard simply keeps filling shards instead of failing.
+/// Ids are written as uint16 or uint32 by <paramref name="format"/> (the tokenizer's vocabulary decides).
 /// </summary>
-public sealed class ShardPacker(string directory, string prefix, long shardSize, int firstShardIndex, Action<ShardWritten> onShardWritten) : IDisposable
+public sealed class ShardPacker(string directory, string prefix, long shardSize, int firstShardIndex, Action<ShardWritten> onShardWritten,
+    ShardFormat? format = null) : IDisposable
 {
+    private readonly ShardFormat _format = format ?? ShardFormat.UInt16;
+    private ushort[] _narrow = [];
     private TokenShardWriter? _current;
 
     public int NextShardIndex { get; private set; } = firstShardIndex;
@@ -29,7 +33,7 @@ public sealed class ShardPacker(string directory, string prefix, long shardSize,
     /// Appends one document's tokens (EOT first). <paramref name="skip"/> tokens of it are already in
     /// earlier shards (a resumed run re-reads the document that was split across the last boundary).
     /// </summary>
-    public void Add(ReadOnlySpan<ushort> document, DocumentPosition position, int skip = 0)
+    public void Add(ReadOnlySpan<uint> document, DocumentPosition position, int skip = 0)
     {
         var rest = document[skip..];
         int consumed = skip;
@@ -52,12 +56,16 @@ public sealed class ShardPacker(string directory, string prefix, long shardSize,
 
     private string CurrentPath => Path.Combine(directory, ShardName(prefix, NextShardIndex));
 
-    private void Write(ReadOnlySpan<ushort> tokens)
+    private void Write(ReadOnlySpan<uint> tokens)
     {
         try
         {
-            _current ??= new TokenShardWriter(CurrentPath);
-            _current.Write(tokens);
+            _current ??= new TokenShardWriter(CurrentPath, _format);
+            if (_format == ShardFormat.UInt32) { _current.Write(tokens); return; }
+            // The tokenizer's vocabulary fits uint16 (ShardFormat.ForVocabulary), so narrowing loses nothing.
+            if (_narrow.Length < tokens.Length) _narrow = new ushort[Math.Max(tokens.Length, 1 << 16)];
+            for (int i = 0; i < tokens.Length; i++) _narrow[i] = (ushort)tokens[i];
+            _current.Write(_narrow.AsSpan(0, tokens.Length));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

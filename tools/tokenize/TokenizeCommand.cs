@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LlmNet.Common.Cli;
+using LlmNet.Common.Text;
 using Spectre.Console;
 
 namespace LlmNet.Tools.Tokenize;
@@ -12,7 +13,7 @@ public static class TokenizeCommand
         var inputs = new Argument<string[]>("INPUT")
         {
             Arity = ArgumentArity.OneOrMore,
-            Description = "Input files, tokenized in the order given: .parquet (a text column), .jsonl (one JSON object per line) or .txt (the whole file is one document)",
+            Description = "Input files, tokenized in the order given: .parquet (a text column), .jsonl (one JSON object per line) or .txt (the whole file is one document); .jsonl and .txt may be .gz or .zst",
         };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "Directory for the shards and the resume manifest (created if missing)", HelpName = "DIR" };
         var prefix = new Option<string>("--prefix") { DefaultValueFactory = _ => TokenizeSettings.DefaultPrefix, Description = "Shard name prefix: PREFIX_val_000000.bin, PREFIX_train_000001.bin, ...", HelpName = "NAME" };
@@ -21,13 +22,14 @@ public static class TokenizeCommand
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Environment.ProcessorCount, Description = "Encoding workers", HelpName = "N" };
         var restart = new Option<bool>("--restart") { Description = "Discard an earlier run's shards and manifest in DIR (same prefix) and start over" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only errors" };
+        var tokenizer = EncodeCommand.TokenizerOption();
         root.Add(inputs);
-        foreach (var option in new Option[] { output, prefix, shardSize, column, threads, restart, quiet }) root.Add(option);
+        foreach (var option in new Option[] { output, prefix, shardSize, column, threads, restart, tokenizer, quiet }) root.Add(option);
 
         root.SetAction(parsed => ToolRunner.Run(CommandLine.ToolName, ct =>
         {
             var settings = new TokenizeSettings(parsed.GetValue(inputs)!, parsed.GetValue(output)!, parsed.GetValue(prefix)!,
-                parsed.GetValue(shardSize), parsed.GetValue(column)!, parsed.GetValue(threads), parsed.GetValue(restart));
+                parsed.GetValue(shardSize), parsed.GetValue(column)!, parsed.GetValue(threads), parsed.GetValue(restart), parsed.GetValue(tokenizer)!);
             if (settings.Threads < 1) throw new UsageException($"--threads {settings.Threads}: need at least 1");
             return Run(settings, parsed.GetValue(quiet), ct);
         }));

@@ -3,13 +3,15 @@ using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using LlmNet.Common.Cli;
 using LlmNet.Common.Formats;
+using LlmNet.Common.Text;
 using LlmNet.Tools.Tokenize.Inputs;
 
 namespace LlmNet.Tools.Tokenize;
 
 /// <summary>What one tokenize run is asked to do.</summary>
 public sealed record TokenizeSettings(IReadOnlyList<string> Inputs, string OutputDirectory, string Prefix = TokenizeSettings.DefaultPrefix,
-    long ShardSize = TokenizeSettings.DefaultShardSize, string Column = "text", int Threads = 0, bool Restart = false)
+    long ShardSize = TokenizeSettings.DefaultShardSize, string Column = "text", int Threads = 0, bool Restart = false,
+    string Tokenizer = TokenizerCatalog.Default)
 {
     public const string DefaultPrefix = "edu_fineweb";
     public const long DefaultShardSize = 100_000_000;
@@ -36,10 +38,16 @@ public sealed class TokenizeRun(TokenizeSettings settings)
     public event Action<TokenizeProgress>? Progress;
     public event Action<ShardWritten>? ShardWritten;
 
+    private ITextTokenizer _tokenizer = Gpt2Tokenizer.Shared;
+    private ShardFormat _format = ShardFormat.UInt16;
+
     public async Task<TokenizeResult> RunAsync(CancellationToken ct)
     {
-        if (settings.ShardSize < 1 || settings.ShardSize > TokenShard.MaxTokens)
-            throw new UsageException($"--shard-size {settings.ShardSize} is out of range; a shard holds 1..{TokenShard.MaxTokens} tokens");
+        _tokenizer = TokenizerCatalog.Open(settings.Tokenizer);
+        // Vocabularies above 65,536 ids need llm.c's uint32 shards (dev/data/data_common.py, as for LLaMA-3).
+        _format = ShardFormat.ForVocabulary(_tokenizer.VocabSize);
+        if (settings.ShardSize < 1 || settings.ShardSize > _format.MaxTokens)
+            throw new UsageException($"--shard-size {settings.ShardSize} is out of range; a {_format} shard holds 1..{_format.MaxTokens} tokens");
         if (settings.Prefix.Length == 0 || settings.Prefix.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || settings.Prefix.Contains('/'))
             throw new UsageException($"--prefix \"{settings.Prefix}\" is not a valid file name prefix");
         var inputs = ValidateInputs();
@@ -55,7 +63,7 @@ public sealed class TokenizeRun(TokenizeSettings settings)
         if (settings.Restart) OutputDirectory.RemoveRun(dir, settings.Prefix, manifestPath);
         if (manifest is not null)
         {
-            if (manifest.Mismatch(settings.Prefix, settings.ShardSize, settings.Column, fingerprints) is { } why)
+            if (manifest.Mismatch(settings.Prefix, settings.ShardSize, settings.Column, _tokenizer.Name, fingerprints) is { } why)
                 throw new ToolException($"{manifestPath}: records a different run ({why}). Re-run with --restart to start over, or use another --out or --prefix");
             if (manifest.Complete)
                 return new TokenizeResult(true, true, manifest.ShardsWritten, manifest.DocumentsStarted, manifest.TokensWritten, 0, 0, TimeSpan.Zero);
@@ -68,7 +76,7 @@ public sealed class TokenizeRun(TokenizeSettings settings)
 
         manifest ??= new ProgressManifest
         {
-            Prefix = settings.Prefix, ShardSize = settings.ShardSize, Column = settings.Column, Inputs = fingerprints,
+            Prefix = settings.Prefix, ShardSize = settings.ShardSize, Column = settings.Column, Tokenizer = _tokenizer.Name, Inputs = fingerprints,
             Next = new DocumentPosition(0, 0, 0),
         };
         bool resumed = manifest.ShardsWritten > 0;
@@ -111,7 +119,7 @@ public sealed class TokenizeRun(TokenizeSettings settings)
             SaveManifest(state, manifestPath);
             ShardWritten?.Invoke(shard);
             Report(force: true);
-        });
+        }, _format);
 
         var last = start.Next;
         try
@@ -200,7 +208,7 @@ public sealed class TokenizeRun(TokenizeSettings settings)
             await workers.WaitAsync(ct);
             var encoding = Task.Run(() =>
             {
-                try { return EncodedBatch.Encode(documents); }
+                try { return EncodedBatch.Encode(documents, _tokenizer); }
                 finally { workers.Release(); }
             });
             await output.WriteAsync(encoding, ct);

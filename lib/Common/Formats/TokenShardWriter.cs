@@ -15,8 +15,9 @@ public sealed class TokenShardWriter : IDisposable
     private readonly string _tempPath;
     private FileStream? _stream;
 
-    public TokenShardWriter(string path)
+    public TokenShardWriter(string path, ShardFormat? format = null)
     {
+        Format = format ?? ShardFormat.UInt16;
         Path = System.IO.Path.GetFullPath(path);
         _tempPath = AtomicFile.TempPathFor(Path);
         _stream = new FileStream(_tempPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
@@ -27,16 +28,33 @@ public sealed class TokenShardWriter : IDisposable
     /// <summary>The final path of the shard.</summary>
     public string Path { get; }
 
+    /// <summary>The width of the ids this writer stores.</summary>
+    public ShardFormat Format { get; }
+
     /// <summary>Tokens written so far.</summary>
     public long Count { get; private set; }
 
+    /// <summary>Appends ids to a uint16 shard.</summary>
     public void Write(ReadOnlySpan<ushort> tokens)
     {
+        if (Format != ShardFormat.UInt16) throw new InvalidOperationException($"{Path}: a {Format} shard takes uint ids");
+        Append(MemoryMarshal.AsBytes(tokens), tokens.Length);
+    }
+
+    /// <summary>Appends ids to a uint32 shard.</summary>
+    public void Write(ReadOnlySpan<uint> tokens)
+    {
+        if (Format != ShardFormat.UInt32) throw new InvalidOperationException($"{Path}: a {Format} shard takes ushort ids");
+        Append(MemoryMarshal.AsBytes(tokens), tokens.Length);
+    }
+
+    private void Append(ReadOnlySpan<byte> bytes, int tokens)
+    {
         var stream = _stream ?? throw new ObjectDisposedException(nameof(TokenShardWriter));
-        if (Count + tokens.Length > TokenShard.MaxTokens)
-            throw new InvalidOperationException($"{Path}: a shard holds at most {TokenShard.MaxTokens} tokens");
-        stream.Write(MemoryMarshal.AsBytes(tokens));
-        Count += tokens.Length;
+        if (Count + tokens > Format.MaxTokens)
+            throw new InvalidOperationException($"{Path}: a {Format} shard holds at most {Format.MaxTokens} tokens");
+        stream.Write(bytes);
+        Count += tokens;
     }
 
     /// <summary>Writes the header, flushes to disk and moves the shard to its final name.</summary>
@@ -45,8 +63,8 @@ public sealed class TokenShardWriter : IDisposable
         var stream = _stream ?? throw new ObjectDisposedException(nameof(TokenShardWriter));
         if (Count == 0) throw new InvalidOperationException($"{Path}: a shard must hold at least one token");
         Span<byte> counts = stackalloc byte[12];
-        BinaryPrimitives.WriteInt32LittleEndian(counts, TokenShard.Magic);
-        BinaryPrimitives.WriteInt32LittleEndian(counts[4..], TokenShard.Version);
+        BinaryPrimitives.WriteInt32LittleEndian(counts, Format.Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(counts[4..], Format.Version);
         BinaryPrimitives.WriteInt32LittleEndian(counts[8..], (int)Count);
         stream.Position = 0;
         stream.Write(counts);

@@ -17,7 +17,7 @@ namespace LlmNet.Common.Text;
 /// straight to its id; any other piece goes through a per-thread cache and, on a miss, through
 /// <see cref="BytePairMerger"/>.
 /// </remarks>
-public sealed class Gpt2Tokenizer
+public sealed class Gpt2Tokenizer : ITextTokenizer
 {
     public const int EndOfText = 50256;
     public const int VocabSize = 50257;
@@ -53,6 +53,10 @@ public sealed class Gpt2Tokenizer
 
     /// <summary>The byte-pair merger (tests drive its two merge strategies directly).</summary>
     internal BytePairMerger Merger => _merger;
+
+    string ITextTokenizer.Name => "gpt2";
+    int ITextTokenizer.VocabSize => VocabSize;
+    int ITextTokenizer.EndOfText => EndOfText;
 
     /// <summary>One process-wide instance; thread-safe for concurrent Encode/Decode.</summary>
     public static Gpt2Tokenizer Shared => s_shared.Value;
@@ -91,6 +95,7 @@ public sealed class Gpt2Tokenizer
     /// <summary>Decodes ids to text; EOT decodes to "&lt;|endoftext|&gt;". Invalid UTF-8 becomes U+FFFD.</summary>
     public string Decode(ReadOnlySpan<int> ids)
     {
+        TokenIds.Check(ids, VocabSize, "gpt2");
         var bytes = new List<byte>(ids.Length * 4);
         foreach (int id in ids) bytes.AddRange(TokenBytes(id));
         return Encoding.UTF8.GetString([.. bytes]);

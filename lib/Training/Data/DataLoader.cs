@@ -17,7 +17,7 @@ public sealed class DataLoader : IDisposable
     private int[] _shardIndices;
     private int[] _intraShardIndices = [];
     private MappedTokenShard? _shard;
-    private readonly ushort[] _buffer;
+    private readonly int[] _buffer; // ids of either shard width, widened
 
     /// <param name="vocabSize">
     /// When given, every shard's token ids are checked against it at construction (<see cref="MappedTokenShard.CheckIds"/>),
@@ -55,7 +55,7 @@ public sealed class DataLoader : IDisposable
         _shardIndices = new int[_files.Count];
         for (int i = 0; i < _shardIndices.Length; i++) _shardIndices[i] = i;
         _rng = new Mt19937((uint)(42 + rank));
-        _buffer = new ushort[B * T + 1];
+        _buffer = new int[B * T + 1];
         Inputs = new int[B * T];
         Targets = new int[B * T];
         Reset();

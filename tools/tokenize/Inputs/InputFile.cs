@@ -8,18 +8,23 @@ public enum InputKind { Parquet, JsonLines, PlainText }
 /// <summary>Opens an input file as a stream of documents, in file order.</summary>
 public static class InputFile
 {
-    public const string AcceptedExtensions = ".parquet, .jsonl (.ndjson, .json) or .txt";
+    public const string AcceptedExtensions = ".parquet, .jsonl (.ndjson, .json) or .txt, the last two also as .gz or .zst";
 
     public static InputKind KindOf(string path)
     {
-        string ext = Path.GetExtension(path).ToLowerInvariant();
-        return ext switch
+        if (InputStreams.IsStdin(path))
+            throw new UsageException("INPUT -: shards are written from files only (a resumed run re-reads them); save standard input to a file, or use llm-tokenize encode");
+        string ext = Path.GetExtension(InputStreams.ContentName(path)).ToLowerInvariant();
+        var kind = ext switch
         {
             ".parquet" => InputKind.Parquet,
             ".jsonl" or ".ndjson" or ".json" => InputKind.JsonLines,
             ".txt" or ".text" => InputKind.PlainText,
             _ => throw new UsageException($"{path}: unknown input type '{ext}'; expected {AcceptedExtensions}"),
         };
+        if (kind == InputKind.Parquet && InputStreams.CompressionOf(path).Length > 0)
+            throw new UsageException($"{path}: parquet compresses inside the file; give the .parquet itself");
+        return kind;
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ using LlmNet.Common.Formats;
 namespace LlmNet.Tools.Tokenize.Inputs;
 
 /// <summary>
-/// JSON Lines: one JSON object per line, the document text in a string field ("text" by default).
+/// JSON Lines (or its .gz/.zst): one JSON object per line, the document text in a string field ("text" by default).
 /// Blank lines are skipped. Each document remembers the byte offset of its line, so a resumed run
 /// seeks straight to it.
 /// </summary>
@@ -14,13 +14,29 @@ public static class JsonLinesInput
     public static async IAsyncEnumerable<Document> ReadAsync(string path, int inputIndex, string field, long startIndex, long startOffset,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: false);
-        long length = stream.Length;
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: false);
+        long length = file.Length;
         if (length == 0) throw new DataFormatException(path, "is empty: a JSON Lines input must hold at least one document", "Remove it from the inputs");
-        if (startOffset > length) throw new DataFormatException(path, $"is shorter ({length} bytes) than when tokenizing started", "The input changed; re-run with --restart");
-        stream.Position = startOffset;
+        bool compressed = InputStreams.CompressionOf(path).Length > 0;
+        // Offsets count the JSON Lines bytes: a compressed input is decompressed from its start and read past them.
+        await using var stream = InputStreams.Decompress(path, file);
+        if (!compressed)
+        {
+            if (startOffset > length) throw new DataFormatException(path, $"is shorter ({length} bytes) than when tokenizing started", "The input changed; re-run with --restart");
+            stream.Position = startOffset;
+        }
+        else if (startOffset > 0)
+        {
+            byte[] skip = new byte[1 << 16];
+            for (long left = startOffset; left > 0;)
+            {
+                int read = InputStreams.Guard(path, () => stream.Read(skip, 0, (int)Math.Min(skip.Length, left)));
+                if (read == 0) throw new DataFormatException(path, $"holds fewer than the {startOffset} bytes read when tokenizing started", "The input changed; re-run with --restart");
+                left -= read;
+            }
+        }
 
-        var lines = new LineReader(stream, startOffset);
+        var lines = new LineReader(path, stream, startOffset);
         long index = startIndex;
         long lineNumber = 0;
         while (lines.Next(out var line, out long lineOffset))
@@ -31,7 +47,8 @@ public static class JsonLinesInput
             if (lineOffset == 0 && line.Span.StartsWith("\uFEFF"u8)) line = line[3..];
             if (IsBlank(line.Span)) continue;
             string text = ParseText(path, line, field, startOffset == 0 ? lineNumber.ToString() : $"at byte {lineOffset}");
-            yield return new Document(text, new DocumentPosition(inputIndex, index++, lineOffset), lines.Offset);
+            // Progress counts bytes of the file as stored (compressed bytes read, for a compressed input).
+            yield return new Document(text, new DocumentPosition(inputIndex, index++, lineOffset), compressed ? file.Position : lines.Offset);
         }
         if (index == 0) throw new DataFormatException(path, "holds no documents (only blank lines)", "Remove it from the inputs");
     }
@@ -69,7 +86,7 @@ public static class JsonLinesInput
     }
 
     /// <summary>Splits a stream into lines of bytes (without the '\n'), tracking each line's byte offset.</summary>
-    private sealed class LineReader(Stream stream, long offset)
+    private sealed class LineReader(string path, Stream stream, long offset)
     {
         private byte[] _buffer = new byte[1 << 20];
         private int _start, _end;
@@ -116,7 +133,7 @@ public static class JsonLinesInput
                 _end = pending;
             }
             if (_end == _buffer.Length) Array.Resize(ref _buffer, _buffer.Length * 2);
-            int read = stream.Read(_buffer, _end, _buffer.Length - _end);
+            int read = InputStreams.Guard(path, () => stream.Read(_buffer, _end, _buffer.Length - _end));
             if (read == 0) _eof = true;
             int searchFrom = _end;
             _end += read;
