@@ -31,15 +31,14 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     private readonly int _recompute, _geluFusion;
     private readonly bool _keepMaster;              // -w 1: fp32 master weights; -w 0: AdamW reads the bf16 parameters
     private readonly bool _training;                // false: forward passes only, no gradients, optimizer state or backward scratch
-    private readonly FlashKernels _flash;              // the attention kernels: LLMNET_FLASH, or the module's fastest set
+    private readonly FlashKernels _flash;           // the attention kernels: the module's fastest set
     private readonly IProcessGroup _group;
     private readonly NcclCommunicator? _comm;       // null for one process
     private readonly ZeroShardLayout _shard;        // where this process's m, v and master live
     private readonly ZeroCollectives? _sync;
     private bool _gradientsPendingReduce;           // backward ran since the last gradient exchange
-    // The last micro-step's exchange overlapped with backward (LLMNET_OVERLAP_REDUCE, default on): the
-    // collectives go onto their own stream, each layer's behind an event recorded after its backward.
-    private readonly bool _overlapReduce = OverlappedGradientExchange.EnabledByEnvironment();
+    // The last micro-step's exchange overlaps with backward: the collectives go onto their own stream, each
+    // layer's behind an event recorded after its backward.
     private CudaSideStream? _ncclStream;                // created with the first overlapped exchange
     private OverlappedGradientExchange? _exchange;
     private ulong _rng;
@@ -98,10 +97,10 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
             _recompute = options.Recompute;
             _geluFusion = options.GeluFusion >= 0 ? Math.Min(options.GeluFusion, 2) : (_device.ComputeMajor >= 9 ? 2 : 0);
             _k = KernelModule.LoadDefault(_device);
-            _flash = FlashKernels.FromEnvironment(_k);
+            _flash = FlashKernels.For(_k);
             _classifierStaged = config.PaddedVocabSize * 2 <= _device.MaxSharedMemoryPerBlockOptin;
             AllowLargeSharedMemory();
-            _mm = new Matmul(_device, Matmul.TuningEnabledByEnvironment() ? _k : null);
+            _mm = new Matmul(_device);
 
             long n = _layout.Count, L = config.NumLayers, C = config.Channels, bt = (long)maxBatch * maxSeq;
             long nh = config.NumHeads, vp = config.PaddedVocabSize;
@@ -188,8 +187,6 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     public int GeluFusion => _geluFusion;
     /// <summary>False for an inference-only backend (<see cref="CudaBackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
     public bool IsTraining => _training;
-    /// <summary>What matmul tuning kept for each large product (empty unless LLMNET_MATMUL_TUNE=1).</summary>
-    public IReadOnlyList<string> MatmulTuningLog => _mm.TuningLog;
     /// <summary>The attention kernels in use (head size 64).</summary>
     public FlashKernels Flash => _flash;
 
@@ -514,9 +511,9 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
 
     /// <summary>
     /// Backward, waited for; on the last micro-step of an accumulation window with several processes, also averages the
-    /// gradients across them, each layer's as soon as its backward is queued (or, with LLMNET_OVERLAP_REDUCE=0,
-    /// after the whole pass). Either way the averages are complete when this returns. (Called without it, the
-    /// exchange happens at the first of <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
+    /// gradients across them, each layer's as soon as its backward is queued. The averages are complete when this
+    /// returns. (Called without it, the exchange happens after the whole pass, at the first of
+    /// <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
     /// </summary>
     public void Backward(float lossScale, bool lastMicroStep)
     {
@@ -528,7 +525,7 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
     private void QueueBackward(float lossScale, bool lastMicroStep)
     {
         RequireTraining(nameof(Backward));
-        bool overlap = lastMicroStep && _sync is not null && _overlapReduce;
+        bool overlap = lastMicroStep && _sync is not null;
         if (overlap) BeginOverlappedExchange();
         try { BackwardPass(lossScale); }
         catch when (overlap) { _exchange!.Abandon(); throw; }
@@ -911,9 +908,6 @@ public sealed class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRou
         _k.AllowSharedMemory("layernorm_backward", LayerNormBackwardSharedBytes);
         if (UseFlash)
         {
-            if (!_flash.AvailableIn(_k))
-                throw new ArgumentException($"{FlashKernels.EnvironmentVariable}: {_flash} includes wgmma (w1) kernels, which need a GPU of compute " +
-                                            $"capability 9.0 (sm_90a); this one is {_device.Arch}");
             FlashKernels.Prepare(_k);
             return;
         }

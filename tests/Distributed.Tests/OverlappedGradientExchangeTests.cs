@@ -108,17 +108,4 @@ public sealed class OverlappedGradientExchangeTests
         RunPass(new OverlappedGradientExchange(sync, log, D12.NumLayers), D12.NumLayers);
         log.Calls.Should().OnlyContain(c => c.Contains("waits"));
     }
-
-    [Theory]
-    [InlineData(null, true)]
-    [InlineData("", true)]
-    [InlineData("1", true)]
-    [InlineData(" 0 ", false)]
-    public void The_environment_variable_selects_the_schedule(string? value, bool overlap) =>
-        OverlappedGradientExchange.EnabledByEnvironment(name => name == "LLMNET_OVERLAP_REDUCE" ? value : null).Should().Be(overlap);
-
-    [Fact]
-    public void Other_values_of_the_variable_are_an_error_naming_it() =>
-        FluentActions.Invoking(() => OverlappedGradientExchange.EnabledByEnvironment(_ => "yes"))
-            .Should().Throw<ArgumentException>().WithMessage("LLMNET_OVERLAP_REDUCE='yes' must be 1*or 0*");
 }
