@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlmNet.Common.Cli;
+using LlmNet.Common.Logs;
 using LlmNet.Common.Text;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
@@ -31,7 +32,7 @@ public sealed class Trainer : IDisposable
     private readonly DataLoader _train, _val;
     private readonly LearningRateScheduler _scheduler;
     private readonly CheckpointDirectory? _checkpoints;
-    private readonly MainLog? _log;
+    private readonly MainLogWriter? _log;
     private XorShift _srRng;
     private ulong _srRngLastUpdate;
 
@@ -87,7 +88,7 @@ public sealed class Trainer : IDisposable
                 {
                     throw new ToolException($"{options.OutputDir}: cannot create the output folder ({e.Message}). Choose a writable -o");
                 }
-                _log = new MainLog(Path.Combine(options.OutputDir, "main.log"), truncate: options.Resume == 0);
+                _log = new MainLogWriter(Path.Combine(options.OutputDir, "main.log"), truncate: options.Resume == 0);
             }
             // A kill -9 during a checkpoint write leaves its temporary behind, and a crash-and-retry loop would pile
             // them up (22 GB per checkpoint at d48). No rank writes a checkpoint before the first update, which needs

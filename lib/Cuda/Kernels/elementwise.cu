@@ -111,14 +111,3 @@ extern "C" __global__ void gelu_backward_inplace(bf16* d, const bf16* inp, long 
     for (int k = 0; k < 8; k++) g.v[k] *= gelu_grad(x.v[k]);
     store8(d + idx, g);
 }
-
-// a += b elementwise (bf16, rounded to nearest).
-extern "C" __global__ void add_inplace(bf16* a, const bf16* b, long n)
-{
-    long idx = ((long)blockIdx.x * blockDim.x + threadIdx.x) * 8;
-    if (idx >= n) return;
-    Vec8 x = load8(a + idx);
-    Vec8 y = load8(b + idx);
-    for (int k = 0; k < 8; k++) x.v[k] += y.v[k];
-    store8(a + idx, x);
-}
