@@ -2,7 +2,10 @@ using LlmNet.Model.Random;
 
 namespace LlmNet.Model;
 
-/// <summary>Fresh GPT-2 parameters, initialised exactly as llm.c does for a model descriptor (spec §6.2).</summary>
+/// <summary>
+/// Fresh GPT-2 parameters, initialised exactly as llm.c does for a model descriptor (train_gpt2.cu:
+/// gpt_build_from_descriptor).
+/// </summary>
 public static class GptModel
 {
     public const uint InitSeed = 42;

@@ -1,8 +1,9 @@
 namespace LlmNet.Model;
 
 /// <summary>
-/// The 16 parameter tensors of GPT-2 in llm.c's order and layer-major layout (spec §2.1): one flat
-/// buffer, each tensor at a fixed offset. Gradients, AdamW moments and master weights share it.
+/// The 16 parameter tensors of GPT-2 in llm.c's order and layer-major layout (train_gpt2.cu: ParameterTensors,
+/// fill_in_parameter_sizes): one flat buffer, each tensor at a fixed offset. Gradients, AdamW moments and master
+/// weights share it.
 /// </summary>
 public sealed class ParameterLayout
 {

@@ -1,8 +1,8 @@
 namespace LlmNet.Training;
 
 /// <summary>
-/// Every setting of a training run, with llm.c's train_gpt2.cu defaults (spec §5). The command line
-/// (llm.c's single-dash flags or the long names) fills it; the trainer only reads it.
+/// Every setting of a training run, with llm.c's train_gpt2.cu defaults (main's argument loop, error_usage). The
+/// command line (llm.c's single-dash flags or the long names) fills it; the trainer only reads it.
 /// </summary>
 public sealed record TrainOptions
 {

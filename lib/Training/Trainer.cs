@@ -13,7 +13,7 @@ using LlmNet.Training.Sampling;
 namespace LlmNet.Training;
 
 /// <summary>
-/// llm.c's training loop (train_gpt2.cu main, spec §2.3, §5–§8) over any <see cref="IGptBackend"/>:
+/// llm.c's training loop (train_gpt2.cu: main) over any <see cref="IGptBackend"/>:
 /// for step = start..N, at the top of each step validation, HellaSwag, sampling and checkpointing on
 /// their schedules, then (unless it is the last step) one update of grad_accum micro-steps with global
 /// norm clipping, outlier-based skipping and AdamW. Logs and checkpoints match llm.c's files.

@@ -4,12 +4,13 @@ namespace LlmNet.Common.Logs;
 
 /// <summary>
 /// Appends llm.c's main.log lines (<see cref="MainLog.TrainLine"/>, <see cref="MainLog.ValLine"/>,
-/// <see cref="MainLog.EvalLine"/>) as llm.c's train_gpt2.cu main loop does: one line per event, each appended by
-/// reopening the file, so the log is readable while training runs and survives a kill. Written by rank 0 only.
+/// <see cref="MainLog.EvalLine"/>) as llm.c's llmc/logger.h does (logger_log_train, logger_log_val, logger_log_eval):
+/// one line per event, each appended by reopening the file, so the log is readable while training runs and survives a
+/// kill. Written by rank 0 only.
 /// </summary>
 public sealed class MainLogWriter
 {
-    /// <summary>Creates the log's folder, and with <paramref name="truncate"/> empties the log (a fresh run, -y 0).</summary>
+    /// <summary>Creates the log's folder, and with <paramref name="truncate"/> empties the log (a fresh run, -y 0; llm.c's logger_init).</summary>
     public MainLogWriter(string path, bool truncate)
     {
         Path = path;

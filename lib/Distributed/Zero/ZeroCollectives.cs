@@ -14,11 +14,12 @@ public interface ICollectives
 }
 
 /// <summary>
-/// The collectives of one training step in llm.c's pattern (spec §6.7), on flat device buffers laid out like
-/// <see cref="ParameterLayout"/> (element type <paramref name="type"/>, normally bf16). Gradients are averaged
-/// in place: all-reduce with ZeRO-0; with ZeRO-1 a reduce-scatter that leaves this rank's averaged chunk at
-/// its own offset inside each layer's copy. After AdamW has updated its chunks, ZeRO-1 all-gathers them back
-/// into the full parameters. Every pointer is the start of a whole buffer; offsets are applied here.
+/// The collectives of one training step in llm.c's pattern (llmc/zero.cuh: multi_gpu_async_reduce_gradient;
+/// train_gpt2.cu: gpt2_backward_and_reduce, gpt2_update), on flat device buffers laid out like
+/// <see cref="ParameterLayout"/> (element type <paramref name="type"/>, normally bf16). Gradients are averaged in place:
+/// all-reduce with ZeRO-0; with ZeRO-1 a reduce-scatter that leaves this rank's averaged chunk at its own offset inside
+/// each layer's copy. After AdamW has updated its chunks, ZeRO-1 all-gathers them back into the full parameters. Every
+/// pointer is the start of a whole buffer; offsets are applied here.
 /// </summary>
 public sealed class ZeroCollectives(ICollectives nccl, ZeroShardLayout shard, NcclDataType type)
 {

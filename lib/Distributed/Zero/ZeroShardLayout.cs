@@ -13,12 +13,13 @@ namespace LlmNet.Distributed.Zero;
 public readonly record struct ShardSlice(int Tensor, int Layer, long LayerOffset, long LayerSize, long ParameterOffset, long ShardOffset, long Count);
 
 /// <summary>
-/// Where this rank's part of the optimizer state lives (spec §2.2, §6.7). With ZeRO-1 every layer's copy of
-/// every tensor is cut into nproc equal contiguous chunks and rank r owns chunk r: reduce-scatter leaves the
-/// averaged chunk in place at <see cref="ShardSlice.ParameterOffset"/>, AdamW updates it with m/v/master at
-/// <see cref="ShardSlice.ShardOffset"/>, and an all-gather of each slice rebuilds the full parameters.
-/// Tensor i's region of the sharded buffers starts at offset_i / nproc. With ZeRO-0 the shard is the whole
-/// buffer and slices are the full per-layer tensors at identical offsets.
+/// Where this rank's part of the optimizer state lives (llm.c llmc/zero.cuh: multi_gpu_get_shard_offset, as
+/// train_gpt2.cu's gpt2_update and save_state use it). With ZeRO-1 every layer's copy of every tensor is cut into nproc
+/// equal contiguous chunks and rank r owns chunk r: reduce-scatter leaves the averaged chunk in place at
+/// <see cref="ShardSlice.ParameterOffset"/>, AdamW updates it with m/v/master at <see cref="ShardSlice.ShardOffset"/>, and
+/// an all-gather of each slice rebuilds the full parameters. Tensor i's region of the sharded buffers starts at
+/// offset_i / nproc. With ZeRO-0 the shard is the whole buffer and slices are the full per-layer tensors at identical
+/// offsets.
 /// </summary>
 public sealed class ZeroShardLayout
 {

@@ -38,7 +38,7 @@ public static class HfGpt2Names
             for (int l = 0; l < layout.LayersOf(t); l++)
             {
                 long[] shape = layout.LayerShape(t);
-                if (t == 0) shape = [layout.Config.VocabSize, shape[1]]; // the padded rows stay in llm.c (spec'd zero)
+                if (t == 0) shape = [layout.Config.VocabSize, shape[1]]; // the padded rows stay in llm.c (zero: train_gpt2.py pad_vocab)
                 bool transposed = IsTransposed(t);
                 if (transposed) shape = [shape[1], shape[0]];
                 slices.Add(new HfTensorSlice(t, l, Name(t, l), shape, layout.Offsets[t] + l * layout.PerLayerSize(t), transposed));

@@ -5,9 +5,9 @@ using LlmNet.Common.Cli;
 namespace LlmNet.Training.Cli;
 
 /// <summary>
-/// llm-train's command line. It accepts llm.c's train_gpt2.cu flags (single dash, flag/value pairs, with
-/// llm.c's matching quirks, spec §5) and long names; the llm.c flags are first rewritten to long names, so
-/// one System.CommandLine definition validates values and prints --help.
+/// llm-train's command line. It accepts llm.c's train_gpt2.cu flags (single dash, flag/value pairs, with llm.c's
+/// matching quirks, train_gpt2.cu: main's argument loop and error_usage) and long names; the llm.c flags are first
+/// rewritten to long names, so one System.CommandLine definition validates values and prints --help.
 /// </summary>
 public static class TrainCommandLine
 {
