@@ -1,3 +1,5 @@
+using static LlmNet.Model.ParameterTensor;
+
 namespace LlmNet.Cuda;
 
 // The backward pass, from the logits to the embeddings (llm.c train_gpt2.cu: gpt2_backward_and_reduce).
@@ -51,11 +53,11 @@ public sealed partial class CudaBackend
         if (_logitsHoldGradient) alpha = lossScale;
         else _k.Launch("classifier_backward", (bt, 1), 512, 0, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp);
         _logitsHoldGradient = false;
-        _mm.Run(Grad(0), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true, alpha: alpha);
-        _mm.Run(_btc.Ptr, Param(0), _logits.Ptr, C, bt, Vp, false, false, alpha: alpha);
+        _mm.Run(Grad(Wte), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true, alpha: alpha);
+        _mm.Run(_btc.Ptr, Param(Wte), _logits.Ptr, C, bt, Vp, false, false, alpha: alpha);
         _device.Zero(_dresidual.Ptr, (long)bt * C * 2);
         ulong lastResidual = Act(_residual3, L - 1, C);
-        LayerNormBackward(_btc.Ptr, lastResidual, _lnfMean.Ptr, _lnfRstd.Ptr, Param(14), Grad(14), Grad(15), bt);
+        LayerNormBackward(_btc.Ptr, lastResidual, _lnfMean.Ptr, _lnfRstd.Ptr, Param(Lnfw), Grad(Lnfw), Grad(Lnfb), bt);
 
         for (int l = L - 1; l >= 0; l--)
         {
@@ -65,29 +67,29 @@ public sealed partial class CudaBackend
 
             // MLP: fcproj, GELU, fc
             if (_recompute >= 1) Gelu(gelu, fch, (long)bt * 4 * C);
-            WeightAndBiasGradients(Grad(12, l), Grad(13, l), gelu, _dresidual.Ptr, bt, 4 * C, C);
+            WeightAndBiasGradients(Grad(Fcprojw, l), Grad(Fcprojb, l), gelu, _dresidual.Ptr, bt, 4 * C, C);
             if (_geluFusion >= 2)
-                _mm.Run(_bt4c.Ptr, Param(12, l), _dresidual.Ptr, 4 * C, bt, C, false, false, false, MatmulEpilogue.DGelu, 0, fch);
+                _mm.Run(_bt4c.Ptr, Param(Fcprojw, l), _dresidual.Ptr, 4 * C, bt, C, false, false, false, MatmulEpilogue.DGelu, 0, fch);
             else
             {
-                _mm.Run(_bt4c.Ptr, Param(12, l), _dresidual.Ptr, 4 * C, bt, C, false, false);
+                _mm.Run(_bt4c.Ptr, Param(Fcprojw, l), _dresidual.Ptr, 4 * C, bt, C, false, false);
                 _k.Launch("gelu_backward_inplace", (CeilDiv((long)bt * 4 * C / 8, 256), 1), 256, 0, _bt4c.Ptr, fch, (long)bt * 4 * C);
             }
             if (_recompute >= 2)
-                LayerNorm(0, Act(_residual2, l, C), 0, Ln2(l), 0, 0, Param(8, l), Param(9, l), bt);
-            WeightAndBiasGradients(Grad(10, l), Grad(11, l), Ln2(l), _bt4c.Ptr, bt, C, 4 * C);
-            _mm.Run(_btc.Ptr, Param(10, l), _bt4c.Ptr, C, bt, 4 * C, false, false);
-            LayerNormBackward(_btc.Ptr, Act(_residual2, l, C), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(8, l), Grad(8, l), Grad(9, l), bt);
+                LayerNorm(0, Act(_residual2, l, C), 0, Ln2(l), 0, 0, Param(Ln2w, l), Param(Ln2b, l), bt);
+            WeightAndBiasGradients(Grad(Fcw, l), Grad(Fcb, l), Ln2(l), _bt4c.Ptr, bt, C, 4 * C);
+            _mm.Run(_btc.Ptr, Param(Fcw, l), _bt4c.Ptr, C, bt, 4 * C, false, false);
+            LayerNormBackward(_btc.Ptr, Act(_residual2, l, C), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(Ln2w, l), Grad(Ln2w, l), Grad(Ln2b, l), bt);
 
             // attention: attproj, attention, qkv
-            WeightAndBiasGradients(Grad(6, l), Grad(7, l), atty, _dresidual.Ptr, bt, C, C);
-            _mm.Run(_btc.Ptr, Param(6, l), _dresidual.Ptr, C, bt, C, false, false);
+            WeightAndBiasGradients(Grad(Attprojw, l), Grad(Attprojb, l), atty, _dresidual.Ptr, bt, C, C);
+            _mm.Run(_btc.Ptr, Param(Attprojw, l), _dresidual.Ptr, C, bt, C, false, false);
             AttentionBackward(_bt4c.Ptr, _btc.Ptr, qkv, atty, lse, B, T);
             if (_recompute >= 2)
-                LayerNorm(0, residual, 0, Ln1(l), 0, 0, Param(2, l), Param(3, l), bt);
-            WeightAndBiasGradients(Grad(4, l), Grad(5, l), Ln1(l), _bt4c.Ptr, bt, C, 3 * C);
-            _mm.Run(_btc.Ptr, Param(4, l), _bt4c.Ptr, C, bt, 3 * C, false, false);
-            LayerNormBackward(_btc.Ptr, residual, Stat(_ln1Mean, l), Stat(_ln1Rstd, l), Param(2, l), Grad(2, l), Grad(3, l), bt);
+                LayerNorm(0, residual, 0, Ln1(l), 0, 0, Param(Ln1w, l), Param(Ln1b, l), bt);
+            WeightAndBiasGradients(Grad(Qkvw, l), Grad(Qkvb, l), Ln1(l), _bt4c.Ptr, bt, C, 3 * C);
+            _mm.Run(_btc.Ptr, Param(Qkvw, l), _bt4c.Ptr, C, bt, 3 * C, false, false);
+            LayerNormBackward(_btc.Ptr, residual, Stat(_ln1Mean, l), Stat(_ln1Rstd, l), Param(Ln1w, l), Grad(Ln1w, l), Grad(Ln1b, l), bt);
             // Layer l's 12 gradients are final here: nothing below writes them again in this pass.
             if (_exchange?.InProgress == true) QueueLayerExchange(l);
         }
@@ -99,7 +101,7 @@ public sealed partial class CudaBackend
     {
         int C = Config.Channels, bt = B * T;
         uint seed = NextRandom();
-        _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(1), _dresidual.Ptr, B, T, C, seed);
+        _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(Wpe), _dresidual.Ptr, B, T, C, seed);
 
         // The buckets go through the forward's pinned slot. The fence wait returns once the GPU has taken this batch's
         // inputs, by when its bucket area is free even if this forward gets a second backward.
@@ -114,7 +116,7 @@ public sealed partial class CudaBackend
         if (buckets.Chunks > 0)
             _k.Launch("wte_backward_chunks", Grid(buckets.Chunks), 64, 0, _wtePartials.Ptr, _dresidual.Ptr, At(buckets.ChunkRangesOffset),
                 At(buckets.PositionsOffset), C);
-        _k.Launch("wte_backward", Grid(buckets.Count), 64, 0, Grad(0), _dresidual.Ptr, _wtePartials.Ptr, At(buckets.TokensOffset),
+        _k.Launch("wte_backward", Grid(buckets.Count), 64, 0, Grad(Wte), _dresidual.Ptr, _wtePartials.Ptr, At(buckets.TokensOffset),
             At(buckets.StartsOffset), At(buckets.PositionsOffset), At(buckets.ChunkStartsOffset), C, seed);
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using LlmNet.Model.Numerics;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Cuda;
 
@@ -51,31 +52,31 @@ public sealed partial class CudaBackend
         slot.Fence.Record();
 
         int L = Config.NumLayers, C = Config.Channels, Vp = Config.PaddedVocabSize;
-        _k.Launch("encoder_forward", (CeilDiv((long)bt * C / 8, 256), 1), 256, 0, _encoded.Ptr, _inputs.Ptr, Param(0), Param(1), bt, seqLen, C);
-        LayerNorm(0, _encoded.Ptr, 0, Ln1(0), _ln1Mean.Ptr, _ln1Rstd.Ptr, Param(2), Param(3), bt);
+        _k.Launch("encoder_forward", (CeilDiv((long)bt * C / 8, 256), 1), 256, 0, _encoded.Ptr, _inputs.Ptr, Param(Wte), Param(Wpe), bt, seqLen, C);
+        LayerNorm(0, _encoded.Ptr, 0, Ln1(0), _ln1Mean.Ptr, _ln1Rstd.Ptr, Param(Ln1w), Param(Ln1b), bt);
         for (int l = 0; l < L; l++)
         {
             ulong residual = l == 0 ? _encoded.Ptr : Act(_residual3, l - 1, C);
             ulong qkv = Act(_qkv, l, 3 * C), atty = Act(_atty, l, C), lse = _attLse.Ptr + (ulong)((long)l * bt * Config.NumHeads * 4);
-            Linear(qkv, Ln1(l), Param(4, l), Param(5, l), bt, C, 3 * C);
+            Linear(qkv, Ln1(l), Param(Qkvw, l), Param(Qkvb, l), bt, C, 3 * C);
             Attention(atty, lse, qkv, batchSize, seqLen);
-            Linear(_btc.Ptr, atty, Param(6, l), Param(7, l), bt, C, C);
-            LayerNorm(Act(_residual2, l, C), residual, _btc.Ptr, Ln2(l), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(8, l), Param(9, l), bt);
+            Linear(_btc.Ptr, atty, Param(Attprojw, l), Param(Attprojb, l), bt, C, C);
+            LayerNorm(Act(_residual2, l, C), residual, _btc.Ptr, Ln2(l), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(Ln2w, l), Param(Ln2b, l), bt);
             ulong fch = Act(_fch, l, 4 * C), gelu = FchGelu(l);
             if (_geluFusion >= 1)
-                _mm.Run(gelu, Param(10, l), Ln2(l), 4 * C, bt, C, true, false, false, MatmulEpilogue.GeluAuxBias, Param(11, l), fch);
+                _mm.Run(gelu, Param(Fcw, l), Ln2(l), 4 * C, bt, C, true, false, false, MatmulEpilogue.GeluAuxBias, Param(Fcb, l), fch);
             else
             {
-                Linear(fch, Ln2(l), Param(10, l), Param(11, l), bt, C, 4 * C);
+                Linear(fch, Ln2(l), Param(Fcw, l), Param(Fcb, l), bt, C, 4 * C);
                 Gelu(gelu, fch, (long)bt * 4 * C);
             }
-            Linear(_btc.Ptr, gelu, Param(12, l), Param(13, l), bt, 4 * C, C);
+            Linear(_btc.Ptr, gelu, Param(Fcprojw, l), Param(Fcprojb, l), bt, 4 * C, C);
             bool last = l == L - 1;
             LayerNorm(Act(_residual3, l, C), Act(_residual2, l, C), _btc.Ptr, last ? _lnf.Ptr : Ln1(l + 1),
                 last ? _lnfMean.Ptr : Stat(_ln1Mean, l + 1), last ? _lnfRstd.Ptr : Stat(_ln1Rstd, l + 1),
-                last ? Param(14) : Param(2, l + 1), last ? Param(15) : Param(3, l + 1), bt);
+                last ? Param(Lnfw) : Param(Ln1w, l + 1), last ? Param(Lnfb) : Param(Ln1b, l + 1), bt);
         }
-        _mm.Run(_logits.Ptr, Param(0), _lnf.Ptr, Vp, bt, C, true, false);
+        _mm.Run(_logits.Ptr, Param(Wte), _lnf.Ptr, Vp, bt, C, true, false);
     }
 
     /// <summary>Downloads the per-position losses of the last forward pass and sums them on the host, in order.</summary>

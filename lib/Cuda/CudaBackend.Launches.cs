@@ -1,10 +1,13 @@
+using LlmNet.Model;
+
 namespace LlmNet.Cuda;
 
 // Where each activation lives, and the kernel launches the passes are written in: grid, block and shared memory.
 public sealed partial class CudaBackend
 {
-    private ulong Param(int tensor, int layer = 0) => _params.At(_layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor));
-    private ulong Grad(int tensor, int layer = 0) => _grads.At(_layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor));
+    /// <summary>Layer <paramref name="layer"/>'s copy of a parameter tensor (llm.c: params.qkvw + l * 3*C*C).</summary>
+    private ulong Param(ParameterTensor tensor, int layer = 0) => _params.At(_layout.LayerOffset(tensor, layer));
+    private ulong Grad(ParameterTensor tensor, int layer = 0) => _grads.At(_layout.LayerOffset(tensor, layer));
 
     private static int CeilDiv(long a, long b) => checked((int)((a + b - 1) / b));
 

@@ -46,10 +46,10 @@ public sealed partial class CudaBackend
             UpdateShard(step, c1, c2);
             return;
         }
-        for (int i = 0; i < ParameterLayout.TensorCount; i++)
+        foreach (ParameterTensor tensor in ParameterLayout.Tensors)
         {
-            long n = _layout.Sizes[i], off = _layout.Offsets[i];
-            float wd = ParameterLayout.HasWeightDecay(i) ? step.WeightDecay : 0.0f;
+            long n = _layout.Size(tensor), off = _layout.Offset(tensor);
+            float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0.0f;
             _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.At(off), Master(off), _grads.At(off),
                 _m.At(off), _v.At(off), n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
         }
@@ -65,13 +65,13 @@ public sealed partial class CudaBackend
     /// </summary>
     private void UpdateShard(in AdamWStep step, float c1, float c2)
     {
-        for (int i = 0; i < ParameterLayout.TensorCount; i++)
+        foreach (ParameterTensor tensor in ParameterLayout.Tensors)
         {
-            float wd = ParameterLayout.HasWeightDecay(i) ? step.WeightDecay : 0.0f;
+            float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0.0f;
             uint seed = NextRandom();
-            for (int l = 0; l < _layout.LayersOf(i); l++)
+            for (int l = 0; l < _layout.LayersOf(tensor); l++)
             {
-                var s = _shard.Slice(i, l);
+                var s = _shard.Slice(tensor, l);
                 long p = s.ParameterOffset, q = s.ShardOffset;
                 // Layers of one tensor get distinct seeds so their rounding noise is independent.
                 uint layerSeed = seed ^ (uint)(l * 0x9E3779B1u);

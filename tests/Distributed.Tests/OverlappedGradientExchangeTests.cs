@@ -3,6 +3,7 @@ using LlmNet.Distributed.Nccl;
 using LlmNet.Distributed.Zero;
 using LlmNet.Model;
 using Xunit;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Distributed.Tests;
 
@@ -72,12 +73,12 @@ public sealed class OverlappedGradientExchangeTests
         // Group k holds layer L−1−k: its first collective starts at that layer's ln1w copy; the last group is wte first.
         for (int k = 0; k < D12.NumLayers; k++)
         {
-            var ln1w = shard.Slice(2, D12.NumLayers - 1 - k);
+            var ln1w = shard.Slice(Ln1w, D12.NumLayers - 1 - k);
             groups[k].Should().HaveCount(12);
             groups[k][0].Should().StartWith($"reducescatter {2 * ln1w.LayerOffset} {2 * ln1w.ParameterOffset} ");
         }
         groups[^1].Should().HaveCount(4);
-        groups[^1][0].Should().StartWith($"reducescatter 0 {2 * shard.Slice(0, 0).ParameterOffset} ");
+        groups[^1][0].Should().StartWith($"reducescatter 0 {2 * shard.Slice(Wte, 0).ParameterOffset} ");
     }
 
     [Fact]

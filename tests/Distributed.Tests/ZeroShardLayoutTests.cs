@@ -2,6 +2,7 @@ using FluentAssertions;
 using LlmNet.Distributed.Zero;
 using LlmNet.Model;
 using Xunit;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Distributed.Tests;
 
@@ -48,8 +49,8 @@ public sealed class ZeroShardLayoutTests
                 long chunk = perLayer / nproc;
                 for (int l = 0; l < layers; l++, k++)
                 {
-                    var expected = new ShardSlice(t, l, paramOffset, perLayer, paramOffset + rank * chunk, shardOffset, chunk);
-                    shard.Slice(t, l).Should().Be(expected);
+                    var expected = new ShardSlice((ParameterTensor)t, l, paramOffset, perLayer, paramOffset + rank * chunk, shardOffset, chunk);
+                    shard.Slice((ParameterTensor)t, l).Should().Be(expected);
                     slices[k].Should().Be(expected);
                     owner.Add((expected.ParameterOffset, chunk, rank));
                     paramOffset += perLayer;
@@ -75,12 +76,12 @@ public sealed class ZeroShardLayoutTests
     {
         // qkvw starts after wte (50304·768), wpe (1024·768), ln1w and ln1b (12·768 each): 39,438,336.
         // Layer 3, rank 1: 39,438,336 + 3·1,769,472 + 442,368 in the parameters; 39,438,336/4 + 3·442,368 in the shard.
-        var s = ZeroShardLayout.Create(D12, 4, 1, 1).Slice(4, 3);
+        var s = ZeroShardLayout.Create(D12, 4, 1, 1).Slice(Qkvw, 3);
         s.ParameterOffset.Should().Be(45_189_120);
         s.ShardOffset.Should().Be(11_186_688);
         s.Count.Should().Be(442_368);
         // wpe is sharded over maxT·C.
-        ZeroShardLayout.Create(D12, 8, 7, 1).Slice(1, 0).Should().Be(new ShardSlice(1, 0, 38_633_472, 786_432, 38_633_472 + 7 * 98_304, 38_633_472 / 8, 98_304));
+        ZeroShardLayout.Create(D12, 8, 7, 1).Slice(Wpe, 0).Should().Be(new ShardSlice(Wpe, 0, 38_633_472, 786_432, 38_633_472 + 7 * 98_304, 38_633_472 / 8, 98_304));
     }
 
     [Fact]
