@@ -60,7 +60,6 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>True when a driver and at least one GPU are present; otherwise says why (missing library, no device, driver error).</summary>
     public static bool IsPresent(out string reason)
     {
-        NativeLibraries.EnsureRegistered();
         if (!NativeLibraries.TryLoad(NativeLibraries.Driver, out _, out reason)) return false;
         try
         {

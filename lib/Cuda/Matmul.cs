@@ -19,10 +19,9 @@ public enum MatmulEpilogue
 /// bf16 matrix products through cuBLASLt with fp32 accumulation, in cuBLAS's column-major terms:
 /// D (m×n) = op(A) (m×k) · op(B) (k×n). Descriptors and the heuristic's algorithm are built once per shape,
 /// epilogue and operand alignment and reused, so a training step issues no heuristic queries after the first.
-/// Given the kernels, large plans can be tuned on their first call (see MatmulTuning.cs): the heuristic's other
-/// algorithms that give bitwise the same results are timed, and the fastest is kept.
+/// Every plan runs the algorithm the heuristic ranks first.
 /// </summary>
-public sealed unsafe partial class Matmul : IDisposable
+public sealed unsafe class Matmul : IDisposable
 {
     private const long WorkspaceBytes = 32L << 20;
 
@@ -38,18 +37,12 @@ public sealed unsafe partial class Matmul : IDisposable
     {
         public IntPtr Desc, A, B, D;
         public CublasLt.HeuristicResult Algo;
-        public bool Tuned;
     }
 
-    /// <param name="tuningKernels">
-    /// The backend's kernels, for tuning large plans on their first call (their output fingerprints tell which algorithms
-    /// agree bitwise); null leaves every plan with the heuristic's first algorithm.
-    /// </param>
-    public Matmul(CudaDevice device, KernelModule? tuningKernels = null)
+    public Matmul(CudaDevice device)
     {
         NativeLibraries.Require(NativeLibraries.CublasLt);
         _device = device;
-        _tuningKernels = tuningKernels;
         CublasLt.Check(CublasLt.cublasLtCreate(out _handle), "cublasLtCreate");
         CublasLt.Check(CublasLt.cublasLtMatmulPreferenceCreate(out _preference), "cublasLtMatmulPreferenceCreate");
         ulong ws = WorkspaceBytes;
@@ -69,12 +62,7 @@ public sealed unsafe partial class Matmul : IDisposable
     public void Run(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB, bool accumulate = false,
                     MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f)
     {
-        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out PlanKey key);
-        if (!plan.Tuned)
-        {
-            plan.Tuned = true;
-            if (_tuningKernels is not null && 2.0 * m * n * k >= TuneMinFlops && (long)m * n % 2 == 0) Tune(plan, key, d, a, b, aux, alpha);
-        }
+        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out _);
         CublasLt.HeuristicResult algo = plan.Algo;
         bool profile = KernelProfiler.Enabled;
         if (profile) KernelProfiler.Begin(_device.Stream);
@@ -83,53 +71,35 @@ public sealed unsafe partial class Matmul : IDisposable
     }
 
     /// <summary>
-    /// Up to <paramref name="max"/> algorithms from cuBLASLt's heuristic for the plan <see cref="Run"/> uses with these
-    /// arguments, in the heuristic's order. For benchmarking the alternatives to Run's choice (the heuristic's answer
-    /// when asked for one); Run itself never looks at this list.
+    /// For llm-cuda-bench: up to <paramref name="max"/> algorithms from cuBLASLt's heuristic for the plan <see cref="Run"/>
+    /// uses with these arguments, in the heuristic's order, with that plan's key and the algorithm Run uses. Run itself
+    /// never looks at this list.
     /// </summary>
-    internal IReadOnlyList<MatmulCandidate> Candidates(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB,
-        bool accumulate, MatmulEpilogue epilogue, ulong bias, ulong aux, int max)
+    internal CublasLt.HeuristicResult[] HeuristicAlgorithms(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB,
+        bool accumulate, MatmulEpilogue epilogue, ulong bias, ulong aux, int max, out PlanKey key, out CublasLt.HeuristicResult runAlgorithm)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(max, 128);
-        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out PlanKey key);
-        return ListCandidates(plan, key, max);
-    }
-
-    /// <summary>The heuristic's first <paramref name="max"/> algorithms for a plan, each with its configuration.</summary>
-    private List<MatmulCandidate> ListCandidates(Plan plan, PlanKey key, int max)
-    {
+        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out key);
         CublasLt.HeuristicResult* results = stackalloc CublasLt.HeuristicResult[max];
         CublasLt.Check(CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, plan.Desc, plan.A, plan.B, plan.D, plan.D, _preference, max, results, out int found),
             "cublasLtMatmulAlgoGetHeuristic");
-        CublasLt.HeuristicResult chosen = plan.Algo;
-        var list = new List<MatmulCandidate>(found);
-        for (int i = 0; i < found; i++)
-        {
-            CublasLt.HeuristicResult r = results[i];
-            bool isRunAlgo = new ReadOnlySpan<byte>(r.Algo, AlgoBytes).SequenceEqual(new ReadOnlySpan<byte>(chosen.Algo, AlgoBytes));
-            var config = new long[MatmulCandidate.ConfigAttributes.Length];
-            for (int j = 0; j < config.Length; j++) config[j] = ReadAlgoConfig(r.Algo, MatmulCandidate.ConfigAttributes[j]);
-            list.Add(new MatmulCandidate(i, key, r, isRunAlgo, config));
-        }
-        return list;
+        runAlgorithm = plan.Algo;
+        return new ReadOnlySpan<CublasLt.HeuristicResult>(results, found).ToArray();
     }
 
     /// <summary>
-    /// <see cref="Run"/> with the candidate's algorithm instead of the plan's: same descriptors, workspace and stream.
-    /// The arguments must describe the matmul the candidate was listed for.
+    /// For llm-cuda-bench: <see cref="Run"/> with another algorithm of <see cref="HeuristicAlgorithms"/> instead of the
+    /// plan's (same descriptors, workspace and stream). The arguments must describe the matmul it was listed for.
     /// </summary>
-    internal void RunWith(MatmulCandidate candidate, ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB,
+    internal void RunWith(in CublasLt.HeuristicResult algorithm, PlanKey listedFor, ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB,
         bool accumulate = false, MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f)
     {
         Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out PlanKey key);
-        if (key != candidate.Key)
-            throw new ArgumentException($"candidate {candidate.Index} was listed for {candidate.Key}, not for {key}", nameof(candidate));
-        CublasLt.HeuristicResult algo = candidate.Result;
-        Launch(plan, algo.Algo, d, a, b, m, n, k, accumulate, epilogue, alpha);
+        if (key != listedFor) throw new ArgumentException($"the algorithm was listed for {listedFor}, not for {key}", nameof(listedFor));
+        CublasLt.HeuristicResult copy = algorithm;
+        Launch(plan, copy.Algo, d, a, b, m, n, k, accumulate, epilogue, alpha);
     }
-
-    private const int AlgoBytes = 64; // cublasLtMatmulAlgo_t: the first 8 ulongs of HeuristicResult
 
     /// <summary>The cached plan for these arguments (created on first use), with this call's bias and aux pointers set.</summary>
     private Plan GetPlan(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB, bool accumulate,
@@ -190,30 +160,6 @@ public sealed unsafe partial class Matmul : IDisposable
         return plan;
     }
 
-    /// <summary>
-    /// One configuration attribute of an algorithm, or -1 when the library does not report it. The attributes are
-    /// 2 or 4 bytes wide and a read of the wrong width is rejected, so the width is asked for first (size 0).
-    /// </summary>
-    private static long ReadAlgoConfig(void* algo, int attribute)
-    {
-        nuint size = 0;
-        if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, null, 0, &size) == 0 && size > 0 && size <= sizeof(ulong))
-            return ReadAlgoConfig(algo, attribute, size);
-        // A library that does not answer the size query: try the documented widths.
-        long value = ReadAlgoConfig(algo, attribute, sizeof(int));
-        return value != -1 ? value : ReadAlgoConfig(algo, attribute, sizeof(ushort));
-    }
-
-    private static long ReadAlgoConfig(void* algo, int attribute, nuint size)
-    {
-        ulong value = 0; // little-endian: a narrower attribute lands in the low bytes
-        nuint written = 0;
-        if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, &value, size, &written) != 0 || written != size)
-            return -1;
-        // SPLITK_NUM is the one signed attribute.
-        return attribute == CublasLt.AlgoConfigSplitKNum && size == sizeof(int) ? (int)(uint)value : (long)value;
-    }
-
     private static void SetPointers(IntPtr desc, MatmulEpilogue epilogue, ulong bias, ulong aux, int m)
     {
         if (epilogue is MatmulEpilogue.Bias or MatmulEpilogue.GeluAuxBias)
@@ -245,8 +191,6 @@ public sealed unsafe partial class Matmul : IDisposable
             CublasLt.cublasLtMatmulDescDestroy(p.Desc);
         }
         _plans.Clear();
-        _fingerprint?.Dispose();
-        _timer?.Dispose();
         CublasLt.cublasLtMatmulPreferenceDestroy(_preference);
         CublasLt.cublasLtDestroy(_handle);
         _workspace.Dispose();

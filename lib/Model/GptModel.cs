@@ -1,8 +1,12 @@
 using LlmNet.Model.Random;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Model;
 
-/// <summary>Fresh GPT-2 parameters, initialised exactly as llm.c does for a model descriptor (spec §6.2).</summary>
+/// <summary>
+/// Fresh GPT-2 parameters, initialised exactly as llm.c does for a model descriptor (train_gpt2.cu:
+/// gpt_build_from_descriptor).
+/// </summary>
 public static class GptModel
 {
     public const uint InitSeed = 42;
@@ -29,25 +33,25 @@ public static class GptModel
         var layout = ParameterLayout.For(config);
         if (parameters.Length != layout.Count) throw new ArgumentException($"expected {layout.Count} parameters, got {parameters.Length}", nameof(parameters));
         parameters.Clear();
-        Span<float> Tensor(Span<float> all, int i) => all.Slice((int)layout.Offsets[i], (int)layout.Sizes[i]);
-        Span<float> LayerSlice(Span<float> all, int i, int l) => Tensor(all, i).Slice((int)(l * layout.PerLayerSize(i)), (int)layout.PerLayerSize(i));
+        Span<float> Tensor(Span<float> all, ParameterTensor t) => all.Slice((int)layout.Offset(t), (int)layout.Size(t));
+        Span<float> LayerSlice(Span<float> all, ParameterTensor t, int l) => all.Slice((int)layout.LayerOffset(t, l), (int)layout.PerLayerSize(t));
 
         var rng = new Mt19937(InitSeed);
         int c = config.Channels;
         // llm.c forms the scale as 0.02f * (1/sqrtf(2L)); the same fp32 steps keep the std bit-identical.
         float residualScale = 1.0f / MathF.Sqrt(2.0f * config.NumLayers);
         float residualStd = InitStd * residualScale;
-        rng.FillNormal(Tensor(parameters, 0)[..(config.VocabSize * c)], 0, InitStd);
-        rng.FillNormal(Tensor(parameters, 1), 0, InitStd);
+        rng.FillNormal(Tensor(parameters, Wte)[..(config.VocabSize * c)], 0, InitStd);
+        rng.FillNormal(Tensor(parameters, Wpe), 0, InitStd);
         for (int l = 0; l < config.NumLayers; l++)
         {
-            rng.FillNormal(LayerSlice(parameters, 4, l), 0, InitStd);
-            rng.FillNormal(LayerSlice(parameters, 6, l), 0, residualStd);
-            rng.FillNormal(LayerSlice(parameters, 10, l), 0, InitStd);
-            rng.FillNormal(LayerSlice(parameters, 12, l), 0, residualStd);
+            rng.FillNormal(LayerSlice(parameters, Qkvw, l), 0, InitStd);
+            rng.FillNormal(LayerSlice(parameters, Attprojw, l), 0, residualStd);
+            rng.FillNormal(LayerSlice(parameters, Fcw, l), 0, InitStd);
+            rng.FillNormal(LayerSlice(parameters, Fcprojw, l), 0, residualStd);
         }
-        Tensor(parameters, 2).Fill(1);
-        Tensor(parameters, 8).Fill(1);
-        Tensor(parameters, 14).Fill(1);
+        Tensor(parameters, Ln1w).Fill(1);
+        Tensor(parameters, Ln2w).Fill(1);
+        Tensor(parameters, Lnfw).Fill(1);
     }
 }

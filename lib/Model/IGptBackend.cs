@@ -2,7 +2,7 @@ using LlmNet.Model.Checkpoints;
 
 namespace LlmNet.Model;
 
-/// <summary>Hyper-parameters of one AdamW update (spec §6.3).</summary>
+/// <summary>Hyper-parameters of one AdamW update (llm.c train_gpt2.cu: gpt2_update).</summary>
 public readonly record struct AdamWStep(
     float LearningRate, float Beta1, float Beta2, float Epsilon, float WeightDecay,
     /// <summary>Multiplies every gradient first: 1/norm when clipping, else 1.</summary>

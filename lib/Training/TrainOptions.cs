@@ -1,8 +1,8 @@
 namespace LlmNet.Training;
 
 /// <summary>
-/// Every setting of a training run, with llm.c's train_gpt2.cu defaults (spec §5). The command line
-/// (llm.c's single-dash flags or the long names) fills it; the trainer only reads it.
+/// Every setting of a training run, with llm.c's train_gpt2.cu defaults (main's argument loop, error_usage). The
+/// command line (llm.c's single-dash flags or the long names) fills it; the trainer only reads it.
 /// </summary>
 public sealed record TrainOptions
 {
@@ -23,7 +23,6 @@ public sealed record TrainOptions
     public int MaxSteps { get; init; } = -1;
     public string LrScheduler { get; init; } = "cosine";
     public float LearningRate { get; init; } = 3e-4f;
-    public int LogGpuEvery { get; init; } = -1;
     public int Warmup { get; init; }
     public float FinalLrFraction { get; init; } = 1.0f;
     public float WeightDecay { get; init; }
@@ -38,7 +37,6 @@ public sealed record TrainOptions
     /// <summary>HellaSwag data for -h 1; null = llm.c's dev/data/hellaswag/hellaswag_val.bin or the project's default locations.</summary>
     public string? HellaSwagData { get; init; }
     public int OverfitSingleBatch { get; init; }
-    public int AllowTf32 { get; init; } = 1;
     public int UseMasterWeights { get; init; } = 1;
     /// <summary>−1 is llm.c's "auto", which it resolves to 0.</summary>
     public int GeluFusion { get; init; } = -1;

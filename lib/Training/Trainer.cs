@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlmNet.Common.Cli;
+using LlmNet.Common.Logs;
 using LlmNet.Common.Text;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
@@ -13,7 +14,7 @@ using LlmNet.Training.Sampling;
 namespace LlmNet.Training;
 
 /// <summary>
-/// llm.c's training loop (train_gpt2.cu main, spec §2.3, §5–§8) over any <see cref="IGptBackend"/>:
+/// llm.c's training loop (train_gpt2.cu: main) over any <see cref="IGptBackend"/>:
 /// for step = start..N, at the top of each step validation, HellaSwag, sampling and checkpointing on
 /// their schedules, then (unless it is the last step) one update of grad_accum micro-steps with global
 /// norm clipping, outlier-based skipping and AdamW. Logs and checkpoints match llm.c's files.
@@ -32,7 +33,7 @@ public sealed class Trainer : IDisposable
     private readonly DataLoader _train, _val;
     private readonly LearningRateScheduler _scheduler;
     private readonly CheckpointDirectory? _checkpoints;
-    private readonly MainLog? _log;
+    private readonly MainLogWriter? _log;
     private XorShift _srRng;
     private ulong _srRngLastUpdate;
 
@@ -88,7 +89,7 @@ public sealed class Trainer : IDisposable
                 {
                     throw new ToolException($"{options.OutputDir}: cannot create the output folder ({e.Message}). Choose a writable -o");
                 }
-                _log = new MainLog(Path.Combine(options.OutputDir, "main.log"), truncate: options.Resume == 0);
+                _log = new MainLogWriter(Path.Combine(options.OutputDir, "main.log"), truncate: options.Resume == 0);
             }
             // A kill -9 during a checkpoint write leaves its temporary behind, and a crash-and-retry loop would pile
             // them up (22 GB per checkpoint at d48). No rank writes a checkpoint before the first update, which needs

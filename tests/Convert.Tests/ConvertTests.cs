@@ -7,6 +7,7 @@ using LlmNet.Model.Checkpoints;
 using LlmNet.Model.HuggingFace;
 using LlmNet.Tools.Convert;
 using Xunit;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Convert.Tests;
 
@@ -81,7 +82,7 @@ public sealed class ConvertTests : IDisposable
             var layout = ParameterLayout.For(D6);
             var entry = st.Tensors["transformer.h.0.attn.c_attn.weight"];
             var t = st.Tensor(entry);
-            t[3 * 1152 + 700].Should().Be(p[layout.Offsets[4] + 700 * 384 + 3]);
+            t[3 * 1152 + 700].Should().Be(p[layout.Offset(Qkvw) + 700 * 384 + 3]);
         }
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(hf, "config.json")));
         var root = config.RootElement;

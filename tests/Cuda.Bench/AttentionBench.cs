@@ -2,18 +2,16 @@ using LlmNet.Cuda;
 using LlmNet.Model.Numerics;
 
 /// <summary>
-/// Times each head-size-64 attention kernel shape on its own, on one (B, NH, T) shape, and checks that every
-/// shape's out, lse and dqkv agree with the default pair's (the GPU tests check them against fp64).
+/// Times each head-size-64 attention kernel on its own, on one (B, NH, T) shape: the mma.sync set, and the wgmma set
+/// where the module has it (sm_90a), and checks that the wgmma kernels' out, lse and dqkv agree with the mma.sync
+/// ones (the GPU tests check both against fp64).
 /// </summary>
 internal static class AttentionBench
 {
-    private static readonly string[] Shapes = ["m1", "m2"];
-
     public static int Run(string[] args)
     {
         int B = int.Parse(args[1]), NH = int.Parse(args[2]), T = int.Parse(args[3]);
         int reps = args.Length > 4 ? int.Parse(args[4]) : 10;
-        string? specFile = args.Length > 5 ? args[5] : null;
         int C = NH * 64;
         long bt = (long)B * T;
         using var device = new CudaDevice(0);
@@ -40,45 +38,31 @@ internal static class AttentionBench
                 return timer.Stop() / reps;
             }
             void Report(string stage, string variant, float ms, double flops, string check) =>
-                Console.WriteLine($"ATTN B={B} NH={NH} T={T} {stage,-8} {variant,-3} {ms,8:F3} ms {flops / ms / 1e9,7:F1} TFLOP/s  {check}");
+                Console.WriteLine($"ATTN B={B} NH={NH} T={T} {stage,-8} {variant,-5} {ms,8:F3} ms {flops / ms / 1e9,7:F1} TFLOP/s  {check}");
 
-            var reference = FlashKernels.Default;
+            var reference = FlashKernels.MmaSync;
             reference.LaunchForward(k, outp, lse, qkv, B, T, NH);
             reference.LaunchBackward(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH);
             device.Synchronize();
             float[] refOut = ReadBf16(device, outp, bt * C), refLse = ReadF32(device, lse, (long)B * NH * T), refD = ReadBf16(device, dqkv, bt * 3 * C);
 
-            // The mma.sync shapes of a kernel, and w1 when the module has that kernel's wgmma version (sm_90a).
-            string[] Variants(string[] shapes, string wgmmaKernel) => k.Has(wgmmaKernel) ? [.. shapes, "w1"] : shapes;
-
-            var best = new Dictionary<string, (string Name, float Ms)>();
-            foreach (string f in Variants(Shapes, FlashKernels.WgmmaForward))
+            (string Name, FlashKernels Kernels)[] sets = FlashKernels.Wgmma.AvailableIn(k) ? [("mma", reference), ("wgmma", FlashKernels.Wgmma)] : [("mma", reference)];
+            var total = new Dictionary<string, float>();
+            foreach ((string name, FlashKernels fk) in sets)
             {
-                var fk = FlashKernels.Parse($"{f},m1");
-                float ms = Time(() => fk.LaunchForward(k, outp, lse, qkv, B, T, NH));
-                Report("forward", f, ms, fwdFlops, $"out {MaxDiff(ReadBf16(device, outp, bt * C), refOut):E2} lse {MaxDiff(ReadF32(device, lse, (long)B * NH * T), refLse):E2} from the default");
-                if (!best.TryGetValue("forward", out var b) || ms < b.Ms) best["forward"] = (f, ms);
-            }
-            reference.LaunchForward(k, outp, lse, qkv, B, T, NH);
-            foreach (string dq in Variants(Shapes, FlashKernels.WgmmaDq))
-            {
-                var fk = FlashKernels.Parse($"m1,{dq}");
-                float ms = Time(() => fk.LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH));
+                float forward = Time(() => fk.LaunchForward(k, outp, lse, qkv, B, T, NH));
+                Report("forward", name, forward, fwdFlops, $"out {MaxDiff(ReadBf16(device, outp, bt * C), refOut):E2} lse {MaxDiff(ReadF32(device, lse, (long)B * NH * T), refLse):E2} from mma.sync");
+                reference.LaunchForward(k, outp, lse, qkv, B, T, NH);
+                float dq = Time(() => fk.LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH));
                 reference.LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, NH);
-                Report("dq+delta", dq, ms, fwdFlops * 1.5, $"dqkv {MaxDiff(ReadBf16(device, dqkv, bt * 3 * C), refD):E2} from the default (max |ref| {refD.Max(Math.Abs):E2})");
-                if (!best.TryGetValue("dq", out var b) || ms < b.Ms) best["dq"] = (dq, ms);
+                Report("dq+delta", name, dq, fwdFlops * 1.5, $"dqkv {MaxDiff(ReadBf16(device, dqkv, bt * 3 * C), refD):E2} from mma.sync (max |ref| {refD.Max(Math.Abs):E2})");
+                reference.LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH);
+                float dkv = Time(() => fk.LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, NH));
+                Report("dkv", name, dkv, fwdFlops * 2, $"dqkv {MaxDiff(ReadBf16(device, dqkv, bt * 3 * C), refD):E2} from mma.sync (max |ref| {refD.Max(Math.Abs):E2})");
+                total[name] = forward + dq + dkv;
             }
-            reference.LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, NH);
-            foreach (string dkv in Variants(["m1"], FlashKernels.WgmmaDkv))
-            {
-                var fk = FlashKernels.Parse($"m1,m1,{dkv}");
-                float ms = Time(() => fk.LaunchDkv(k, dqkv, delta, dout, qkv, lse, B, T, NH));
-                Report("dkv", dkv, ms, fwdFlops * 2, $"dqkv {MaxDiff(ReadBf16(device, dqkv, bt * 3 * C), refD):E2} from the default (max |ref| {refD.Max(Math.Abs):E2})");
-                if (!best.TryGetValue("dkv", out var b) || ms < b.Ms) best["dkv"] = (dkv, ms);
-            }
-            string spec = $"{best["forward"].Name},{best["dq"].Name},{best["dkv"].Name}";
-            Console.WriteLine($"ATTN fastest: {spec} ({best["forward"].Ms + best["dq"].Ms + best["dkv"].Ms:F3} ms per layer, forward and backward)");
-            if (specFile is not null) File.WriteAllText(specFile, spec);
+            Console.WriteLine($"ATTN per layer, forward and backward: {string.Join(", ", total.Select(t => $"{t.Key} {t.Value:F3} ms"))}; " +
+                              $"training runs {FlashKernels.For(k)}");
             return 0;
         }
         finally

@@ -10,10 +10,9 @@ using LlmNet.Model.Checkpoints;
 //   llm-cuda-bench train MODEL B T ACCUM STEPS SHARD [RECOMPUTE] [GELU_FUSION]
 //       trains from a fresh init on the shard's tokens; prints the median step time over the steps after
 //       3 warm-up steps, tokens/s, MFU against 989 TFLOP/s (H100/H200 SXM dense bf16) and device memory.
-//   llm-cuda-bench attn B NH T [REPS] [SPECFILE]
-//       times the m1 and m2 shapes of the forward and dQ attention kernels (FlashKernels) and the dK/dV kernel alone
-//       on random bf16 inputs, checks them against the default pair, prints ms and TFLOP/s per kernel and writes the
-//       fastest "forward,dq" pair to SPECFILE (for LLMNET_FLASH)
+//   llm-cuda-bench attn B NH T [REPS]
+//       times the forward, dQ and dK/dV attention kernels (FlashKernels: mma.sync, and wgmma on sm_90a) alone on
+//       random bf16 inputs, checks the wgmma ones against mma.sync and prints ms and TFLOP/s per kernel
 //   llm-cuda-bench matmuls [B T C Vp] [MAXALGOS] [REPS]
 //       (defaults 64 1024 768 50304, 8, 20) for every matmul shape of a d12 training step (GELU fusion 2), times up to
 //       MAXALGOS algorithms of cuBLASLt's heuristic list on random bf16 operands (median of REPS), checks each output
@@ -124,7 +123,6 @@ internal static class Bench
             losses.Add(lossSum / accum);
             Console.WriteLine($"step {step + 1,3}: loss {lossSum / accum:F6} norm {norm:F4} ({ms:F1} ms, {tokensPerStep / ms * 1000:F0} tok/s)");
         }
-        foreach (string line in backend.MatmulTuningLog) Console.WriteLine($"TUNE {line}");
         if (times.Count == 0) return 0; // a profile-only run
         times.Sort();
         double median = times[times.Count / 2];

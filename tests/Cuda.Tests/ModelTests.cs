@@ -65,19 +65,19 @@ public sealed class ModelTests
 
         var layout = ParameterLayout.For(config);
         var failures = new List<string>();
-        for (int t = 0; t < ParameterLayout.TensorCount; t++)
+        foreach (ParameterTensor t in ParameterLayout.Tensors)
         {
             long bad = 0, first = -1;
             double maxDiff = 0;
-            for (long i = layout.Offsets[t]; i < layout.Offsets[t] + layout.Sizes[t]; i++)
+            for (long i = layout.Offset(t); i < layout.Offset(t) + layout.Size(t); i++)
             {
                 float a = gpuGrads[i], b = cpuGrads[i];
                 double diff = Math.Abs(a - b);
                 maxDiff = Math.Max(maxDiff, diff);
-                if (!float.IsFinite(a) || diff > s_gradThresholds[t] + 0.079 * Math.Abs(b)) { bad++; if (first < 0) first = i; }
+                if (!float.IsFinite(a) || diff > s_gradThresholds[(int)t] + 0.079 * Math.Abs(b)) { bad++; if (first < 0) first = i; }
             }
-            TestContext.Current.TestOutputHelper?.WriteLine($"grad {ParameterLayout.Names[t],-9} max |diff| {maxDiff:E2}, {bad} outside tolerance");
-            if (bad > 0) failures.Add($"{ParameterLayout.Names[t]}: {bad} elements outside tolerance (first at {first}: cuda {gpuGrads[first]} cpu {cpuGrads[first]})");
+            TestContext.Current.TestOutputHelper?.WriteLine($"grad {ParameterLayout.Name(t),-9} max |diff| {maxDiff:E2}, {bad} outside tolerance");
+            if (bad > 0) failures.Add($"{ParameterLayout.Name(t)}: {bad} elements outside tolerance (first at {first}: cuda {gpuGrads[first]} cpu {cpuGrads[first]})");
         }
         Assert.True(failures.Count == 0, string.Join('\n', failures));
     }

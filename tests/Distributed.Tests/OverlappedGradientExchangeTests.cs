@@ -3,6 +3,7 @@ using LlmNet.Distributed.Nccl;
 using LlmNet.Distributed.Zero;
 using LlmNet.Model;
 using Xunit;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Distributed.Tests;
 
@@ -72,12 +73,12 @@ public sealed class OverlappedGradientExchangeTests
         // Group k holds layer L−1−k: its first collective starts at that layer's ln1w copy; the last group is wte first.
         for (int k = 0; k < D12.NumLayers; k++)
         {
-            var ln1w = shard.Slice(2, D12.NumLayers - 1 - k);
+            var ln1w = shard.Slice(Ln1w, D12.NumLayers - 1 - k);
             groups[k].Should().HaveCount(12);
             groups[k][0].Should().StartWith($"reducescatter {2 * ln1w.LayerOffset} {2 * ln1w.ParameterOffset} ");
         }
         groups[^1].Should().HaveCount(4);
-        groups[^1][0].Should().StartWith($"reducescatter 0 {2 * shard.Slice(0, 0).ParameterOffset} ");
+        groups[^1][0].Should().StartWith($"reducescatter 0 {2 * shard.Slice(Wte, 0).ParameterOffset} ");
     }
 
     [Fact]
@@ -108,17 +109,4 @@ public sealed class OverlappedGradientExchangeTests
         RunPass(new OverlappedGradientExchange(sync, log, D12.NumLayers), D12.NumLayers);
         log.Calls.Should().OnlyContain(c => c.Contains("waits"));
     }
-
-    [Theory]
-    [InlineData(null, true)]
-    [InlineData("", true)]
-    [InlineData("1", true)]
-    [InlineData(" 0 ", false)]
-    public void The_environment_variable_selects_the_schedule(string? value, bool overlap) =>
-        OverlappedGradientExchange.EnabledByEnvironment(name => name == "LLMNET_OVERLAP_REDUCE" ? value : null).Should().Be(overlap);
-
-    [Fact]
-    public void Other_values_of_the_variable_are_an_error_naming_it() =>
-        FluentActions.Invoking(() => OverlappedGradientExchange.EnabledByEnvironment(_ => "yes"))
-            .Should().Throw<ArgumentException>().WithMessage("LLMNET_OVERLAP_REDUCE='yes' must be 1*or 0*");
 }

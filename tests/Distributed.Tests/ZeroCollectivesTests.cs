@@ -3,6 +3,7 @@ using LlmNet.Distributed.Nccl;
 using LlmNet.Distributed.Zero;
 using LlmNet.Model;
 using Xunit;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Distributed.Tests;
 
@@ -33,7 +34,7 @@ public sealed class ZeroCollectivesTests
         var rec = new RecordingCollectives();
         var z = new ZeroCollectives(rec, ZeroShardLayout.Create(D12, 2, 0, 0), NcclDataType.BFloat16);
         z.ReduceNonLayerGradients(Base, Stream);
-        long lnfw = D12.Offsets[14];
+        long lnfw = D12.Offset(Lnfw);
         rec.Calls.Should().Equal(
             "group",
             $"allreduce 0 0 {50304L * 768} BFloat16 Avg @7",
@@ -52,7 +53,7 @@ public sealed class ZeroCollectivesTests
         var shard = ZeroShardLayout.Create(D12, 8, 5, 1);
         new ZeroCollectives(rec, shard, NcclDataType.BFloat16).GatherParameters(Base, Stream);
         rec.Calls.Should().HaveCount(2 + 4 + 12 * 12);
-        var wpe = shard.Slice(1, 0);
+        var wpe = shard.Slice(Wpe, 0);
         rec.Calls[2].Should().Be($"allgather {2 * wpe.ParameterOffset} {2 * wpe.LayerOffset} 98304 BFloat16 @7");
         (wpe.ParameterOffset - wpe.LayerOffset).Should().Be(5 * 98_304, "NCCL's in-place all-gather expects the chunk at rank·count");
     }

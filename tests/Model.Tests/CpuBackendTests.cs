@@ -55,15 +55,15 @@ public sealed class CpuBackendTests
         var pd = Array.ConvertAll(p, v => (double)v);
         var rng = new Mt19937(11);
         const double h = 1e-5;
-        for (int tensor = 0; tensor < ParameterLayout.TensorCount; tensor++)
+        foreach (ParameterTensor tensor in ParameterLayout.Tensors)
         {
-            long size = tensor == 0 ? Cfg.VocabSize * Cfg.Channels : layout.Sizes[tensor];
+            long size = tensor == ParameterTensor.Wte ? Cfg.VocabSize * Cfg.Channels : layout.Size(tensor);
             // wpe only receives gradient on the first T rows; sample from those.
-            if (tensor == 1) size = T * Cfg.Channels;
+            if (tensor == ParameterTensor.Wpe) size = T * Cfg.Channels;
             double maxError = 0;
             for (int s = 0; s < 12; s++)
             {
-                long i = layout.Offsets[tensor] + rng.NextUInt32() % (uint)size;
+                long i = layout.Offset(tensor) + rng.NextUInt32() % (uint)size;
                 double saved = pd[i];
                 pd[i] = saved + h;
                 double plus = ReferenceGpt.Loss(Cfg, pd, x, y, B, T, out _);
@@ -73,11 +73,11 @@ public sealed class CpuBackendTests
                 double numeric = (plus - minus) / (2 * h);
                 double error = Math.Abs(grads[i] - numeric);
                 maxError = Math.Max(maxError, error / (1e-4 + Math.Abs(numeric)));
-                error.Should().BeLessThan(2e-5 + 2e-3 * Math.Abs(numeric), $"{ParameterLayout.Names[tensor]}[{i - layout.Offsets[tensor]}]: analytic {grads[i]} vs numeric {numeric}");
+                error.Should().BeLessThan(2e-5 + 2e-3 * Math.Abs(numeric), $"{ParameterLayout.Name(tensor)}[{i - layout.Offset(tensor)}]: analytic {grads[i]} vs numeric {numeric}");
             }
         }
         // The pad rows of wte never get a gradient.
-        for (long i = layout.Offsets[0] + Cfg.VocabSize * Cfg.Channels; i < layout.Offsets[1]; i++) grads[i].Should().Be(0f);
+        for (long i = layout.Offset(ParameterTensor.Wte) + Cfg.VocabSize * Cfg.Channels; i < layout.Offset(ParameterTensor.Wpe); i++) grads[i].Should().Be(0f);
     }
 
     [Fact]
@@ -156,10 +156,10 @@ public sealed class CpuBackendTests
             backend.GetGradients(grads);
             var update = new AdamWStep(LearningRate: 1e-2f, Beta1: 0.9f, Beta2: 0.95f, Epsilon: 1e-8f, WeightDecay: 0.1f, GradScale: 0.5f, T: step);
             backend.Update(update);
-            for (int tensor = 0; tensor < ParameterLayout.TensorCount; tensor++)
+            foreach (ParameterTensor tensor in ParameterLayout.Tensors)
             {
                 double wd = ParameterLayout.HasWeightDecay(tensor) ? 0.1 : 0.0;
-                for (long i = layout.Offsets[tensor]; i < layout.Offsets[tensor] + layout.Sizes[tensor]; i++)
+                for (long i = layout.Offset(tensor); i < layout.Offset(tensor) + layout.Size(tensor); i++)
                 {
                     double g = 0.5 * grads[i];
                     m[i] = 0.9 * m[i] + 0.1 * g;

@@ -1,3 +1,5 @@
+using static LlmNet.Model.ParameterTensor;
+
 namespace LlmNet.Model.Tests;
 
 /// <summary>
@@ -11,17 +13,17 @@ internal static class ReferenceGpt
     {
         var layout = ParameterLayout.For(cfg);
         int c = cfg.Channels, nh = cfg.NumHeads, hs = c / nh, v = cfg.VocabSize;
-        int O(int tensor) => (int)layout.Offsets[tensor];
-        int P(int tensor, int l) => O(tensor) + l * (int)layout.PerLayerSize(tensor);
+        int O(ParameterTensor tensor) => (int)layout.Offset(tensor);
+        int P(ParameterTensor tensor, int l) => (int)layout.LayerOffset(tensor, l);
         int bt = b * t;
         var x = new double[bt, c];
         for (int r = 0; r < bt; r++)
             for (int i = 0; i < c; i++)
-                x[r, i] = p[O(0) + inputs[r] * c + i] + p[O(1) + (r % t) * c + i];
+                x[r, i] = p[O(Wte) + inputs[r] * c + i] + p[O(Wpe) + (r % t) * c + i];
         for (int l = 0; l < cfg.NumLayers; l++)
         {
-            var h = LayerNorm(x, p, P(2, l), P(3, l), c);
-            var qkv = Linear(h, p, P(4, l), P(5, l), c, 3 * c);
+            var h = LayerNorm(x, p, P(Ln1w, l), P(Ln1b, l), c);
+            var qkv = Linear(h, p, P(Qkvw, l), P(Qkvb, l), c, 3 * c);
             var y = new double[bt, c];
             for (int bb = 0; bb < b; bb++)
                 for (int head = 0; head < nh; head++)
@@ -41,20 +43,20 @@ internal static class ReferenceGpt
                         for (int j = 0; j <= i; j++)
                             for (int k = 0; k < hs; k++) y[bb * t + i, head * hs + k] += scores[j] / sum * qkv[bb * t + j, 2 * c + head * hs + k];
                     }
-            var proj = Linear(y, p, P(6, l), P(7, l), c, c);
+            var proj = Linear(y, p, P(Attprojw, l), P(Attprojb, l), c, c);
             for (int r = 0; r < bt; r++) for (int i = 0; i < c; i++) x[r, i] += proj[r, i];
-            h = LayerNorm(x, p, P(8, l), P(9, l), c);
-            var fc = Linear(h, p, P(10, l), P(11, l), c, 4 * c);
+            h = LayerNorm(x, p, P(Ln2w, l), P(Ln2b, l), c);
+            var fc = Linear(h, p, P(Fcw, l), P(Fcb, l), c, 4 * c);
             for (int r = 0; r < bt; r++)
                 for (int i = 0; i < 4 * c; i++)
                 {
                     double z = fc[r, i];
                     fc[r, i] = 0.5 * z * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (z + 0.044715 * z * z * z)));
                 }
-            proj = Linear(fc, p, P(12, l), P(13, l), 4 * c, c);
+            proj = Linear(fc, p, P(Fcprojw, l), P(Fcprojb, l), 4 * c, c);
             for (int r = 0; r < bt; r++) for (int i = 0; i < c; i++) x[r, i] += proj[r, i];
         }
-        var xf = LayerNorm(x, p, O(14), O(15), c);
+        var xf = LayerNorm(x, p, O(Lnfw), O(Lnfb), c);
         logits = new double[bt * v];
         double loss = 0;
         for (int r = 0; r < bt; r++)
@@ -63,7 +65,7 @@ internal static class ReferenceGpt
             for (int j = 0; j < v; j++)
             {
                 double s = 0;
-                for (int i = 0; i < c; i++) s += xf[r, i] * p[O(0) + j * c + i];
+                for (int i = 0; i < c; i++) s += xf[r, i] * p[O(Wte) + j * c + i];
                 logits[r * v + j] = s;
                 max = Math.Max(max, s);
             }

@@ -1,4 +1,5 @@
 using LlmNet.Model.Random;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Model.Tests;
 
@@ -15,9 +16,9 @@ internal static class TinyModel
         var p = new float[layout.Count];
         var rng = new Mt19937(seed);
         rng.FillNormal(p, 0, std);
-        foreach (int ln in new[] { 2, 8, 14 })
-            for (long i = 0; i < layout.Sizes[ln]; i++) p[layout.Offsets[ln] + i] += 1.0f;
-        Array.Clear(p, (int)layout.Offsets[0] + config.VocabSize * config.Channels, (config.PaddedVocabSize - config.VocabSize) * config.Channels);
+        foreach (ParameterTensor ln in new[] { Ln1w, Ln2w, Lnfw })
+            for (long i = 0; i < layout.Size(ln); i++) p[layout.Offset(ln) + i] += 1.0f;
+        Array.Clear(p, (int)layout.Offset(Wte) + config.VocabSize * config.Channels, (config.PaddedVocabSize - config.VocabSize) * config.Channels);
         return p;
     }
 

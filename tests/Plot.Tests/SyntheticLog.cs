@@ -3,7 +3,7 @@ using System.Text;
 
 namespace LlmNet.Plot.Tests;
 
-/// <summary>Writes main.log text the way llm.c's trainer formats it (spec §7.1), with known curves.</summary>
+/// <summary>Writes main.log text the way llm.c's trainer formats it (llmc/logger.h), with known curves.</summary>
 public static class SyntheticLog
 {
     /// <summary>

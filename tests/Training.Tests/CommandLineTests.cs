@@ -1,5 +1,7 @@
 using FluentAssertions;
 using LlmNet.Common.Cli;
+using LlmNet.Common.Logs;
+using LlmNet.Common.Text;
 using LlmNet.Training.Cli;
 using LlmNet.Training.Logging;
 using Xunit;
@@ -50,7 +52,7 @@ public class CommandLineTests
         Parse("-ge 2").GeluFusion.Should().Be(2);
         Parse("-nk 3 -nm 10 -n 5").Should().Match<TrainOptions>(o => o.CheckpointsKeep == 3 && o.MajorCheckpointEvery == 10 && o.CheckpointEvery == 5);
         Parse("-sl 7 -sg 6 -s 9").Should().Match<TrainOptions>(o => o.SkipUpdateLossZ == 7 && o.SkipUpdateGradZ == 6 && o.SampleEvery == 9);
-        Parse("-l 1e-3 -lg 10").Should().Match<TrainOptions>(o => o.LearningRate == 1e-3f && o.LogGpuEvery == 10);
+        Parse("-l 1e-3 -lg 10").LearningRate.Should().Be(1e-3f);
         Parse("-pn 2 -pr 1 -pg 4 -pi tcp -ps 10.0.0.1 -pf /tmp/x").Should().Match<TrainOptions>(o =>
             o.NumProcesses == 2 && o.ProcessRank == 1 && o.GpusPerNode == 4 && o.InitMethod == "tcp" && o.ServerIp == "10.0.0.1" && o.FsPath == "/tmp/x");
         Parse("-x -1 -m -1").Should().Match<TrainOptions>(o => o.MaxSteps == -1 && o.ValMaxSteps == -1);
@@ -79,6 +81,18 @@ public class CommandLineTests
         var text = new StringWriter();
         TrainCommandLine.Parse(["--help"], text).Should().BeNull();
         text.ToString().Should().Contain("--total-batch-size").And.Contain("[-d]").And.Contain("--device").And.Contain("[-nk]");
+    }
+
+    [Fact]
+    public void Llm_c_flags_without_a_meaning_here_are_accepted_ignored_and_said_so_once_in_help()
+    {
+        Parse("-lg 10 -f 0 -fx 1").Should().BeEquivalentTo(new TrainOptions(), "-lg and -f change nothing");
+        FluentActions.Invoking(() => Parse("-lg x")).Should().Throw<UsageException>("their values are still checked as llm.c's integers");
+        var text = new StringWriter();
+        TrainCommandLine.Parse(["--help"], text);
+        string help = text.ToString();
+        help.Should().Contain("-lg N (").And.Contain("-f N (").And.Contain("are accepted for compatibility and ignored");
+        help.Should().NotContain("--log-gpu-every").And.NotContain("--tf32");
     }
 
     [Fact]

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Throughput of llm-train on 1 GPU and on all local GPUs (mpirun, ZeRO-1) at the same total batch, from the
 # trainer's own per-step console lines: d12 (B=64, llm.c's 524,288-token step) and d48 (B=16, one micro-step
-# of 16x1024 tokens per GPU). The multi-GPU run of each model in COMPARE is repeated with
-# LLMNET_OVERLAP_REDUCE=0 (gradients exchanged after the whole backward pass instead of overlapped with it).
+# of 16x1024 tokens per GPU).
 # About 4-5 minutes on 2x H200. Needs published tools in $BIN and shards of at least nproc*64*1024+1 tokens in
 # $DATA (PREFIX_train_*.bin, PREFIX_val_*.bin).
-# Usage: BIN=bin DATA=dir PREFIX=docs [MODELS="d12 d48" STEPS=8 STEPS48=6 R48=1 COMPARE=d12] tests/gpu/scaling-bench.sh
+# Usage: BIN=bin DATA=dir PREFIX=docs [MODELS="d12 d48" STEPS=8 STEPS48=6 R48=1] tests/gpu/scaling-bench.sh
 set -uo pipefail
 BIN=${BIN:-bin}; DATA=${DATA:-data}; PREFIX=${PREFIX:-docs}; OUT=${OUT:-out}
-MODELS=${MODELS:-d12 d48}; T=${T:-1024}; STEPS=${STEPS:-8}; STEPS48=${STEPS48:-6}; R48=${R48:-1}; COMPARE=${COMPARE:-d12}
+MODELS=${MODELS:-d12 d48}; T=${T:-1024}; STEPS=${STEPS:-8}; STEPS48=${STEPS48:-6}; R48=${R48:-1}
 NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 export NCCL_NVLS_ENABLE=0 OMPI_MCA_btl_vader_single_copy_mechanism=none LLMNET_KERNEL_CACHE=${LLMNET_KERNEL_CACHE:-/tmp/llmnet-kernels}
 mkdir -p "$OUT"
@@ -31,13 +30,9 @@ bench() { # MODEL B TOTAL STEPS TIMEOUT [extra llm-train flags]
   local one; one=$(median "$OUT/scale-$model-1gpu.out" "$total")
   line "1 GPU" "$one"; grep -m1 'device memory usage' "$OUT/scale-$model-1gpu.out"
   (( NGPU > 1 )) || return 0
-  local mpi=(mpirun --allow-run-as-root --bind-to none -np "$NGPU" -x NCCL_NVLS_ENABLE -x LLMNET_KERNEL_CACHE -x LLMNET_OVERLAP_REDUCE)
-  LLMNET_OVERLAP_REDUCE=1 timeout "$limit" "${mpi[@]}" "$BIN/llm-train" "${flags[@]}" > "$OUT/scale-$model-${NGPU}gpu.out" 2>&1
-  line "$NGPU GPUs, overlapped exchange" "$(median "$OUT/scale-$model-${NGPU}gpu.out" "$total")" "${one#* }"
-  if [[ " $COMPARE " == *" $model "* ]]; then
-    LLMNET_OVERLAP_REDUCE=0 timeout "$limit" "${mpi[@]}" "$BIN/llm-train" "${flags[@]}" > "$OUT/scale-$model-${NGPU}gpu-after.out" 2>&1
-    line "$NGPU GPUs, exchange after backward" "$(median "$OUT/scale-$model-${NGPU}gpu-after.out" "$total")" "${one#* }"
-  fi
+  local mpi=(mpirun --allow-run-as-root --bind-to none -np "$NGPU" -x NCCL_NVLS_ENABLE -x LLMNET_KERNEL_CACHE)
+  timeout "$limit" "${mpi[@]}" "$BIN/llm-train" "${flags[@]}" > "$OUT/scale-$model-${NGPU}gpu.out" 2>&1
+  line "$NGPU GPUs" "$(median "$OUT/scale-$model-${NGPU}gpu.out" "$total")" "${one#* }"
 }
 
 for model in $MODELS; do

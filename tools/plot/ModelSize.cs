@@ -1,7 +1,7 @@
 namespace LlmNet.Tools.Plot;
 
 /// <summary>
-/// The OpenAI checkpoints a run is compared against (spec §10, llm.c's dev/vislog.ipynb): val loss of the
+/// The OpenAI checkpoints a run is compared against (llm.c's dev/vislog.ipynb): val loss of the
 /// GPT-2 checkpoint on the same val data, and HellaSwag accuracy of GPT-2 and of GPT-3 at the same size.
 /// GPT-3's weights were never released, so there is no GPT-3 loss baseline.
 /// </summary>

@@ -1,3 +1,5 @@
+using LlmNet.Common.Text;
+
 namespace LlmNet.Common.Logs;
 
 /// <summary>One training-step record of main.log: <c>s:%d trl:%.4f lr:%.6f norm:%.2f</c>.
@@ -11,11 +13,22 @@ public readonly record struct LogIssue(string Path, int Line, string Problem)
 }
 
 /// <summary>
-/// The curves of one main.log, each keyed by step. A step that appears twice keeps its later value,
-/// which is what a resumed run (or a crash and re-run with -y 1) leaves behind in an append-only log.
+/// llm.c's main.log: its three kinds of line, and the curves of one log (<see cref="MainLogReader"/> fills them,
+/// <see cref="MainLogWriter"/> appends the lines). Each curve is keyed by step. A step that appears twice keeps its
+/// later value, which is what a resumed run (or a crash and re-run with -y 1) leaves behind in an append-only log.
 /// </summary>
 public sealed class MainLog(string path)
 {
+    /// <summary>A training step: <c>s:%d trl:%.4f lr:%.6f norm:%.2f</c>.</summary>
+    public static string TrainLine(int step, float loss, float lr, float norm) =>
+        $"s:{step} trl:{CFormat.F(loss, 4)} lr:{CFormat.F(lr, 6)} norm:{CFormat.F(norm, 2)}";
+
+    /// <summary>A validation loss: <c>s:%d tel:%.4f</c>.</summary>
+    public static string ValLine(int step, float loss) => $"s:{step} tel:{CFormat.F(loss, 4)}";
+
+    /// <summary>A HellaSwag accuracy: <c>s:%d eval:%.4f</c>.</summary>
+    public static string EvalLine(int step, float accuracy) => $"s:{step} eval:{CFormat.F(accuracy, 4)}";
+
     /// <summary>The file the records were read from (as given, for messages).</summary>
     public string Path { get; } = path;
 

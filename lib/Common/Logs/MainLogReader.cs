@@ -5,9 +5,10 @@ using LlmNet.Common.Formats;
 namespace LlmNet.Common.Logs;
 
 /// <summary>
-/// Reads llm.c's main.log (spec §7.1): one record per line, <c>s:STEP KEY:VALUE ...</c>, where the
-/// first KEY names the curve (<c>trl</c> train loss with <c>lr</c> and <c>norm</c>, <c>tel</c> val loss,
-/// <c>eval</c> HellaSwag accuracy). Malformed lines become <see cref="LogIssue"/>s and are skipped.
+/// Reads llm.c's main.log (written by llmc/logger.h, read by dev/vislog.ipynb): one record per line,
+/// <c>s:STEP KEY:VALUE ...</c>, where the first KEY names the curve (<c>trl</c> train loss with <c>lr</c> and
+/// <c>norm</c>, <c>tel</c> val loss, <c>eval</c> HellaSwag accuracy). Malformed lines become <see cref="LogIssue"/>s
+/// and are skipped.
 /// </summary>
 public static class MainLogReader
 {

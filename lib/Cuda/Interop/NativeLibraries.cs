@@ -1,13 +1,13 @@
-using System.Reflection;
-using System.Runtime.InteropServices;
+using LlmNet.Common.Native;
 
 namespace LlmNet.Cuda.Interop;
 
 /// <summary>
 /// Maps the logical library names used by the P/Invoke declarations ("cuda", "nvrtc", "cublasLt") to the
-/// versioned shared objects installed with the driver and the CUDA toolkit. The toolkit's sonames carry a
-/// major version (libnvrtc.so.13, libcublasLt.so.12), so each name has a list of candidates, searched in the
-/// default loader path first and then under $CUDA_HOME/lib64 and /usr/local/cuda/lib64.
+/// versioned shared objects installed with the driver and the CUDA toolkit, loaded through
+/// <see cref="NativeLibraryLoader"/>. The toolkit's sonames carry a major version (libnvrtc.so.13,
+/// libcublasLt.so.12), so each name has a list of candidates, searched in the default loader path first and then
+/// under $CUDA_HOME/lib64 and /usr/local/cuda/lib64.
 /// </summary>
 public static class NativeLibraries
 {
@@ -22,49 +22,33 @@ public static class NativeLibraries
         [CublasLt] = ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"],
     };
 
-    private static readonly Dictionary<string, IntPtr> s_loaded = new();
-    private static readonly Lock s_lock = new();
-    private static int s_registered;
-
-    /// <summary>Installs the resolver for this assembly once; safe to call repeatedly.</summary>
-    internal static void EnsureRegistered()
-    {
-        if (Interlocked.Exchange(ref s_registered, 1) == 0)
-            NativeLibrary.SetDllImportResolver(typeof(NativeLibraries).Assembly, Resolve);
-    }
-
-    private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? path)
-    {
-        if (!s_candidates.ContainsKey(name)) return IntPtr.Zero;
-        return TryLoad(name, out IntPtr handle, out _) ? handle : IntPtr.Zero;
-    }
-
     /// <summary>Loads one of the libraries, or says which files were tried and how to make them visible.</summary>
     public static bool TryLoad(string name, out IntPtr handle, out string reason)
     {
-        lock (s_lock)
-        {
-            if (s_loaded.TryGetValue(name, out handle)) { reason = ""; return true; }
-            string[] names = s_candidates[name];
-            foreach (string dir in SearchDirectories())
-                foreach (string file in names)
-                {
-                    string candidate = dir.Length == 0 ? file : Path.Combine(dir, file);
-                    if (dir.Length > 0 && !File.Exists(candidate)) continue;
-                    if (NativeLibrary.TryLoad(candidate, out handle)) { s_loaded[name] = handle; reason = ""; return true; }
-                }
-            handle = IntPtr.Zero;
-            reason = name == Driver
+        string[] names = s_candidates[name];
+        handle = NativeLibraryLoader.TryLoad(typeof(NativeLibraries).Assembly, name, Candidates(names));
+        reason = handle != 0 ? ""
+            : name == Driver
                 ? "no CUDA driver (libcuda.so.1 not found): install the NVIDIA driver or run on a GPU node"
                 : $"{names[0]} not found (also tried {string.Join(", ", names.Skip(1))}): install the CUDA toolkit {(name == Nvrtc ? "runtime compiler" : "cuBLASLt")} and put its lib64 folder in LD_LIBRARY_PATH or set CUDA_HOME";
-            return false;
-        }
+        return handle != 0;
+    }
+
+    /// <summary>Each file name in the default loader path, then each that exists in the toolkit folders.</summary>
+    private static IEnumerable<string> Candidates(string[] names)
+    {
+        foreach (string dir in SearchDirectories())
+            foreach (string file in names)
+            {
+                string candidate = dir.Length == 0 ? file : Path.Combine(dir, file);
+                if (dir.Length > 0 && !File.Exists(candidate)) continue;
+                yield return candidate;
+            }
     }
 
     /// <summary>Loads the library or throws <see cref="CudaException"/> naming the missing file.</summary>
     internal static void Require(string name)
     {
-        EnsureRegistered();
         if (!TryLoad(name, out _, out string reason)) throw new CudaException(reason);
     }
 

@@ -111,25 +111,3 @@ extern "C" __global__ void gelu_backward_inplace(bf16* d, const bf16* inp, long 
     for (int k = 0; k < 8; k++) g.v[k] *= gelu_grad(x.v[k]);
     store8(d + idx, g);
 }
-
-// a += b elementwise (bf16, rounded to nearest).
-extern "C" __global__ void add_inplace(bf16* a, const bf16* b, long n)
-{
-    long idx = ((long)blockIdx.x * blockDim.x + threadIdx.x) * 8;
-    if (idx >= n) return;
-    Vec8 x = load8(a + idx);
-    Vec8 y = load8(b + idx);
-    for (int k = 0; k < 8; k++) x.v[k] += y.v[k];
-    store8(a + idx, x);
-}
-
-// Order-independent 64-bit fingerprint of n 32-bit words, added to *out: the sum of (word + 1)·(2i + 1)·K mod 2^64.
-// The multipliers are odd, so changing any one word always changes the sum; integer atomics keep it exact.
-extern "C" __global__ void fingerprint_words(unsigned long long* out, const unsigned int* words, long n)
-{
-    unsigned long long acc = 0;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        acc += ((unsigned long long)words[i] + 1ull) * (2ull * (unsigned long long)i + 1ull) * 0x9E3779B97F4A7C15ull;
-    for (int offset = 16; offset > 0; offset >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
-    if ((threadIdx.x & 31) == 0) atomicAdd(out, acc);
-}

@@ -7,8 +7,8 @@
 //    per-lane base plus compile-time constants;
 //  - the causal mask is applied only on tiles that cross the diagonal; every other tile skips the index arithmetic;
 //  - the softmax scale is folded into the exponent (one FFMA + EX2 per score), bf16 packing is one cvt per pair;
-//  - forward and dQ warps may own 32 rows (two m-tiles, the _m2 kernels), so every B fragment loaded from shared
-//    memory feeds two mma, at the price of registers (FlashKernels picks per kernel);
+//  - forward and dQ warps own 32 rows (two m-tiles, the _m2 kernels), so every B fragment loaded from shared
+//    memory feeds two mma, at the price of registers;
 //  - the dQ kernel also computes delta = rowsum(dO * O) for the dK/dV kernel that follows (no separate pass);
 //  - the dK/dV kernel keeps its K and V rows in shared memory, so three blocks fit on a multiprocessor.
 // On Hopper (modules compiled for sm_90a) the _w1 kernels of flash_wgmma.cu run the same algorithm on warpgroup MMA
@@ -508,27 +508,16 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dqkv, float* delta, cons
 }
 
 
-// Entry points: the _m2 kernels give each warp two m-tiles (128 rows per block), the _m1 kernels one (64 rows).
+// Entry points: the _m2 kernels give each warp two m-tiles (128 rows per block).
 extern "C" __global__ void __launch_bounds__(128) flash_forward_64_m2(bf16* out, float* lse, const bf16* qkv, int T, int NH)
 {
     flash_forward<2>(out, lse, qkv, T, NH);
-}
-
-extern "C" __global__ void __launch_bounds__(128) flash_forward_64_m1(bf16* out, float* lse, const bf16* qkv, int T, int NH)
-{
-    flash_forward<1>(out, lse, qkv, T, NH);
 }
 
 extern "C" __global__ void __launch_bounds__(128) flash_backward_dq_64_m2(bf16* dqkv, float* delta, const bf16* dout, const bf16* out,
                                                                            const bf16* qkv, const float* lse, int T, int NH)
 {
     flash_backward_dq<2>(dqkv, delta, dout, out, qkv, lse, T, NH);
-}
-
-extern "C" __global__ void __launch_bounds__(128, 3) flash_backward_dq_64_m1(bf16* dqkv, float* delta, const bf16* dout, const bf16* out,
-                                                                           const bf16* qkv, const float* lse, int T, int NH)
-{
-    flash_backward_dq<1>(dqkv, delta, dout, out, qkv, lse, T, NH);
 }
 
 // lse and delta of 64 queries from row0 into shared memory through cp.async (4 bytes per thread, threads 0-63 take

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LlmNet.Common.Native;
 
 namespace LlmNet.Distributed.Mpi;
 
@@ -9,7 +10,8 @@ namespace LlmNet.Distributed.Mpi;
 /// </summary>
 internal static unsafe partial class MpiNative
 {
-    private const string Lib = NativeLibraries.MpiName;
+    /// <summary>The import name <see cref="MpiSession.Initialize"/> binds to the loaded libmpi.</summary>
+    public const string Lib = "mpi";
 
     [LibraryImport(Lib, EntryPoint = "MPI_Initialized")]
     public static partial int Initialized(out int flag);
@@ -66,9 +68,10 @@ public sealed unsafe class MpiSession : IDisposable
     {
         string? chosen = Environment.GetEnvironmentVariable(OverrideVariable);
         string[] candidates = string.IsNullOrEmpty(chosen) ? ["libmpi.so.40", "libmpi.so.12", "libmpi.so"] : [chosen];
-        nint lib = NativeLibraries.Load(NativeLibraries.MpiName, candidates, global: true, name =>
-            $"{name} not found: -pi mpi needs Open MPI's C library (install openmpi, or add its lib directory to LD_LIBRARY_PATH), " +
-            "or use -pi tcp -ps <rank 0 address> or -pi fs -pf <shared dir>");
+        nint lib = NativeLibraryLoader.TryLoad(typeof(MpiNative).Assembly, MpiNative.Lib, candidates, global: true);
+        if (lib == 0)
+            throw new NativeLibraryMissingException(candidates[0], $"{candidates[0]} not found: -pi mpi needs Open MPI's C library (install openmpi, " +
+                "or add its lib directory to LD_LIBRARY_PATH), or use -pi tcp -ps <rank 0 address> or -pi fs -pf <shared dir>");
         nint comm, byteType;
         if (NativeLibrary.TryGetExport(lib, "ompi_mpi_comm_world", out comm))
         {

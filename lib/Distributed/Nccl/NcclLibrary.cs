@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LlmNet.Common.Native;
 
 namespace LlmNet.Distributed.Nccl;
 
@@ -17,8 +18,10 @@ public static unsafe class NcclLibrary
     {
         string? chosen = Environment.GetEnvironmentVariable(OverrideVariable);
         string[] candidates = string.IsNullOrEmpty(chosen) ? [FileName, "libnccl.so"] : [chosen];
-        nint h = NativeLibraries.Load(NativeLibraries.NcclName, candidates, global: false, name =>
-            $"{name} not found: multi-GPU training needs NVIDIA NCCL 2 (install libnccl2, or add its directory to LD_LIBRARY_PATH)");
+        nint h = NativeLibraryLoader.TryLoad(typeof(NcclNative).Assembly, NcclNative.Lib, candidates);
+        if (h == 0)
+            throw new NativeLibraryMissingException(candidates[0],
+                $"{candidates[0]} not found: multi-GPU training needs NVIDIA NCCL 2 (install libnccl2, or add its directory to LD_LIBRARY_PATH)");
         if (_ncclGetLastError == 0 && NativeLibrary.TryGetExport(h, "ncclGetLastError", out nint f)) _ncclGetLastError = f;
     }
 

@@ -25,7 +25,8 @@ public enum NcclRedOp { Sum = 0, Avg = 4 }
 /// </summary>
 internal static unsafe partial class NcclNative
 {
-    private const string Lib = NativeLibraries.NcclName;
+    /// <summary>The import name <see cref="NcclLibrary.EnsureLoaded"/> binds to the loaded libnccl.</summary>
+    public const string Lib = "nccl";
 
     [LibraryImport(Lib, EntryPoint = "ncclGetVersion")]
     public static partial NcclResult GetVersion(out int version);

@@ -24,28 +24,13 @@ public interface IStreamOrder
 /// </summary>
 public sealed class OverlappedGradientExchange(ZeroCollectives sync, IStreamOrder order, int layerCount)
 {
-    /// <summary>Environment variable that selects the schedule: 0 reduces after the whole backward pass.</summary>
-    public const string Variable = "LLMNET_OVERLAP_REDUCE";
-
     private int _nextLayer = -1;    // the layer whose gradients are expected next; −1 when none is
     private bool _encoderPending;   // a pass is open and has not reached EncoderDone
 
     /// <summary>
-    /// True (the default) to overlap the exchange with the backward pass; false when <see cref="Variable"/> is 0.
+    /// The post-backward schedule, for gradients whose pass was not exchanged while it ran (a backward that was not
+    /// the last micro-step): every collective on <paramref name="stream"/>, after everything queued there.
     /// </summary>
-    /// <exception cref="ArgumentException">The variable holds something other than 0 or 1.</exception>
-    public static bool EnabledByEnvironment(Func<string, string?>? getVariable = null)
-    {
-        string? text = (getVariable ?? Environment.GetEnvironmentVariable)(Variable)?.Trim();
-        return text switch
-        {
-            null or "" or "1" => true,
-            "0" => false,
-            _ => throw new ArgumentException($"{Variable}='{text}' must be 1 (overlap the gradient exchange with backward, the default) or 0 (exchange after backward)"),
-        };
-    }
-
-    /// <summary>The post-backward schedule: every collective on <paramref name="stream"/>, after everything queued there.</summary>
     public static void ReduceAfterBackward(ZeroCollectives sync, nint gradients, int layerCount, nint stream)
     {
         for (int l = layerCount - 1; l >= 0; l--) sync.ReduceLayerGradients(gradients, l, stream);

@@ -14,19 +14,15 @@ public interface ICollectives
 }
 
 /// <summary>
-/// The collectives of one training step in llm.c's pattern (spec §6.7), on flat device buffers laid out like
-/// <see cref="ParameterLayout"/> (element type <paramref name="type"/>, normally bf16). Gradients are averaged
-/// in place: all-reduce with ZeRO-0; with ZeRO-1 a reduce-scatter that leaves this rank's averaged chunk at
-/// its own offset inside each layer's copy. After AdamW has updated its chunks, ZeRO-1 all-gathers them back
-/// into the full parameters. Every pointer is the start of a whole buffer; offsets are applied here.
+/// The collectives of one training step in llm.c's pattern (llmc/zero.cuh: multi_gpu_async_reduce_gradient;
+/// train_gpt2.cu: gpt2_backward_and_reduce, gpt2_update), on flat device buffers laid out like
+/// <see cref="ParameterLayout"/> (element type <paramref name="type"/>, normally bf16). Gradients are averaged in place:
+/// all-reduce with ZeRO-0; with ZeRO-1 a reduce-scatter that leaves this rank's averaged chunk at its own offset inside
+/// each layer's copy. After AdamW has updated its chunks, ZeRO-1 all-gathers them back into the full parameters. Every
+/// pointer is the start of a whole buffer; offsets are applied here.
 /// </summary>
 public sealed class ZeroCollectives(ICollectives nccl, ZeroShardLayout shard, NcclDataType type)
 {
-    /// <summary>The 12 tensors each transformer layer holds (ln1w … fcprojb), communicated after that layer's backward.</summary>
-    public static readonly int[] LayerTensors = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
-    /// <summary>wte, wpe, lnfw, lnfb, communicated after the encoder backward.</summary>
-    public static readonly int[] NonLayerTensors = [0, 1, 14, 15];
-
     private readonly long _elementSize = type switch
     {
         NcclDataType.BFloat16 or NcclDataType.Float16 => 2,
@@ -38,10 +34,10 @@ public sealed class ZeroCollectives(ICollectives nccl, ZeroShardLayout shard, Nc
     public ZeroShardLayout Shard => shard;
 
     /// <summary>Averages layer <paramref name="layer"/>'s gradients across ranks, as one NCCL group.</summary>
-    public void ReduceLayerGradients(nint gradients, int layer, nint stream) => Reduce(gradients, LayerTensors, layer, stream);
+    public void ReduceLayerGradients(nint gradients, int layer, nint stream) => Reduce(gradients, ParameterLayout.LayerTensors, layer, stream);
 
     /// <summary>Averages the gradients of wte, wpe, lnfw and lnfb across ranks, as one NCCL group.</summary>
-    public void ReduceNonLayerGradients(nint gradients, nint stream) => Reduce(gradients, NonLayerTensors, 0, stream);
+    public void ReduceNonLayerGradients(nint gradients, nint stream) => Reduce(gradients, ParameterLayout.ModelTensors, 0, stream);
 
     /// <summary>ZeRO-1: rebuilds the full parameters from every rank's updated chunks (one group). No-op with ZeRO-0.</summary>
     public void GatherParameters(nint parameters, nint stream)
@@ -52,11 +48,13 @@ public sealed class ZeroCollectives(ICollectives nccl, ZeroShardLayout shard, Nc
             nccl.AllGather(parameters + (nint)(s.ParameterOffset * _elementSize), parameters + (nint)(s.LayerOffset * _elementSize), s.Count, type, stream);
     }
 
-    private void Reduce(nint gradients, int[] tensors, int layer, nint stream)
+    /// <summary>One NCCL group over <paramref name="tensors"/>: the 12 of one layer after its backward, or wte, wpe, lnfw
+    /// and lnfb after the encoder backward.</summary>
+    private void Reduce(nint gradients, IReadOnlyList<ParameterTensor> tensors, int layer, nint stream)
     {
         if (shard.ProcessCount == 1) return;
         using var group = nccl.BeginGroup();
-        foreach (int t in tensors)
+        foreach (ParameterTensor t in tensors)
         {
             var s = shard.Slice(t, shard.Layout.LayersOf(t) == 1 ? 0 : layer);
             nint whole = gradients + (nint)(s.LayerOffset * _elementSize);

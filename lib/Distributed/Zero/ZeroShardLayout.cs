@@ -3,26 +3,27 @@ using LlmNet.Model;
 namespace LlmNet.Distributed.Zero;
 
 /// <summary>One layer's copy of one parameter tensor, as far as this rank's optimizer shard is concerned.</summary>
-/// <param name="Tensor">Tensor index 0..15 in llm.c order.</param>
+/// <param name="Tensor">The parameter tensor.</param>
 /// <param name="Layer">Layer index (0 for the tensors that are not per layer).</param>
 /// <param name="LayerOffset">Element offset of this layer's whole copy in the full parameter (and gradient) buffer.</param>
 /// <param name="LayerSize">Elements in this layer's copy.</param>
 /// <param name="ParameterOffset">Element offset of this rank's chunk in the full parameter buffer.</param>
 /// <param name="ShardOffset">Element offset of the chunk in the sharded m/v/master buffers.</param>
 /// <param name="Count">Elements in this rank's chunk.</param>
-public readonly record struct ShardSlice(int Tensor, int Layer, long LayerOffset, long LayerSize, long ParameterOffset, long ShardOffset, long Count);
+public readonly record struct ShardSlice(ParameterTensor Tensor, int Layer, long LayerOffset, long LayerSize, long ParameterOffset, long ShardOffset, long Count);
 
 /// <summary>
-/// Where this rank's part of the optimizer state lives (spec §2.2, §6.7). With ZeRO-1 every layer's copy of
-/// every tensor is cut into nproc equal contiguous chunks and rank r owns chunk r: reduce-scatter leaves the
-/// averaged chunk in place at <see cref="ShardSlice.ParameterOffset"/>, AdamW updates it with m/v/master at
-/// <see cref="ShardSlice.ShardOffset"/>, and an all-gather of each slice rebuilds the full parameters.
-/// Tensor i's region of the sharded buffers starts at offset_i / nproc. With ZeRO-0 the shard is the whole
-/// buffer and slices are the full per-layer tensors at identical offsets.
+/// Where this rank's part of the optimizer state lives (llm.c llmc/zero.cuh: multi_gpu_get_shard_offset, as
+/// train_gpt2.cu's gpt2_update and save_state use it). With ZeRO-1 every layer's copy of every tensor is cut into nproc
+/// equal contiguous chunks and rank r owns chunk r: reduce-scatter leaves the averaged chunk in place at
+/// <see cref="ShardSlice.ParameterOffset"/>, AdamW updates it with m/v/master at <see cref="ShardSlice.ShardOffset"/>, and
+/// an all-gather of each slice rebuilds the full parameters. Tensor i's region of the sharded buffers starts at
+/// offset_i / nproc. With ZeRO-0 the shard is the whole buffer and slices are the full per-layer tensors at identical
+/// offsets.
 /// </summary>
 public sealed class ZeroShardLayout
 {
-    private readonly ShardSlice[][] _slices; // [tensor][layer]
+    private readonly ShardSlice[][] _slices; // [(int)tensor][layer]
 
     private ZeroShardLayout(ParameterLayout layout, int processCount, int rank, int stage)
     {
@@ -30,15 +31,15 @@ public sealed class ZeroShardLayout
         int nproc = stage == 1 ? processCount : 1, r = stage == 1 ? rank : 0;
         ShardNumParameters = layout.Count / nproc;
         _slices = new ShardSlice[ParameterLayout.TensorCount][];
-        for (int t = 0; t < ParameterLayout.TensorCount; t++)
+        foreach (ParameterTensor t in ParameterLayout.Tensors)
         {
             int layers = layout.LayersOf(t);
-            long perLayer = layout.PerLayerSize(t), chunk = perLayer / nproc, regionStart = layout.Offsets[t] / nproc;
-            _slices[t] = new ShardSlice[layers];
+            long perLayer = layout.PerLayerSize(t), chunk = perLayer / nproc, regionStart = layout.Offset(t) / nproc;
+            var slices = _slices[(int)t] = new ShardSlice[layers];
             for (int l = 0; l < layers; l++)
             {
-                long layerOffset = layout.Offsets[t] + l * perLayer;
-                _slices[t][l] = new ShardSlice(t, l, layerOffset, perLayer, layerOffset + r * chunk, regionStart + l * chunk, chunk);
+                long layerOffset = layout.LayerOffset(t, l);
+                slices[l] = new ShardSlice(t, l, layerOffset, perLayer, layerOffset + r * chunk, regionStart + l * chunk, chunk);
             }
         }
     }
@@ -52,7 +53,7 @@ public sealed class ZeroShardLayout
     public long ShardNumParameters { get; }
 
     /// <summary>This rank's slice of layer <paramref name="layer"/> of tensor <paramref name="tensor"/>.</summary>
-    public ShardSlice Slice(int tensor, int layer) => _slices[tensor][layer];
+    public ShardSlice Slice(ParameterTensor tensor, int layer) => _slices[(int)tensor][layer];
 
     /// <summary>Every slice in tensor-major, then layer order: the order of the sharded buffers.</summary>
     public IEnumerable<ShardSlice> Slices() => _slices.SelectMany(s => s);
@@ -84,12 +85,12 @@ public sealed class ZeroShardLayout
         }
         if (stage == 1)
         {
-            for (int t = 0; t < ParameterLayout.TensorCount; t++)
+            foreach (ParameterTensor t in ParameterLayout.Tensors)
             {
                 long perLayer = layout.PerLayerSize(t);
                 if (perLayer % processCount != 0)
                     throw new DistributedException(
-                        $"ZeRO-1 needs every per-layer tensor size divisible by the process count, but {ParameterLayout.Names[t]} has " +
+                        $"ZeRO-1 needs every per-layer tensor size divisible by the process count, but {ParameterLayout.Name(t)} has " +
                         $"{perLayer} elements per layer and there are {processCount} processes: use -z 0 or a process count dividing {perLayer}");
             }
         }

@@ -3,10 +3,10 @@ using System.Globalization;
 namespace LlmNet.Model.Checkpoints;
 
 /// <summary>
-/// llm.c's output directory (-o) of checkpoints (spec §2.3): model_%08d.bin (rank 0), state_%08d_%05d.bin
-/// (one per rank) and an empty DONE_%08d written last. A checkpoint counts only once its DONE file exists,
-/// and every file is written to a temporary name and renamed, so a kill at any moment leaves the previous
-/// complete checkpoint usable.
+/// llm.c's output directory (-o) of checkpoints (train_gpt2.cu: write_checkpoint, delete_checkpoint, main's resume):
+/// model_%08d.bin (rank 0), state_%08d_%05d.bin (one per rank) and an empty DONE_%08d written last. A checkpoint counts
+/// only once its DONE file exists, and every file is written to a temporary name and renamed, so a kill at any moment
+/// leaves the previous complete checkpoint usable.
 /// </summary>
 public sealed class CheckpointDirectory(string path)
 {

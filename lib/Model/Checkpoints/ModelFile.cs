@@ -23,9 +23,10 @@ public delegate void ParameterChunkSource(long offset, Span<float> destination);
 public delegate void ParameterChunkSink(long offset, ReadOnlySpan<float> values);
 
 /// <summary>
-/// llm.c's model file (gpt2_124M.bin, model_%08d.bin; spec §2.1): 256 int32 header (magic 20240326, version,
-/// maxT, V, L, NH, C, Vp) and then all N parameters in llm.c order as fp32 (v3) or bf16 (v5).
-/// Reading and writing stream in chunks, so multi-GB models never need a second full-size buffer.
+/// llm.c's model file (gpt2_124M.bin, model_%08d.bin; train_gpt2.cu: gpt2_write_to_checkpoint,
+/// gpt2_build_from_checkpoint; train_gpt2.py: write_model): 256 int32 header (magic 20240326, version, maxT, V, L, NH,
+/// C, Vp) and then all N parameters in llm.c order as fp32 (v3) or bf16 (v5). Reading and writing stream in chunks, so
+/// multi-GB models never need a second full-size buffer.
 /// </summary>
 public static class ModelFile
 {

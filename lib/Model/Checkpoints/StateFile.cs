@@ -7,9 +7,9 @@ using LlmNet.Model.Random;
 namespace LlmNet.Model.Checkpoints;
 
 /// <summary>
-/// Reads and writes llm.c's optimizer/data-loader state file (spec §2.2): 256 int32 header (magic 20240527,
-/// version 1, nproc, rank, use_master_weights, should_shuffle, step at [10], RNG states at [20..23], loader
-/// position at [30..33]), then m, v, optional master, optional loader section.
+/// Reads and writes llm.c's optimizer/data-loader state file (train_gpt2.cu: save_state, load_state): 256 int32 header
+/// (magic 20240527, version 1, nproc, rank, use_master_weights, should_shuffle, step at [10], RNG states at [20..23],
+/// loader position at [30..33]), then m, v, optional master, optional loader section.
 /// </summary>
 public static class StateFile
 {

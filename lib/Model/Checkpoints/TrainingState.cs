@@ -3,7 +3,7 @@ using LlmNet.Model.Random;
 namespace LlmNet.Model.Checkpoints;
 
 /// <summary>
-/// Everything llm.c's state file (state_%08d_%05d.bin, spec §2.2) holds for one rank: the step, the
+/// Everything llm.c's state file (state_%08d_%05d.bin, train_gpt2.cu: save_state) holds for one rank: the step, the
 /// stochastic-rounding RNG, AdamW m and v, optional fp32 master weights, and the data loader's position
 /// and shuffle permutations. The trainer fills it; <see cref="StateFile"/> reads and writes it.
 /// </summary>

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Model.Cpu;
 
@@ -23,12 +24,12 @@ public sealed unsafe partial class CpuBackend
         int pos = _position, c = C, hs = C / NH, maxT = Config.MaxSeqLen;
         float scale = 1.0f / MathF.Sqrt(hs);
         var x = new Span<float>(_dx, c);
-        TensorPrimitives.Add(new ReadOnlySpan<float>(Param(0) + (long)token * c, c), new ReadOnlySpan<float>(Param(1) + (long)pos * c, c), x);
+        TensorPrimitives.Add(new ReadOnlySpan<float>(Param(Wte) + (long)token * c, c), new ReadOnlySpan<float>(Param(Wpe) + (long)pos * c, c), x);
         for (int l = 0; l < L; l++)
         {
             float* kc = _kCache + (long)l * maxT * c, vc = _vCache + (long)l * maxT * c;
-            LayerNormRow(_dln, _dx, Param(2, l), Param(3, l));
-            MatVec(_dqkv1, Param(4, l), _dln, Param(5, l), 3 * c, c);
+            LayerNormRow(_dln, _dx, Param(Ln1w, l), Param(Ln1b, l));
+            MatVec(_dqkv1, Param(Qkvw, l), _dln, Param(Qkvb, l), 3 * c, c);
             new ReadOnlySpan<float>(_dqkv1 + c, c).CopyTo(new Span<float>(kc + (long)pos * c, c));
             new ReadOnlySpan<float>(_dqkv1 + 2 * c, c).CopyTo(new Span<float>(vc + (long)pos * c, c));
             for (int h = 0; h < NH; h++)
@@ -50,16 +51,16 @@ public sealed unsafe partial class CpuBackend
                 for (int t2 = 0; t2 <= pos; t2++)
                     TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vc + (long)t2 * c + h * hs, hs), scores[t2] * inv, y, y);
             }
-            MatVec(_dln, Param(6, l), _dy, Param(7, l), c, c);
+            MatVec(_dln, Param(Attprojw, l), _dy, Param(Attprojb, l), c, c);
             TensorPrimitives.Add(x, new ReadOnlySpan<float>(_dln, c), x);
-            LayerNormRow(_dln, _dx, Param(8, l), Param(9, l));
-            MatVec(_dfc, Param(10, l), _dln, Param(11, l), 4 * c, c);
+            LayerNormRow(_dln, _dx, Param(Ln2w, l), Param(Ln2b, l));
+            MatVec(_dfc, Param(Fcw, l), _dln, Param(Fcb, l), 4 * c, c);
             CpuKernels.GeluForward(Serial, _dgelu1, _dfc, 1, 4 * c);
-            MatVec(_dln, Param(12, l), _dgelu1, Param(13, l), c, 4 * c);
+            MatVec(_dln, Param(Fcprojw, l), _dgelu1, Param(Fcprojb, l), c, 4 * c);
             TensorPrimitives.Add(x, new ReadOnlySpan<float>(_dln, c), x);
         }
-        LayerNormRow(_dln, _dx, Param(14), Param(15));
-        MatVec(_dlogits1, Param(0), _dln, null, V, c);
+        LayerNormRow(_dln, _dx, Param(Lnfw), Param(Lnfb));
+        MatVec(_dlogits1, Param(Wte), _dln, null, V, c);
         new ReadOnlySpan<float>(_dlogits1, V).CopyTo(logits);
         _position++;
     }

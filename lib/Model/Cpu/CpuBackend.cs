@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Buffers;
 using System.Runtime.Intrinsics;
+using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Model.Cpu;
 
@@ -23,13 +24,14 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
     private readonly float* _params;
     private float* _grads, _m, _v;
 
-    // Activations, each sized for MaxBatchSize·MaxSeqLen rows (BT) and laid out per layer.
+    // Activations, each sized for MaxBatchSize·MaxSeqLen rows (BT) and laid out per layer. Names follow llm.c's
+    // ActivationTensors (train_gpt2.cu) and the CUDA backend's buffers where they hold the same thing.
     private readonly float* _residual;   // (L+1, BT, C): [0] is the embedding, [l+1] the output of layer l
     private readonly float* _residual2;  // (L, BT, C): after attention
     private readonly float* _ln1, _ln1Mean, _ln1Rstd, _qkv, _atty, _att, _ln2, _ln2Mean, _ln2Rstd, _fch;
-    private readonly float* _gelu;       // (BT, 4C), one layer; recomputed in backward
-    private readonly float* _scratch;    // (BT, C): projection outputs before the residual add, and dln/datty in backward
-    private readonly float* _lnf, _lnfMean, _lnfRstd, _logits, _logSumExp, _losses;
+    private readonly float* _fchGelu;    // (BT, 4C), one layer; recomputed in backward
+    private readonly float* _btc;        // (BT, C) scratch: projection outputs before the residual add, and dln/datty in backward
+    private readonly float* _lnf, _lnfMean, _lnfRstd, _logits, _lse, _losses; // _lse: the logits' log-sum-exp per row
     private readonly int* _inputs, _targets;
 
     // Backward scratch, allocated on first Backward.
@@ -67,13 +69,13 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
         _ln2Mean = _arena.Floats(L * bt);
         _ln2Rstd = _arena.Floats(L * bt);
         _fch = _arena.Floats(L * bt * 4 * C);
-        _gelu = _arena.Floats(bt * 4 * C);
-        _scratch = _arena.Floats(bt * C);
+        _fchGelu = _arena.Floats(bt * 4 * C);
+        _btc = _arena.Floats(bt * C);
         _lnf = _arena.Floats(bt * C);
         _lnfMean = _arena.Floats(bt);
         _lnfRstd = _arena.Floats(bt);
         _logits = _arena.Floats(bt * Vp);
-        _logSumExp = _arena.Floats(bt);
+        _lse = _arena.Floats(bt);
         _losses = _arena.Floats(bt);
         _inputs = _arena.Ints(bt);
         _targets = _arena.Ints(bt);
@@ -87,9 +89,9 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
     /// <summary>Native memory held by the backend so far, in bytes.</summary>
     public long AllocatedBytes => _arena.BytesAllocated;
 
-    private float* Param(int tensor) => _params + _layout.Offsets[tensor];
-    private float* Param(int tensor, int layer) => _params + _layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor);
-    private float* Grad(int tensor, int layer = 0) => _grads + _layout.Offsets[tensor] + layer * _layout.PerLayerSize(tensor);
+    /// <summary>Layer <paramref name="layer"/>'s copy of a parameter tensor (llm.c: params.qkvw + l * 3*C*C).</summary>
+    private float* Param(ParameterTensor tensor, int layer = 0) => _params + _layout.LayerOffset(tensor, layer);
+    private float* Grad(ParameterTensor tensor, int layer = 0) => _grads + _layout.LayerOffset(tensor, layer);
 
     public void SetParameters(ReadOnlySpan<float> values)
     {
@@ -123,8 +125,8 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
 
         EncoderForward(bt, seqLen);
         for (int l = 0; l < L; l++) LayerForward(l, batchSize, seqLen);
-        CpuKernels.LayerNormForward(_options, _lnf, _lnfMean, _lnfRstd, Residual(L, bt), Param(14), Param(15), bt, C);
-        _gemm.Multiply(bt, Vp, C, _lnf, C, false, Param(0), C, true, _logits, Vp, false);
+        CpuKernels.LayerNormForward(_options, _lnf, _lnfMean, _lnfRstd, Residual(L, bt), Param(Lnfw), Param(Lnfb), bt, C);
+        _gemm.Multiply(bt, Vp, C, _lnf, C, false, Param(Wte), C, true, _logits, Vp, false);
         if (!_haveTargets) return float.NaN;
         CrossEntropyForward(bt);
         double sum = 0;
@@ -142,7 +144,7 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
 
     private void EncoderForward(int bt, int seqLen)
     {
-        float* wte = Param(0), wpe = Param(1), x = Residual(0, bt);
+        float* wte = Param(Wte), wpe = Param(Wpe), x = Residual(0, bt);
         int* tokens = _inputs;
         int c = C;
         Parallel.For(0, bt, _options, r =>
@@ -162,16 +164,16 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
         float* qkv = _qkv + l * bt * 3 * C, atty = _atty + l * bt * C, fch = _fch + l * bt * 4 * C;
         float* att = _att + l * bt * NH * t;
 
-        CpuKernels.LayerNormForward(_options, ln1, _ln1Mean + l * bt, _ln1Rstd + l * bt, input, Param(2, l), Param(3, l), rows, C);
-        Linear(qkv, ln1, Param(4, l), Param(5, l), rows, C, 3 * C);
+        CpuKernels.LayerNormForward(_options, ln1, _ln1Mean + l * bt, _ln1Rstd + l * bt, input, Param(Ln1w, l), Param(Ln1b, l), rows, C);
+        Linear(qkv, ln1, Param(Qkvw, l), Param(Qkvb, l), rows, C, 3 * C);
         CpuKernels.AttentionForward(_options, atty, att, qkv, b, t, C, NH);
-        Linear(_scratch, atty, Param(6, l), Param(7, l), rows, C, C);
-        CpuKernels.Add(_options, residual2, input, _scratch, rows, C);
-        CpuKernels.LayerNormForward(_options, ln2, _ln2Mean + l * bt, _ln2Rstd + l * bt, residual2, Param(8, l), Param(9, l), rows, C);
-        Linear(fch, ln2, Param(10, l), Param(11, l), rows, C, 4 * C);
-        CpuKernels.GeluForward(_options, _gelu, fch, rows, 4 * C);
-        Linear(_scratch, _gelu, Param(12, l), Param(13, l), rows, 4 * C, C);
-        CpuKernels.Add(_options, output, residual2, _scratch, rows, C);
+        Linear(_btc, atty, Param(Attprojw, l), Param(Attprojb, l), rows, C, C);
+        CpuKernels.Add(_options, residual2, input, _btc, rows, C);
+        CpuKernels.LayerNormForward(_options, ln2, _ln2Mean + l * bt, _ln2Rstd + l * bt, residual2, Param(Ln2w, l), Param(Ln2b, l), rows, C);
+        Linear(fch, ln2, Param(Fcw, l), Param(Fcb, l), rows, C, 4 * C);
+        CpuKernels.GeluForward(_options, _fchGelu, fch, rows, 4 * C);
+        Linear(_btc, _fchGelu, Param(Fcprojw, l), Param(Fcprojb, l), rows, 4 * C, C);
+        CpuKernels.Add(_options, output, residual2, _btc, rows, C);
     }
 
     /// <summary>out[rows, oc] = inp[rows, ic] · weight[oc, ic]ᵀ + bias.</summary>
@@ -183,7 +185,7 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
 
     private void CrossEntropyForward(int bt)
     {
-        float* logits = _logits, lse = _logSumExp, losses = _losses;
+        float* logits = _logits, lse = _lse, losses = _losses;
         int* targets = _targets;
         int v = V, vp = Vp;
         Parallel.For(0, bt, _options, r =>
@@ -244,10 +246,10 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
 
         CrossEntropyBackward(bt, lossScale);
         // Only the first V columns of dlogits are non-zero, so the pad rows of wte get no gradient.
-        _gemm.Multiply(V, C, bt, _dlogits, Vp, true, _lnf, C, false, Grad(0), C, true);
-        _gemm.Multiply(bt, C, V, _dlogits, Vp, false, Param(0), C, false, _scratch, C, false);
+        _gemm.Multiply(V, C, bt, _dlogits, Vp, true, _lnf, C, false, Grad(Wte), C, true);
+        _gemm.Multiply(bt, C, V, _dlogits, Vp, false, Param(Wte), C, false, _btc, C, false);
         new Span<float>(_dresidual, bt * C).Clear();
-        CpuKernels.LayerNormBackward(_options, _dresidual, Grad(14), Grad(15), _scratch, Residual(L, bt), Param(14), _lnfMean, _lnfRstd, bt, C);
+        CpuKernels.LayerNormBackward(_options, _dresidual, Grad(Lnfw), Grad(Lnfb), _btc, Residual(L, bt), Param(Lnfw), _lnfMean, _lnfRstd, bt, C);
 
         for (int l = L - 1; l >= 0; l--) LayerBackward(l, b, t);
         EncoderBackward(bt, t);
@@ -255,7 +257,7 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
 
     private void CrossEntropyBackward(int bt, float lossScale)
     {
-        float* logits = _logits, dlogits = _dlogits, lse = _logSumExp;
+        float* logits = _logits, dlogits = _dlogits, lse = _lse;
         int* targets = _targets;
         int v = V, vp = Vp;
         Parallel.For(0, bt, _options, r =>
@@ -283,31 +285,31 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
         float* dres = _dresidual;
 
         // MLP block: dres holds d(output of layer l).
-        CpuKernels.GeluForward(_options, _gelu, fch, rows, 4 * C);
-        _gemm.Multiply(C, 4 * C, rows, dres, C, true, _gelu, 4 * C, false, Grad(12, l), 4 * C, true);
-        CpuKernels.BiasBackward(_options, Grad(13, l), dres, rows, C);
-        _gemm.Multiply(rows, 4 * C, C, dres, C, false, Param(12, l), 4 * C, false, _dfch, 4 * C, false);
+        CpuKernels.GeluForward(_options, _fchGelu, fch, rows, 4 * C);
+        _gemm.Multiply(C, 4 * C, rows, dres, C, true, _fchGelu, 4 * C, false, Grad(Fcprojw, l), 4 * C, true);
+        CpuKernels.BiasBackward(_options, Grad(Fcprojb, l), dres, rows, C);
+        _gemm.Multiply(rows, 4 * C, C, dres, C, false, Param(Fcprojw, l), 4 * C, false, _dfch, 4 * C, false);
         CpuKernels.GeluBackwardInPlace(_options, _dfch, fch, rows, 4 * C);
-        _gemm.Multiply(4 * C, C, rows, _dfch, 4 * C, true, ln2, C, false, Grad(10, l), C, true);
-        CpuKernels.BiasBackward(_options, Grad(11, l), _dfch, rows, 4 * C);
-        _gemm.Multiply(rows, C, 4 * C, _dfch, 4 * C, false, Param(10, l), C, false, _scratch, C, false);
-        CpuKernels.LayerNormBackward(_options, dres, Grad(8, l), Grad(9, l), _scratch, residual2, Param(8, l), _ln2Mean + l * bt, _ln2Rstd + l * bt, rows, C);
+        _gemm.Multiply(4 * C, C, rows, _dfch, 4 * C, true, ln2, C, false, Grad(Fcw, l), C, true);
+        CpuKernels.BiasBackward(_options, Grad(Fcb, l), _dfch, rows, 4 * C);
+        _gemm.Multiply(rows, C, 4 * C, _dfch, 4 * C, false, Param(Fcw, l), C, false, _btc, C, false);
+        CpuKernels.LayerNormBackward(_options, dres, Grad(Ln2w, l), Grad(Ln2b, l), _btc, residual2, Param(Ln2w, l), _ln2Mean + l * bt, _ln2Rstd + l * bt, rows, C);
 
         // Attention block: dres now holds d(residual2).
-        _gemm.Multiply(C, C, rows, dres, C, true, atty, C, false, Grad(6, l), C, true);
-        CpuKernels.BiasBackward(_options, Grad(7, l), dres, rows, C);
-        _gemm.Multiply(rows, C, C, dres, C, false, Param(6, l), C, false, _scratch, C, false);
-        CpuKernels.AttentionBackward(_options, _dqkv, _scratch, att, qkv, b, t, C, NH);
-        _gemm.Multiply(3 * C, C, rows, _dqkv, 3 * C, true, ln1, C, false, Grad(4, l), C, true);
-        CpuKernels.BiasBackward(_options, Grad(5, l), _dqkv, rows, 3 * C);
-        _gemm.Multiply(rows, C, 3 * C, _dqkv, 3 * C, false, Param(4, l), C, false, _scratch, C, false);
-        CpuKernels.LayerNormBackward(_options, dres, Grad(2, l), Grad(3, l), _scratch, input, Param(2, l), _ln1Mean + l * bt, _ln1Rstd + l * bt, rows, C);
+        _gemm.Multiply(C, C, rows, dres, C, true, atty, C, false, Grad(Attprojw, l), C, true);
+        CpuKernels.BiasBackward(_options, Grad(Attprojb, l), dres, rows, C);
+        _gemm.Multiply(rows, C, C, dres, C, false, Param(Attprojw, l), C, false, _btc, C, false);
+        CpuKernels.AttentionBackward(_options, _dqkv, _btc, att, qkv, b, t, C, NH);
+        _gemm.Multiply(3 * C, C, rows, _dqkv, 3 * C, true, ln1, C, false, Grad(Qkvw, l), C, true);
+        CpuKernels.BiasBackward(_options, Grad(Qkvb, l), _dqkv, rows, 3 * C);
+        _gemm.Multiply(rows, C, 3 * C, _dqkv, 3 * C, false, Param(Qkvw, l), C, false, _btc, C, false);
+        CpuKernels.LayerNormBackward(_options, dres, Grad(Ln1w, l), Grad(Ln1b, l), _btc, input, Param(Ln1w, l), _ln1Mean + l * bt, _ln1Rstd + l * bt, rows, C);
     }
 
     /// <summary>dwte[token] += dx and dwpe[t] += dx; split over channel ranges and summed over rows in order, so repeated tokens stay deterministic.</summary>
     private void EncoderBackward(int bt, int seqLen)
     {
-        float* dwte = Grad(0), dwpe = Grad(1), dx = _dresidual;
+        float* dwte = Grad(Wte), dwpe = Grad(Wpe), dx = _dresidual;
         int* tokens = _inputs;
         int c = C;
         const int chunk = 64;
@@ -370,11 +372,11 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
         float correction1 = 1.0f - MathF.Pow(beta1, step.T);
         float correction2 = 1.0f - MathF.Pow(beta2, step.T);
         float* p = _params, g = _grads, m = _m, v = _v;
-        for (int tensor = 0; tensor < ParameterLayout.TensorCount; tensor++)
+        foreach (ParameterTensor tensor in ParameterLayout.Tensors)
         {
             float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0f;
-            long offset = _layout.Offsets[tensor];
-            ForChunks(_layout.Sizes[tensor], (start, count) =>
+            long offset = _layout.Offset(tensor);
+            ForChunks(_layout.Size(tensor), (start, count) =>
                 AdamW(p + offset + start, g + offset + start, m + offset + start, v + offset + start, count,
                     lr, beta1, beta2, eps, wd, scale, correction1, correction2));
         }

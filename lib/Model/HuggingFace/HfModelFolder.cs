@@ -118,7 +118,7 @@ public static class HfModelFolder
                 }
                 else
                 {
-                    n = (int)Math.Min(destination.Length, ends[i] - offset); // wte's padded rows (spec'd zero)
+                    n = (int)Math.Min(destination.Length, ends[i] - offset); // wte's padded rows: zero, as llm.c's train_gpt2.py pad_vocab writes them
                     destination[..n].Clear();
                 }
                 offset += n;

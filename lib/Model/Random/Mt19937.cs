@@ -3,9 +3,9 @@ using System.Buffers.Binary;
 namespace LlmNet.Model.Random;
 
 /// <summary>
-/// The Mersenne Twister as llm.c's rand.h (and torch.manual_seed) use it, bit for bit: same seeding,
-/// twist, tempering, float draws and normal_ algorithm. It seeds the weight init (42) and the data
-/// loader's shuffles (42 + rank). Its raw state is saved in llm.c's 2520-byte layout (state file §2.2).
+/// The Mersenne Twister as llm.c's rand.h (and torch.manual_seed) use it, bit for bit: same seeding, twist, tempering,
+/// float draws and normal_ algorithm. It seeds the weight init (42) and the data loader's shuffles (42 + rank). Its raw
+/// state is saved in llm.c's 2520-byte layout (llmc/rand.h mt19937_state, as train_gpt2.cu's save_state writes it).
 /// </summary>
 public sealed unsafe class Mt19937
 {

@@ -5,13 +5,14 @@ using LlmNet.Common.Cli;
 namespace LlmNet.Training.Cli;
 
 /// <summary>
-/// llm-train's command line. It accepts llm.c's train_gpt2.cu flags (single dash, flag/value pairs, with
-/// llm.c's matching quirks, spec §5) and long names; the llm.c flags are first rewritten to long names, so
-/// one System.CommandLine definition validates values and prints --help.
+/// llm-train's command line. It accepts llm.c's train_gpt2.cu flags (single dash, flag/value pairs, with llm.c's
+/// matching quirks, train_gpt2.cu: main's argument loop and error_usage) and long names; the llm.c flags are first
+/// rewritten to long names, so one System.CommandLine definition validates values and prints --help.
 /// </summary>
 public static class TrainCommandLine
 {
-    private sealed record Flag(string Llmc, string Long, string Description);
+    /// <param name="Ignored">llm.c flags accepted (and their values checked) for compatibility, with nothing to do here.</param>
+    private sealed record Flag(string Llmc, string Long, string Description, bool Ignored = false);
 
     // llm.c flag → long option. Order is the --help order.
     private static readonly Flag[] Flags =
@@ -30,7 +31,7 @@ public static class TrainCommandLine
         new("-x", "--max-steps", "number of updates (-1 = one epoch of the training data)"),
         new("-k", "--lr-scheduler", "learning-rate schedule: cosine, linear, constant or wsd"),
         new("-l", "--lr", "peak learning rate"),
-        new("-lg", "--log-gpu-every", "print GPU utilisation every N steps (-1 = never; GPU only)"),
+        new("-lg", "--log-gpu-every", "llm.c's NVML GPU-info line every N steps", Ignored: true),
         new("-u", "--warmup", "linear warmup steps"),
         new("-q", "--final-lr-frac", "final learning rate as a fraction of the peak (1.0 = no decay)"),
         new("-c", "--weight-decay", "AdamW weight decay (2-D tensors only)"),
@@ -42,7 +43,7 @@ public static class TrainCommandLine
         new("-g", "--gen-tokens", "length of the printed sample in tokens (genT)"),
         new("-h", "--hellaswag", "1: evaluate HellaSwag accuracy on the validation schedule"),
         new("-a", "--overfit-single-batch", "1: train on the first validation batch only (debugging)"),
-        new("-f", "--tf32", "1: allow TF32 matmuls (fp32 GPU builds)"),
+        new("-f", "--tf32", "llm.c's TF32 switch for fp32 builds", Ignored: true),
         new("-w", "--master-weights", "1: keep fp32 master weights (GPU)"),
         new("-ge", "--gelu-fusion", "GELU fusion into matmuls: 0, 1 or 2 (-1 = auto, which means 0) (GPU)"),
         new("-z", "--zero-stage", "ZeRO stage: 0 or 1 (multi-GPU)"),
@@ -116,7 +117,8 @@ public static class TrainCommandLine
         var command = new RootCommand(
             "Trains a GPT-2 from scratch or from a checkpoint, as llm.c's train_gpt2 does. llm.c's single-dash flags " +
             "(-i -j -e -o -n -nk -nm -y -b -t -d -x -k -l -u -q -c -sl -sg -v -m -s -g -h -a -w -ge -z -r -p?) are accepted " +
-            "with the same meanings and defaults, e.g. `llm-train -e d12 -b 16 -t 1024 -x 1000 -o out -n 100`.");
+            "with the same meanings and defaults, e.g. `llm-train -e d12 -b 16 -t 1024 -x 1000 -o out -n 100`. " +
+            $"{string.Join(" and ", Flags.Where(f => f.Ignored).Select(f => $"{f.Llmc} N ({f.Description})"))} are accepted for compatibility and ignored.");
         var opts = new Dictionary<string, Option>();
         Option<T> Add<T>(string longName, T defaultValue, string? extra = null)
         {
@@ -142,7 +144,6 @@ public static class TrainCommandLine
         var maxSteps = Add("--max-steps", d.MaxSteps);
         var sched = Add("--lr-scheduler", d.LrScheduler);
         var lr = Add("--lr", d.LearningRate);
-        var logGpu = Add("--log-gpu-every", d.LogGpuEvery);
         var warmup = Add("--warmup", d.Warmup);
         var finalFrac = Add("--final-lr-frac", d.FinalLrFraction);
         var wd = Add("--weight-decay", d.WeightDecay);
@@ -155,7 +156,6 @@ public static class TrainCommandLine
         var hella = Add("--hellaswag", d.HellaSwag);
         var hellaData = Add<string?>("--hellaswag-data", d.HellaSwagData, "HellaSwag data for --hellaswag 1 (.bin, .jsonl or preprocessed .txt[.bz2]); default: dev/data/hellaswag/hellaswag_val.bin as llm.c");
         var overfit = Add("--overfit-single-batch", d.OverfitSingleBatch);
-        var tf32 = Add("--tf32", d.AllowTf32);
         var master = Add("--master-weights", d.UseMasterWeights);
         var gelu = Add("--gelu-fusion", d.GeluFusion);
         var zero = Add("--zero-stage", d.ZeroStage);
@@ -170,6 +170,7 @@ public static class TrainCommandLine
         device.AcceptOnlyFromAmong("cpu", "cuda", "auto");
         sched.AcceptOnlyFromAmong("cosine", "linear", "constant", "wsd");
         var quiet = Add("--quiet", false, "print only validation, checkpoint and error lines");
+        foreach (Flag ignored in Flags.Where(f => f.Ignored)) Add(ignored.Long, 0).Hidden = true;
 
         var result = command.Parse(Translate(args));
         if (result.Action is System.CommandLine.Help.HelpAction)
@@ -195,7 +196,6 @@ public static class TrainCommandLine
             MaxSteps = result.GetValue(maxSteps),
             LrScheduler = result.GetValue(sched)!,
             LearningRate = result.GetValue(lr),
-            LogGpuEvery = result.GetValue(logGpu),
             Warmup = result.GetValue(warmup),
             FinalLrFraction = result.GetValue(finalFrac),
             WeightDecay = result.GetValue(wd),
@@ -208,7 +208,6 @@ public static class TrainCommandLine
             HellaSwag = result.GetValue(hella),
             HellaSwagData = result.GetValue(hellaData),
             OverfitSingleBatch = result.GetValue(overfit),
-            AllowTf32 = result.GetValue(tf32),
             UseMasterWeights = result.GetValue(master),
             GeluFusion = result.GetValue(gelu),
             ZeroStage = result.GetValue(zero),

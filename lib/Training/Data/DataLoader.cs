@@ -4,7 +4,7 @@ using LlmNet.Model.Random;
 namespace LlmNet.Training.Data;
 
 /// <summary>
-/// llm.c's distributed token loader (spec §1): shards from a glob in sorted order, one "sample" of
+/// llm.c's distributed token loader (llmc/dataloader.h): shards from a glob in sorted order, one "sample" of
 /// nproc·B·T tokens per step in which rank r reads the B·T+1 window starting at its own slice, and
 /// optionally a per-epoch mt19937 shuffle (seed 42 + rank) of the shard order and of the samples inside
 /// each shard. Positions, permutations and the RNG can be saved and restored for bitwise resume.
@@ -179,5 +179,8 @@ public sealed class DataLoader : IDisposable
     public void Dispose() => _shard?.Dispose();
 }
 
-/// <summary>The loader part of llm.c's state file (spec §2.2): position, and with shuffling the permutations and the raw mt19937 state.</summary>
+/// <summary>
+/// The loader part of llm.c's state file (train_gpt2.cu: save_state, load_state; llmc/dataloader.h: dataloader_resume):
+/// position, and with shuffling the permutations and the raw mt19937 state.
+/// </summary>
 public sealed record DataLoaderState(bool Shuffle, int ShardIndex, int SampleIndex, int[] ShardIndices, int[] IntraShardIndices, byte[] RngState);

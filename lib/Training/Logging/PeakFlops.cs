@@ -1,9 +1,9 @@
 namespace LlmNet.Training.Logging;
 
 /// <summary>
-/// Promised dense bf16 tensor-core TFLOPs of known GPUs, for MFU (spec §7.3). llm.c scales an
-/// architecture's base figure by cores and clock; the same figures are tabulated here, plus the H200
-/// (same compute as the H100 SXM), which llm.c's table lacks.
+/// Promised dense bf16 tensor-core TFLOPs of known GPUs, for MFU (llm.c llmc/mfu.h: get_flops_promised). llm.c scales
+/// an architecture's base figure by cores and clock; the same figures are tabulated here, plus the H200 (same compute
+/// as the H100 SXM), which llm.c's table lacks.
 /// </summary>
 public static class PeakFlops
 {

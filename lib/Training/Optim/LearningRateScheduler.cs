@@ -1,7 +1,7 @@
 namespace LlmNet.Training.Optim;
 
 /// <summary>
-/// llm.c's learning-rate schedules (spec §6.4), computed in float exactly as schedulers.h does:
+/// llm.c's learning-rate schedules, computed in float exactly as llmc/schedulers.h (get_learning_rate) does:
 /// cosine, linear, constant and wsd (warmup–stable–decay), all but constant with a linear warmup.
 /// </summary>
 public sealed class LearningRateScheduler

@@ -1,7 +1,7 @@
 namespace LlmNet.Training.Optim;
 
 /// <summary>
-/// Rolling z-score over the last 128 values (llm.c's outlier_detector.h, spec §6.6): NaN until the
+/// Rolling z-score over the last 128 values (llm.c's llmc/outlier_detector.h: update_detector): NaN until the
 /// window is full, then (x − mean)/std with the new value included and the population variance.
 /// Used to skip updates whose loss or gradient norm is anomalous (-sl, -sg).
 /// </summary>

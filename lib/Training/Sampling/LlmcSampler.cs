@@ -6,9 +6,9 @@ using LlmNet.Model.Random;
 namespace LlmNet.Training.Sampling;
 
 /// <summary>
-/// llm.c's sampler (spec §8), reproduced exactly: a fresh xorshift state of 1337 per session, a buffer
-/// of EOT tokens, a full forward pass per new token (batch 1, length rounded up to a multiple of
-/// min(T, 256)), and sample_softmax over the first V logits at temperature 1.
+/// llm.c's sampler (train_gpt2.cu main's generation block, llmc/sampler.h: sample_softmax), reproduced exactly: a fresh
+/// xorshift state of 1337 per session, a buffer of EOT tokens, a full forward pass per new token (batch 1, length
+/// rounded up to a multiple of min(T, 256)), and sample_softmax over the first V logits at temperature 1.
 /// </summary>
 public static class LlmcSampler
 {

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace LlmNet.Training.Logging;
+namespace LlmNet.Common.Text;
 
 /// <summary>printf-style number formatting (%f, %+.2f, %.2e, widths) as glibc prints it, so logs match llm.c's byte for byte.</summary>
 public static class CFormat

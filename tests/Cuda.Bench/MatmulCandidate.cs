@@ -1,14 +1,13 @@
+using LlmNet.Cuda;
 using LlmNet.Cuda.Interop;
 
-namespace LlmNet.Cuda;
-
 /// <summary>
-/// One algorithm from cuBLASLt's heuristic list for one matmul plan (see <see cref="Matmul.Candidates"/>), with the
-/// configuration it reports, so that a benchmark can run it through <see cref="Matmul.RunWith"/> and say what it was.
+/// One algorithm from cuBLASLt's heuristic list for one matmul plan (see <see cref="MatmulCandidates.Candidates"/>), with
+/// the configuration it reports, so that the benchmark can run it through <see cref="MatmulCandidates.RunWith"/> and say what it was.
 /// Configuration values are the raw cuBLASLt enum ids (cublasLtMatmulTile_t, cublasLtMatmulStages_t,
 /// cublasLtReductionScheme_t, cublasLtClusterShape_t, ...); -1 where the library does not report one.
 /// </summary>
-internal sealed class MatmulCandidate
+internal sealed unsafe class MatmulCandidate
 {
     /// <summary>The attributes read for every candidate, in the order of <see cref="Config"/>.</summary>
     internal static readonly int[] ConfigAttributes =
@@ -99,4 +98,60 @@ internal sealed class MatmulCandidate
     };
 
     public override string ToString() => $"#{Index} {Description}";
+}
+
+/// <summary>The heuristic's algorithms of a <see cref="Matmul"/> plan as <see cref="MatmulCandidate"/>s, and runs of one of them.</summary>
+internal static unsafe class MatmulCandidates
+{
+    private const int AlgoBytes = 64; // cublasLtMatmulAlgo_t: the first 8 ulongs of HeuristicResult
+
+    /// <summary>
+    /// Up to <paramref name="max"/> algorithms from cuBLASLt's heuristic for the plan <see cref="Matmul.Run"/> uses with
+    /// these arguments, in the heuristic's order, each with its configuration.
+    /// </summary>
+    public static IReadOnlyList<MatmulCandidate> Candidates(this Matmul mm, ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB,
+        bool accumulate, MatmulEpilogue epilogue, ulong bias, ulong aux, int max)
+    {
+        CublasLt.HeuristicResult[] results = mm.HeuristicAlgorithms(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, max,
+            out Matmul.PlanKey key, out CublasLt.HeuristicResult chosen);
+        var list = new List<MatmulCandidate>(results.Length);
+        for (int i = 0; i < results.Length; i++)
+        {
+            CublasLt.HeuristicResult r = results[i];
+            bool isRunAlgo = new ReadOnlySpan<byte>(r.Algo, AlgoBytes).SequenceEqual(new ReadOnlySpan<byte>(chosen.Algo, AlgoBytes));
+            var config = new long[MatmulCandidate.ConfigAttributes.Length];
+            for (int j = 0; j < config.Length; j++) config[j] = ReadAlgoConfig(r.Algo, MatmulCandidate.ConfigAttributes[j]);
+            list.Add(new MatmulCandidate(i, key, r, isRunAlgo, config));
+        }
+        return list;
+    }
+
+    /// <summary><see cref="Matmul.Run"/> with the candidate's algorithm instead of the plan's.</summary>
+    public static void RunWith(this Matmul mm, MatmulCandidate candidate, ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB,
+        bool accumulate = false, MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f) =>
+        mm.RunWith(candidate.Result, candidate.Key, d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, alpha);
+
+    /// <summary>
+    /// One configuration attribute of an algorithm, or -1 when the library does not report it. The attributes are
+    /// 2 or 4 bytes wide and a read of the wrong width is rejected, so the width is asked for first (size 0).
+    /// </summary>
+    private static long ReadAlgoConfig(void* algo, int attribute)
+    {
+        nuint size = 0;
+        if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, null, 0, &size) == 0 && size > 0 && size <= sizeof(ulong))
+            return ReadAlgoConfig(algo, attribute, size);
+        // A library that does not answer the size query: try the documented widths.
+        long value = ReadAlgoConfig(algo, attribute, sizeof(int));
+        return value != -1 ? value : ReadAlgoConfig(algo, attribute, sizeof(ushort));
+    }
+
+    private static long ReadAlgoConfig(void* algo, int attribute, nuint size)
+    {
+        ulong value = 0; // little-endian: a narrower attribute lands in the low bytes
+        nuint written = 0;
+        if (CublasLt.cublasLtMatmulAlgoConfigGetAttribute(algo, attribute, &value, size, &written) != 0 || written != size)
+            return -1;
+        // SPLITK_NUM is the one signed attribute.
+        return attribute == CublasLt.AlgoConfigSplitKNum && size == sizeof(int) ? (int)(uint)value : (long)value;
+    }
 }

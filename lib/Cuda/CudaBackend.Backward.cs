@@ -1,0 +1,122 @@
+using static LlmNet.Model.ParameterTensor;
+
+namespace LlmNet.Cuda;
+
+// The backward pass, from the logits to the embeddings (llm.c train_gpt2.cu: gpt2_backward_and_reduce).
+public sealed partial class CudaBackend
+{
+    public void ZeroGradients()
+    {
+        RequireTraining(nameof(ZeroGradients));
+        _device.MakeCurrent();
+        _device.Zero(_grads);
+        _gradientsPendingReduce = false;
+    }
+
+    public void Backward(float lossScale) => Backward(lossScale, lastMicroStep: false);
+
+    /// <summary>
+    /// Backward, waited for; on the last micro-step of an accumulation window with several processes, also averages the
+    /// gradients across them, each layer's as soon as its backward is queued. The averages are complete when this
+    /// returns. (Called without it, the exchange happens after the whole pass, at the first of
+    /// <see cref="GradientNormSquared"/> or <see cref="Update"/>.)
+    /// </summary>
+    public void Backward(float lossScale, bool lastMicroStep)
+    {
+        QueueBackward(lossScale, lastMicroStep);
+        _device.Synchronize();
+    }
+
+    /// <summary>The backward of <see cref="Backward(float, bool)"/>, queued: the host waits only for a gradient exchange.</summary>
+    private void QueueBackward(float lossScale, bool lastMicroStep)
+    {
+        RequireTraining(nameof(Backward));
+        bool overlap = lastMicroStep && _sync is not null;
+        if (overlap) BeginOverlappedExchange();
+        try { BackwardPass(lossScale); }
+        catch when (overlap) { _exchange!.Abandon(); throw; }
+        if (_sync is null) return;
+        _gradientsPendingReduce = !overlap;
+        if (lastMicroStep && !overlap) ReduceGradients();
+    }
+
+    private void BackwardPass(float lossScale)
+    {
+        _device.MakeCurrent();
+        if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
+        int B = _b, T = _t, bt = B * T, L = Config.NumLayers, C = Config.Channels, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
+
+        // dlogits: written by the fused classifier of ForwardBackward (unscaled; the matmuls scale by lossScale),
+        // or here from the logits and the forward's log-sum-exp (scaled). With lossScale a power of two both give
+        // bitwise the same gradients: scaling by 2^k commutes with bf16 rounding and with fp32 accumulation.
+        float alpha = 1.0f;
+        if (_logitsHoldGradient) alpha = lossScale;
+        else _k.Launch("classifier_backward", (bt, 1), 512, 0, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp);
+        _logitsHoldGradient = false;
+        _mm.Run(Grad(Wte), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true, alpha: alpha);
+        _mm.Run(_btc.Ptr, Param(Wte), _logits.Ptr, C, bt, Vp, false, false, alpha: alpha);
+        _device.Zero(_dresidual.Ptr, (long)bt * C * 2);
+        ulong lastResidual = Act(_residual3, L - 1, C);
+        LayerNormBackward(_btc.Ptr, lastResidual, _lnfMean.Ptr, _lnfRstd.Ptr, Param(Lnfw), Grad(Lnfw), Grad(Lnfb), bt);
+
+        for (int l = L - 1; l >= 0; l--)
+        {
+            ulong residual = l == 0 ? _encoded.Ptr : Act(_residual3, l - 1, C);
+            ulong fch = Act(_fch, l, 4 * C), gelu = FchGelu(l), atty = Act(_atty, l, C), qkv = Act(_qkv, l, 3 * C);
+            ulong lse = _attLse.Ptr + (ulong)((long)l * bt * Config.NumHeads * 4);
+
+            // MLP: fcproj, GELU, fc
+            if (_recompute >= 1) Gelu(gelu, fch, (long)bt * 4 * C);
+            WeightAndBiasGradients(Grad(Fcprojw, l), Grad(Fcprojb, l), gelu, _dresidual.Ptr, bt, 4 * C, C);
+            if (_geluFusion >= 2)
+                _mm.Run(_bt4c.Ptr, Param(Fcprojw, l), _dresidual.Ptr, 4 * C, bt, C, false, false, false, MatmulEpilogue.DGelu, 0, fch);
+            else
+            {
+                _mm.Run(_bt4c.Ptr, Param(Fcprojw, l), _dresidual.Ptr, 4 * C, bt, C, false, false);
+                _k.Launch("gelu_backward_inplace", (CeilDiv((long)bt * 4 * C / 8, 256), 1), 256, 0, _bt4c.Ptr, fch, (long)bt * 4 * C);
+            }
+            if (_recompute >= 2)
+                LayerNorm(0, Act(_residual2, l, C), 0, Ln2(l), 0, 0, Param(Ln2w, l), Param(Ln2b, l), bt);
+            WeightAndBiasGradients(Grad(Fcw, l), Grad(Fcb, l), Ln2(l), _bt4c.Ptr, bt, C, 4 * C);
+            _mm.Run(_btc.Ptr, Param(Fcw, l), _bt4c.Ptr, C, bt, 4 * C, false, false);
+            LayerNormBackward(_btc.Ptr, Act(_residual2, l, C), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(Ln2w, l), Grad(Ln2w, l), Grad(Ln2b, l), bt);
+
+            // attention: attproj, attention, qkv
+            WeightAndBiasGradients(Grad(Attprojw, l), Grad(Attprojb, l), atty, _dresidual.Ptr, bt, C, C);
+            _mm.Run(_btc.Ptr, Param(Attprojw, l), _dresidual.Ptr, C, bt, C, false, false);
+            AttentionBackward(_bt4c.Ptr, _btc.Ptr, qkv, atty, lse, B, T);
+            if (_recompute >= 2)
+                LayerNorm(0, residual, 0, Ln1(l), 0, 0, Param(Ln1w, l), Param(Ln1b, l), bt);
+            WeightAndBiasGradients(Grad(Qkvw, l), Grad(Qkvb, l), Ln1(l), _bt4c.Ptr, bt, C, 3 * C);
+            _mm.Run(_btc.Ptr, Param(Qkvw, l), _bt4c.Ptr, C, bt, 3 * C, false, false);
+            LayerNormBackward(_btc.Ptr, residual, Stat(_ln1Mean, l), Stat(_ln1Rstd, l), Param(Ln1w, l), Grad(Ln1w, l), Grad(Ln1b, l), bt);
+            // Layer l's 12 gradients are final here: nothing below writes them again in this pass.
+            if (_exchange?.InProgress == true) QueueLayerExchange(l);
+        }
+        EncoderBackward(B, T);
+        if (_exchange?.InProgress == true) FinishOverlappedExchange();
+    }
+
+    private void EncoderBackward(int B, int T)
+    {
+        int C = Config.Channels, bt = B * T;
+        uint seed = NextRandom();
+        _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(Wpe), _dresidual.Ptr, B, T, C, seed);
+
+        // The buckets go through the forward's pinned slot. The fence wait returns once the GPU has taken this batch's
+        // inputs, by when its bucket area is free even if this forward gets a second backward.
+        var slot = _staging.Current;
+        slot.Fence.Wait();
+        var buckets = TokenBuckets.Build(slot.Inputs);
+        buckets.Host.CopyTo(slot.Buckets(buckets.Host.Length));
+        _device.UploadAsync(_buckets.Ptr, slot.Memory, slot.BucketsByteOffset, (long)buckets.Host.Length * 4);
+        slot.Fence.Record();
+        ulong At(int offset) => _buckets.Ptr + (ulong)offset * 4;
+        (int, int) Grid(int rows) => (rows, CeilDiv(C / 8, 64));
+        if (buckets.Chunks > 0)
+            _k.Launch("wte_backward_chunks", Grid(buckets.Chunks), 64, 0, _wtePartials.Ptr, _dresidual.Ptr, At(buckets.ChunkRangesOffset),
+                At(buckets.PositionsOffset), C);
+        _k.Launch("wte_backward", Grid(buckets.Count), 64, 0, Grad(Wte), _dresidual.Ptr, _wtePartials.Ptr, At(buckets.TokensOffset),
+            At(buckets.StartsOffset), At(buckets.PositionsOffset), At(buckets.ChunkStartsOffset), C, seed);
+    }
+}

@@ -1,0 +1,48 @@
+namespace LlmNet.Cuda;
+
+// Training micro-steps: forward, classifier and backward queued together, losses taken once per step.
+public sealed partial class CudaBackend
+{
+    /// <summary>
+    /// One training micro-step, waited for: <see cref="QueueForwardBackward"/>, then its loss. Gradients and loss equal
+    /// those of <see cref="Forward"/> + <see cref="Backward(float, bool)"/> bitwise when lossScale is a power of two.
+    /// </summary>
+    public float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+    {
+        if (_staging.QueuedCount > 0)
+            throw new InvalidOperationException($"{_staging.QueuedCount} queued micro-step(s) still hold losses: call {nameof(TakeLosses)} before {nameof(ForwardBackward)}");
+        QueueForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep);
+        return TakeLosses()[0];
+    }
+
+    /// <summary>
+    /// Queues one training micro-step and returns without waiting for the GPU. When a logits row fits in shared memory
+    /// the forward ends in one kernel that writes the losses and the unscaled logits gradient; otherwise the separate
+    /// classifier kernels run. Either way the losses are copied into pinned memory behind the kernels and the whole
+    /// backward is queued after them. The host waits only when the batch slot it needs is still being copied from
+    /// (two micro-steps back), and on the last micro-step of several processes, for the gradient exchange.
+    /// </summary>
+    public void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+    {
+        RequireTraining(nameof(QueueForwardBackward));
+        if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
+        ForwardPass(inputs, targets, batchSize, seqLen);
+        int bt = batchSize * seqLen, Vp = Config.PaddedVocabSize;
+        if (_classifierStaged)
+        {
+            _k.Launch("classifier_forward_backward", (bt, 1), 512, Vp * 2, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, Config.VocabSize, Vp);
+            _logitsHoldGradient = true;
+        }
+        else ClassifierForward(bt);
+        _device.DownloadAsync(_staging.QueueLossRow(bt), 0, _losses.Ptr, (long)bt * 4);
+        QueueBackward(lossScale, lastMicroStep);
+    }
+
+    /// <summary>Waits for the GPU and returns the mean loss of every micro-step queued since the last call, in order.</summary>
+    public float[] TakeLosses()
+    {
+        _device.MakeCurrent();
+        _device.Synchronize();
+        return _staging.TakeMeanLosses();
+    }
+}

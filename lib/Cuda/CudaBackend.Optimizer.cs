@@ -1,0 +1,107 @@
+using LlmNet.Model;
+
+namespace LlmNet.Cuda;
+
+// The global gradient norm and AdamW with stochastic rounding (llm.c train_gpt2.cu: gpt2_calculate_grad_norm, gpt2_update).
+public sealed partial class CudaBackend
+{
+    public double GradientNormSquared()
+    {
+        RequireTraining(nameof(GradientNormSquared));
+        _device.MakeCurrent();
+        if (_gradientsPendingReduce) ReduceGradients();
+        if (_shard.Stage == 0) return NormSquared(_grads.Ptr, _layout.Count);
+        // ZeRO-1: each process holds the averaged gradients of its own chunks only.
+        double local = 0;
+        foreach (var s in _shard.Slices()) local += NormSquared(_grads.At(s.ParameterOffset), s.Count);
+        return _group.AllReduceSum(local);
+    }
+
+    private double NormSquared(ulong gradients, long count)
+    {
+        _k.Launch("norm_squared_partial", (NormBlocks, 1), NormThreads, 0, _normPartials.Ptr, gradients, count);
+        float[] partial = new float[NormBlocks];
+        _device.Download(partial.AsSpan(), _normPartials.Ptr);
+        double sum = 0;
+        foreach (float p in partial) sum += p;
+        return sum;
+    }
+
+    public void Update(in AdamWStep step)
+    {
+        RequireTraining(nameof(Update));
+        _device.MakeCurrent();
+        if (_gradientsPendingReduce) ReduceGradients();
+        if (_keepMaster && !_masterValid)
+        {
+            // Master weights start as the bf16 parameters widened to fp32 (llm.c copies them on the first update).
+            float[] widened = new float[_layout.Count];
+            DownloadBf16(widened, _params);
+            UploadMaster(widened);
+            _masterValid = true;
+        }
+        float c1 = 1.0f - MathF.Pow(step.Beta1, step.T), c2 = 1.0f - MathF.Pow(step.Beta2, step.T);
+        if (_shard.Stage == 1)
+        {
+            UpdateShard(step, c1, c2);
+            return;
+        }
+        foreach (ParameterTensor tensor in ParameterLayout.Tensors)
+        {
+            long n = _layout.Size(tensor), off = _layout.Offset(tensor);
+            float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0.0f;
+            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.At(off), Master(off), _grads.At(off),
+                _m.At(off), _v.At(off), n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
+        }
+        // Each process rounded with its own seeds; rank 0's parameters (those the model file records) become everyone's.
+        if (_comm is not null) ShareParameters();
+        _device.Synchronize();
+    }
+
+    /// <summary>
+    /// ZeRO-1: AdamW on this process's chunk of every layer's copy of every tensor (m, v and master at the
+    /// chunk's shard offset), then the all-gather that rebuilds the full parameters everywhere. One seed per
+    /// tensor, as in the unsharded update, so the seed stream stays in step with the trainer's copy of it.
+    /// </summary>
+    private void UpdateShard(in AdamWStep step, float c1, float c2)
+    {
+        foreach (ParameterTensor tensor in ParameterLayout.Tensors)
+        {
+            float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0.0f;
+            uint seed = NextRandom();
+            for (int l = 0; l < _layout.LayersOf(tensor); l++)
+            {
+                var s = _shard.Slice(tensor, l);
+                long p = s.ParameterOffset, q = s.ShardOffset;
+                // Layers of one tensor get distinct seeds so their rounding noise is independent.
+                uint layerSeed = seed ^ (uint)(l * 0x9E3779B1u);
+                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.At(p), Master(q), _grads.At(p),
+                    _m.At(q), _v.At(q), s.Count, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, layerSeed);
+            }
+        }
+        ShareParameters();
+    }
+
+    /// <summary>The master weights at a shard offset, or a null pointer with -w 0 (adamw_update then reads and rounds the bf16 parameters).</summary>
+    private ulong Master(long shardOffset) => _keepMaster ? _master.At(shardOffset) : 0UL;
+
+    /// <summary>
+    /// llm.c's 13371337, or <c>LLMNET_SR_SEED</c> when set: a different stream of stochastic-rounding noise for
+    /// studying how far bf16 rounding alone moves a run (tests/gpu/multi-gpu-check.sh uses it for its noise floor).
+    /// </summary>
+    internal static ulong StochasticRoundingSeedBase()
+    {
+        string? text = Environment.GetEnvironmentVariable("LLMNET_SR_SEED");
+        if (string.IsNullOrWhiteSpace(text)) return 13371337UL;
+        return ulong.TryParse(text, out ulong seed) ? seed
+            : throw new ArgumentException($"LLMNET_SR_SEED must be an unsigned integer, not \"{text}\"");
+    }
+
+    private uint NextRandom()
+    {
+        _rng ^= _rng >> 12;
+        _rng ^= _rng << 25;
+        _rng ^= _rng >> 27;
+        return (uint)((_rng * 0x2545F4914F6CDD1DUL) >> 32);
+    }
+}
