@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using LlmNet.Common.Cli;
+using LlmNet.Common.Text;
 using LlmNet.Training.Data;
 using LlmNet.Training.Evaluation;
 using LlmNet.Training.Logging;
