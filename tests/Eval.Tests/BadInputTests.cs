@@ -4,6 +4,7 @@ using LlmNet.Common.Formats;
 using LlmNet.Eval.HellaSwag;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
+using LlmNet.TestSupport;
 using Xunit;
 
 namespace LlmNet.Eval.Tests;

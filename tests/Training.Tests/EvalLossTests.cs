@@ -1,3 +1,4 @@
+using LlmNet.TestSupport;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -18,17 +19,7 @@ public class EvalLossTests
 {
     private const int Steps = 3;
 
-    private static (int Code, string Out, string Err) Eval(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "llm-eval.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr);
-    }
+    private static (int Code, string Out, string Err) Eval(params string[] args) => EvalCli.Run(args);
 
     /// <summary>Trains <see cref="Steps"/> steps with validation at the last one; returns the last val loss line's number and the final model.</summary>
     private static (string ValLoss, string Model) Train(TempDir dir, int valMaxSteps)

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Xunit;
 
-namespace LlmNet.Eval.Tests;
+namespace LlmNet.TestSupport;
 
 /// <summary>Runs the built llm-eval as its own process, as a user would.</summary>
 internal static class EvalCli
