@@ -29,7 +29,7 @@ internal static class BackendFactory
             throw new ToolException(seqLenSource is null
                 ? $"{model}: the model's context is {config.MaxSeqLen} positions but T = {maxSeqLen} was asked for. Lower --seq-len"
                 : $"{model}: the model's context is {config.MaxSeqLen} positions, but {seqLenSource} {maxSeqLen}. Score it with a model whose context is at least that long");
-        var backend = Backends.Create(device, config, maxBatch, maxSeqLen, new BackendSettings(CpuThreads: threads, ProcessGroup: group, Training: false));
+        var backend = Backends.Create(device, config, maxBatch, maxSeqLen, new BackendOptions { CpuThreads = threads, ProcessGroup = group, Training = false });
         backend.SetParameters(parameters);
         return backend;
     }

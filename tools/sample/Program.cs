@@ -107,5 +107,5 @@ public static class SampleProgram
     private static IGptBackend CreateBackend(string device, GptConfig config, int seqLen, bool incremental = false) =>
         Backends.Resolve(device) == "cpu"
             ? Backends.Create("cpu", config, 1, incremental ? 1 : seqLen)
-            : Backends.Create("cuda", config, 1, seqLen, new BackendSettings(Training: false)); // forward passes only
+            : Backends.Create("cuda", config, 1, seqLen, new BackendOptions { Training = false }); // forward passes only
 }

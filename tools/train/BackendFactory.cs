@@ -11,6 +11,6 @@ public static class BackendFactory
         Backends.Create(options.Device, config, options.BatchSize, options.SeqLen, Settings(options, group));
 
     /// <summary>The device settings of a run: -r, -ge, -w (any non-zero value keeps master weights, as in llm.c) and its process group.</summary>
-    public static BackendSettings Settings(TrainOptions options, IProcessGroup group) =>
-        new(Recompute: options.Recompute, GeluFusion: options.GeluFusion, ProcessGroup: group, MasterWeights: options.UseMasterWeights != 0);
+    public static BackendOptions Settings(TrainOptions options, IProcessGroup group) =>
+        new() { Recompute = options.Recompute, GeluFusion = options.GeluFusion, ProcessGroup = group, MasterWeights = options.UseMasterWeights != 0 };
 }
