@@ -2,6 +2,7 @@ using System.Diagnostics;
 using LlmNet.Common.Cli;
 using LlmNet.Common.Logs;
 using LlmNet.Common.Text;
+using LlmNet.Eval.HellaSwag;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Random;
@@ -28,7 +29,7 @@ public sealed class Trainer : IDisposable
     private readonly IGptBackend _backend;
     private readonly IProcessGroup _group;
     private readonly TextWriter _out;
-    private readonly HellaSwagEvaluator? _hellaSwag;
+    private readonly IHellaSwagEvaluator? _hellaSwag;
     private readonly ModelDtype _checkpointDtype;
     private readonly DataLoader _train, _val;
     private readonly LearningRateScheduler _scheduler;
@@ -41,7 +42,7 @@ public sealed class Trainer : IDisposable
     /// Element type of model checkpoints: the backend's parameter precision (llm.c writes v3 from fp32 builds,
     /// v5 from bf16 builds). Default: <see cref="IGptBackend.ParameterDtype"/>.
     /// </param>
-    public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, HellaSwagEvaluator? hellaSwag = null,
+    public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, IHellaSwagEvaluator? hellaSwag = null,
         ModelDtype? checkpointDtype = null)
     {
         _checkpointDtype = checkpointDtype ?? backend.ParameterDtype;
@@ -164,7 +165,7 @@ public sealed class Trainer : IDisposable
 
             if (_o.HellaSwag == 1 && ((step > 0 && _o.ValEvery > 0 && step % _o.ValEvery == 0) || lastStep))
             {
-                var score = _hellaSwag!(_backend, _group, ct);
+                var score = _hellaSwag!.Evaluate(_backend, _o.BatchSize, _o.SeqLen, ct);
                 int correct = (int)Math.Round(_group.AllReduceSum(score.Correct));
                 int total = (int)Math.Round(_group.AllReduceSum(score.Total));
                 float accuracy = total > 0 ? (float)correct / total : 0f;

@@ -1,4 +1,5 @@
 using FluentAssertions;
+using LlmNet.Eval.HellaSwag;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Random;
 using LlmNet.Tools.Train;
@@ -16,15 +17,15 @@ public class TrainerScheduleTests
     public void HellaSwag_hook_runs_on_the_validation_schedule_and_is_logged()
     {
         using var dir = new TempDir();
-        int calls = 0;
+        var hook = new FixedHellaSwag(new HellaSwagScore(3, 12, 0));
         var host = new TrainHost
         {
             CreateBackend = TrainProgram.Host.CreateBackend,
-            CreateHellaSwag = (_, _) => (backend, group, ct) => { calls++; return new HellaSwagScore(3, 12); },
+            CreateHellaSwag = (_, _) => hook,
         };
         var output = new WatchingWriter();
         var result = TrainCli.Run(Small(dir.Path, 7) with { HellaSwag = 1, ValEvery = 3 }, host, output, TestContext.Current.CancellationToken);
-        calls.Should().Be(3);
+        hook.Calls.Should().Be(3);
         result.HellaSwag.Select(h => h.Step).Should().Equal(3, 6, 7);
         result.HellaSwag.Should().AllSatisfy(h => h.Accuracy.Should().Be(0.25f));
         File.ReadAllLines(Path.Combine(dir.Path, "main.log")).Where(l => l.Contains("eval:")).Should().Equal("s:3 eval:0.2500", "s:6 eval:0.2500", "s:7 eval:0.2500");
@@ -32,6 +33,18 @@ public class TrainerScheduleTests
 
         var noHook = () => TrainCli.Run(Small(dir.Path, 1) with { HellaSwag = 1 }, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
         noHook.Should().Throw<LlmNet.Common.Cli.ToolException>().WithMessage("*HellaSwag*");
+    }
+
+    /// <summary>A HellaSwag evaluator that counts its calls and always scores the same.</summary>
+    private sealed class FixedHellaSwag(HellaSwagScore score) : IHellaSwagEvaluator
+    {
+        public int Calls { get; private set; }
+
+        public HellaSwagScore Evaluate(LlmNet.Model.IGptBackend backend, int batchSize, int seqLen, CancellationToken ct)
+        {
+            Calls++;
+            return score;
+        }
     }
 
     [Fact]

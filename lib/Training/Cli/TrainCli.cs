@@ -1,5 +1,6 @@
 using LlmNet.Common.Cli;
 using LlmNet.Common.Formats;
+using LlmNet.Eval.HellaSwag;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 
@@ -17,7 +18,7 @@ public sealed class TrainHost
     /// Prepares HellaSwag evaluation for -h 1 (loads the data and checks B and T, so a bad setup fails at
     /// start rather than at the first evaluation); null when this build has none.
     /// </summary>
-    public Func<TrainOptions, IProcessGroup, HellaSwagEvaluator>? CreateHellaSwag { get; init; }
+    public Func<TrainOptions, IProcessGroup, IHellaSwagEvaluator>? CreateHellaSwag { get; init; }
     /// <summary>
     /// The element type of the backend's parameters, used for model checkpoints (fp32 → v3, bf16 → v5);
     /// null: the backend's <see cref="IGptBackend.ParameterDtype"/>.
@@ -62,7 +63,7 @@ public static class TrainCli
                 throw new UsageException($"sequence length {options.SeqLen} (-t) exceeds the model's maximum {start.Config.MaxSeqLen}");
             if (options.BatchSize <= 0 || options.SeqLen <= 0)
                 throw new UsageException($"batch size ({options.BatchSize}) and sequence length ({options.SeqLen}) must be positive");
-            HellaSwagEvaluator? hellaSwag = options.HellaSwag == 1 ? host.CreateHellaSwag?.Invoke(options, group) : null;
+            IHellaSwagEvaluator? hellaSwag = options.HellaSwag == 1 ? host.CreateHellaSwag?.Invoke(options, group) : null;
             using var backend = host.CreateBackend(options, start.Config, group);
             start = VerifyResumeState(options, start, backend, group, output);
             if (start.ResumeStep is int chosen && group.Rank == 0) RetireSkipped(options, chosen, output);
