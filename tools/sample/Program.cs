@@ -54,7 +54,8 @@ public static class SampleProgram
         if (exact && (parsed.GetValue(temperature) != 1.0f || parsed.GetValue(topK) != 0))
             throw new UsageException("--llmc-sampler uses temperature 1 and no top-k; drop --temperature/--top-k");
 
-        float[] parameters = ModelSource.LoadSaved(path, out var config);
+        var model = LoadedModel.LoadSaved(path);
+        var config = model.Config;
         var tokenizer = Gpt2Tokenizer.Shared;
         int[] context = [Gpt2Tokenizer.EndOfText, .. parsed.GetValue(prompt) is { } text ? tokenizer.Encode(text) : []];
         // The tokenizer's ids run to EOT (50256); a model with a smaller vocabulary cannot embed them and would
@@ -77,14 +78,12 @@ public static class SampleProgram
         {
             // llm.c's sampling session: a genT-token buffer starting with EOT (+ the prompt), filled in place.
             int genT = Math.Min(context.Length + n, config.MaxSeqLen);
-            using var backend = CreateBackend(parsed.GetValue(device)!, config, genT);
-            backend.SetParameters(parameters);
+            using var backend = CreateBackend(model, parsed.GetValue(device)!, genT);
             LlmcSampler.Generate(backend, genT, genT, writer.Write, ct, context, parsed.GetValue(seed));
         }
         else
         {
-            using var backend = CreateBackend(parsed.GetValue(device)!, config, config.MaxSeqLen, incremental: true);
-            backend.SetParameters(parameters);
+            using var backend = CreateBackend(model, parsed.GetValue(device)!, config.MaxSeqLen, incremental: true);
             var options = new SampleOptions
             {
                 MaxNewTokens = n,
@@ -101,11 +100,9 @@ public static class SampleProgram
     }
 
     /// <summary>
-    /// llm-sample's backend. With <paramref name="incremental"/> a backend that decodes through a
-    /// key/value cache (the CPU's) needs full-sequence activations for one position only.
+    /// llm-sample's backend, for forward passes only, holding <paramref name="model"/>. With <paramref name="incremental"/>
+    /// a backend that decodes through a key/value cache (the CPU's) needs full-sequence activations for one position only.
     /// </summary>
-    private static IGptBackend CreateBackend(string device, GptConfig config, int seqLen, bool incremental = false) =>
-        Backends.Resolve(device) == "cpu"
-            ? Backends.Create("cpu", config, 1, incremental ? 1 : seqLen)
-            : Backends.Create("cuda", config, 1, seqLen, new BackendOptions { Training = false }); // forward passes only
+    private static IGptBackend CreateBackend(LoadedModel model, string device, int seqLen, bool incremental = false) =>
+        model.CreateBackend(device, 1, incremental && Backends.Resolve(device) == "cpu" ? 1 : seqLen, new BackendOptions { Training = false });
 }
