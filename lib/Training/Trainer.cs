@@ -38,6 +38,7 @@ public sealed class Trainer : IDisposable
     private XorShift _srRng;
     private ulong _srRngLastUpdate;
 
+    /// <param name="options">The run's settings, as <see cref="TrainOptions.Validate"/> accepts them for this backend's model and this group's size.</param>
     /// <param name="checkpointDtype">
     /// Element type of model checkpoints: the backend's parameter precision (llm.c writes v3 from fp32 builds,
     /// v5 from bf16 builds). Default: <see cref="IGptBackend.ParameterDtype"/>.
@@ -52,21 +53,12 @@ public sealed class Trainer : IDisposable
         _out = output;
         _hellaSwag = hellaSwag;
         int B = options.BatchSize, T = options.SeqLen;
-        if (B <= 0 || T <= 0) throw new UsageException($"batch size ({B}) and sequence length ({T}) must be positive");
-        if (T > backend.Config.MaxSeqLen) throw new UsageException($"sequence length {T} exceeds the model's maximum {backend.Config.MaxSeqLen}");
+        // The options themselves were checked by TrainOptions.Validate; what is left is what they meet here.
         if (B > backend.MaxBatchSize || T > backend.MaxSeqLen) throw new ToolException($"the backend was sized for B={backend.MaxBatchSize}, T={backend.MaxSeqLen}, smaller than B={B}, T={T}");
         if (options.HellaSwag == 1 && hellaSwag is null) throw new ToolException("HellaSwag evaluation (-h 1) is not available in this build; run without -h 1");
-        if (options.Resume == 1 && options.OutputDir is null) throw new UsageException("resuming (-y 1) needs an output folder (-o)");
-        if (options.SampleEvery > 0 && options.GenT - 1 > T) throw new UsageException($"sample length {options.GenT} (-g) exceeds the sequence length {T} + 1");
-
-        // llm.c's sampling session starts from EOT (50256): a smaller vocabulary would fail at the first sample.
-        if (options.SampleEvery > 0 && backend.Config.VocabSize <= Gpt2Tokenizer.EndOfText)
-            throw new UsageException($"sampling (-s {options.SampleEvery}) starts from EOT, id {Gpt2Tokenizer.EndOfText}, but the model's vocabulary has {backend.Config.VocabSize} ids; run with -s 0");
 
         TokensPerFwdBwd = B * T * group.Size;
         TotalBatchSize = options.TotalBatchSize == -1 ? TokensPerFwdBwd : options.TotalBatchSize;
-        if (TotalBatchSize <= 0 || TotalBatchSize % TokensPerFwdBwd != 0)
-            throw new UsageException($"total batch size {TotalBatchSize} (-d) must be a positive multiple of B*T*processes = {TokensPerFwdBwd}");
         GradAccumSteps = TotalBatchSize / TokensPerFwdBwd;
 
         // -a 1 trains on the validation data, unshuffled, re-reading the first batch every step.
@@ -75,7 +67,6 @@ public sealed class Trainer : IDisposable
         _train = new DataLoader(trainPattern, B, T, group.Rank, group.Size, shuffle: options.OverfitSingleBatch != 1, vocab);
         _val = new DataLoader(options.ValData, B, T, group.Rank, group.Size, shuffle: false, vocab);
         TrainNumBatches = options.MaxSteps == -1 ? (int)(_train.NumTokens / TotalBatchSize) : options.MaxSteps;
-        if (TrainNumBatches < 0) throw new UsageException($"max steps {options.MaxSteps} (-x) must be -1 (one epoch) or at least 0");
         ValNumBatches = ValidationLoss.Batches(_val, group.Size, options.ValMaxSteps);
         try { _scheduler = new LearningRateScheduler(options.LrScheduler, options.LearningRate, options.Warmup, TrainNumBatches, options.FinalLrFraction); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }

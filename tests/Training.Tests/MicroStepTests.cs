@@ -1,8 +1,8 @@
 using FluentAssertions;
 using LlmNet.Model;
 using LlmNet.Model.Cpu;
-using LlmNet.Training.Cli;
 using Xunit;
+using LlmNet.Tools.Train;
 
 namespace LlmNet.Training.Tests;
 
@@ -41,12 +41,12 @@ public class MicroStepTests
     public void The_trainer_trains_with_micro_steps_and_validates_with_forward_only()
     {
         var options = TinyRun.CpuOptions(totalBatchSize: 16, maxSteps: 3, valEvery: 2, valMaxSteps: 2);
-        var start = TrainCli.ResolveStart(options);
-        using var backend = new CountingBackend(new CpuBackend(start.Config, 1, 8));
-        backend.SetParameters(start.Parameters);
+        var start = TrainStart.Resolve(options);
+        using var backend = new CountingBackend(new CpuBackend(start.Model.Config, 1, 8));
+        backend.SetParameters(start.Model.Parameters);
         using var trainer = new Trainer(options, backend, SingleProcess.Instance, new StringWriter());
         trainer.GradAccumSteps.Should().Be(2);
-        var result = trainer.Run(null, start.Source, TestContext.Current.CancellationToken);
+        var result = trainer.Run(null, start.Model.Source, TestContext.Current.CancellationToken);
         backend.MicroSteps.Should().Be(3 * 2);
         backend.SeparateBackwards.Should().Be(0);
         result.ValLosses.Select(v => v.Step).Should().Equal(0, 2, 3);
@@ -58,16 +58,16 @@ public class MicroStepTests
     public void A_backend_that_queues_micro_steps_gets_all_of_an_update_before_its_losses_are_read()
     {
         var options = TinyRun.CpuOptions(totalBatchSize: 24, maxSteps: 3);
-        var start = TrainCli.ResolveStart(options);
+        var start = TrainStart.Resolve(options);
         TrainResult Train(IGptBackend backend)
         {
-            backend.SetParameters(start.Parameters);
+            backend.SetParameters(start.Model.Parameters);
             using var trainer = new Trainer(options, backend, SingleProcess.Instance, new StringWriter());
             trainer.GradAccumSteps.Should().Be(3);
-            return trainer.Run(null, start.Source, TestContext.Current.CancellationToken);
+            return trainer.Run(null, start.Model.Source, TestContext.Current.CancellationToken);
         }
-        using var waited = new CountingBackend(new CpuBackend(start.Config, 1, 8));
-        using var queued = new QueueingBackend(new CpuBackend(start.Config, 1, 8));
+        using var waited = new CountingBackend(new CpuBackend(start.Model.Config, 1, 8));
+        using var queued = new QueueingBackend(new CpuBackend(start.Model.Config, 1, 8));
         var expected = Train(waited);
         var got = Train(queued);
 

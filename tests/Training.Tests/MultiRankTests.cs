@@ -2,7 +2,6 @@ using FluentAssertions;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Tools.Train;
-using LlmNet.Training.Cli;
 using Xunit;
 
 namespace LlmNet.Training.Tests;
@@ -44,12 +43,8 @@ public class MultiRankTests
         };
         var threads = Enumerable.Range(0, size).Select(rank => new Thread(() =>
         {
-            var host = new TrainHost
-            {
-                CreateBackend = TrainProgram.Host.CreateBackend,
-                CreateProcessGroup = _ => new ThreadGroup(rank, size, slots, barrier),
-            };
-            results[rank] = TrainCli.Run(options with { ProcessRank = rank }, host, new WatchingWriter(), TestContext.Current.CancellationToken);
+            results[rank] = TrainProgram.Train(options with { ProcessRank = rank }, new WatchingWriter(), TestContext.Current.CancellationToken,
+                group: new ThreadGroup(rank, size, slots, barrier));
         })).ToArray();
         foreach (var t in threads) t.Start();
         foreach (var t in threads) t.Join();
