@@ -85,7 +85,7 @@ internal static partial class SpeedReport
         string check = r.IsReference ? "—"
             : f.Check is null ? (r.ReferenceFile is null ? "no reference" : $"{r.ReferenceFile} missing")
             : $"{(f.Check.Pass ? "PASS" : "FAIL")} {LossCheck.Format(f.Check.MaxDiff)} over {f.Check.StepsCompared} steps";
-        return $"| {r.Name} | {command} | {steps} | {Opt(f.MedianMs, "F1")} | {Opt(f.TokensPerSecond, "N0")} | " +
+        return $"| {r.Name} | {command} | {steps} | {Opt(f.MedianMs, "N1")} | {Opt(f.TokensPerSecond, "N0")} | " +
                $"{(f.Mfu is double m ? (100 * m).ToString("F1", Inv) + "%" : "—")} | {Opt(f.PeakMemoryMib, "N0")} | " +
                $"{Opt(f.MeanPowerW, "F0")} | {Opt(f.MeanSmMhz, "N0")} | {check} | {f.Verdict} |";
     }
