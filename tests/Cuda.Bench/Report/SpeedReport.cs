@@ -50,12 +50,15 @@ internal static partial class SpeedReport
             md.AppendLine($"Every command also had llm.c's common flags `{common}`.");
         }
 
-        md.AppendLine();
-        md.AppendLine("Loss checks (max |Δ| over the steps both logs hold, up to the limit; val losses ours / reference):");
-        md.AppendLine();
-        md.AppendLine("| run | reference | steps | max \\|Δ loss\\| (step) | first val | last val | result |");
-        md.AppendLine("|---|---|---|---|---|---|---|");
-        foreach (var f in figures.Where(f => f.Run.ReferenceFile is not null)) md.AppendLine(CheckRow(f));
+        if (figures.Any(f => f.Run.ReferenceFile is not null))
+        {
+            md.AppendLine();
+            md.AppendLine("Loss checks (max |Δ| over the steps both logs hold, up to the limit; val losses ours / reference):");
+            md.AppendLine();
+            md.AppendLine("| run | reference | steps | max \\|Δ loss\\| (step) | first val | last val | result |");
+            md.AppendLine("|---|---|---|---|---|---|---|");
+            foreach (var f in figures.Where(f => f.Run.ReferenceFile is not null)) md.AppendLine(CheckRow(f));
+        }
 
         string profile = Path.Combine(dir, "profile_d48.log");
         if (File.Exists(profile)) AppendProfile(md, File.ReadLines(profile));
