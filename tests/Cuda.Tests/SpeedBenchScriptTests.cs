@@ -122,6 +122,13 @@ public sealed class SpeedBenchScriptTests : IDisposable
         rows.Should().Contain(l => l.StartsWith("| llmc_d48-1m | `train_gpt2cu -e d48 -b 16 -d 1048576 -r 2 -k cosine") && l.EndsWith("| — | reference run |"));
         report.Should().Contain("| 100.00 | 30.3% | 48 | `matmul 16384x4800x1600 tA` |");
         File.ReadAllLines(Path.Combine(_dir, "out", "d12.log")).Should().AllSatisfy(l => l.Should().MatchRegex(@"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}\t"));
+
+        // A report-only call (as on the machine the files were fetched to) keeps the card of the runs it reports.
+        string card = Path.Combine(_dir, "out", "card.txt");
+        File.WriteAllText(card, File.ReadAllText(card).Replace("commit=test123", "commit=fetched"));
+        var again = RunScript("report");
+        again.Code.Should().Be(0, again.Out);
+        again.Out.Should().Contain(", commit fetched");
     }
 
     [Fact]

@@ -207,6 +207,11 @@ public sealed class SpeedReportTests : IDisposable
         theirs.Verdict.Should().Be("reference run");
         theirs.Failed.Should().BeFalse();
         theirs.Run.Note.Should().Be("llm.c without cuDNN");
+
+        File.AppendAllText(In("llmc_d48-1m.run"), "exit=124\n");
+        var cut = RunFigures.Measure(BenchRun.Read(In("llmc_d48-1m.run")), null, 20, 0.01);
+        cut.Verdict.Should().Be("reference run, exit 124");
+        cut.Failed.Should().BeTrue();
     }
 
     // ------------------------------------------------------------ the command

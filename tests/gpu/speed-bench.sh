@@ -153,5 +153,9 @@ stages=("$@"); (( ${#stages[@]} )) || stages=(data d12 d48 d48-1m llmc profile r
 for s in "${stages[@]}"; do
   declare -F "run_$s" > /dev/null || { echo "speed-bench.sh: unknown stage '$s' (data d12 d48 d48-1m llmc profile report)" >&2; exit 2; }
 done
-(( DRY )) || { mkdir -p "$OUT"; card_info > "$OUT/card.txt"; }
+# The card once, when this call measures something (a report-only call keeps the card of the runs it reports).
+if (( ! DRY )); then
+  mkdir -p "$OUT"
+  [[ " ${stages[*]} " =~ \ (d12|d48|d48-1m|llmc|profile)\  ]] && card_info > "$OUT/card.txt"
+fi
 for s in "${stages[@]}"; do "run_$s"; done

@@ -1,3 +1,4 @@
+using System.Globalization;
 using LlmNet.Model;
 using LlmNet.Training.Logging;
 
@@ -53,7 +54,7 @@ internal sealed record RunFigures(
 
         LossCheck? check = run.Reference is not null ? LossCheck.Compare(run.Log, run.Reference, maxSteps, tolerance) : null;
         string verdict =
-            run.IsReference ? "reference run" :
+            run.IsReference ? (run.ExitCode == 0 ? "reference run" : $"reference run, exit {run.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "missing"}") :
             run.ExitCode is null ? "no: did not finish" :
             run.ExitCode != 0 ? $"no: exit {run.ExitCode}" :
             median is null ? "no: no timed steps" :
