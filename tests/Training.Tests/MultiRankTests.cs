@@ -1,7 +1,7 @@
 using FluentAssertions;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
-using LlmNet.Tools.Train;
+using LlmNet.Model.Cpu;
 using LlmNet.Training.Cli;
 using Xunit;
 
@@ -46,7 +46,8 @@ public class MultiRankTests
         {
             var host = new TrainHost
             {
-                CreateBackend = TrainProgram.Host.CreateBackend,
+                // The CPU backend trains in one process in llm-train; here each thread-rank gets its own seed stream.
+                CreateBackend = (o, config, group) => new CpuBackend(config, o.BatchSize, o.SeqLen, rank: group.Rank),
                 CreateProcessGroup = _ => new ThreadGroup(rank, size, slots, barrier),
             };
             results[rank] = TrainCli.Run(options with { ProcessRank = rank }, host, new WatchingWriter(), TestContext.Current.CancellationToken);
