@@ -40,7 +40,7 @@ public static class Backends
         {
             return resolved == "cuda"
                 ? new CudaBackend(config, maxBatch, maxSeq, options)
-                : new CpuBackend(config, maxBatch, maxSeq, options.CpuThreads);
+                : new CpuBackend(config, maxBatch, maxSeq, options.CpuThreads, rank: options.ProcessGroup?.Rank ?? 0);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {

@@ -100,7 +100,7 @@ public sealed partial class CudaBackend
     private void EncoderBackward(int B, int T)
     {
         int C = Config.Channels, bt = B * T;
-        uint seed = NextRandom();
+        uint seed = _rounding.NextMicroStepSeed();
         _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(Wpe), _dresidual.Ptr, B, T, C, seed);
 
         // The buckets go through the forward's pinned slot. The fence wait returns once the GPU has taken this batch's

@@ -67,7 +67,9 @@ public sealed partial class CudaBackend
     }
 
     /// <summary>The xorshift state used for stochastic-rounding seeds (saved in llm.c's state file).</summary>
-    public ulong RngState { get => _rng; set => _rng = value; }
+    public ulong RngState => _rounding.State;
+    public ulong RngStateLastUpdate => _rounding.StateAtLastUpdate;
+    public void RestoreRngState(ulong state, ulong stateLastUpdate) => _rounding.Restore(state, stateLastUpdate);
 
     private void CheckLength(int length, string what)
     {

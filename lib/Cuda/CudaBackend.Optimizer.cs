@@ -41,6 +41,7 @@ public sealed partial class CudaBackend
             _masterValid = true;
         }
         float c1 = 1.0f - MathF.Pow(step.Beta1, step.T), c2 = 1.0f - MathF.Pow(step.Beta2, step.T);
+        _rounding.StartUpdate();
         if (_shard.Stage == 1)
         {
             UpdateShard(step, c1, c2);
@@ -51,7 +52,7 @@ public sealed partial class CudaBackend
             long n = _layout.Size(tensor), off = _layout.Offset(tensor);
             float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0.0f;
             _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.At(off), Master(off), _grads.At(off),
-                _m.At(off), _v.At(off), n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, NextRandom());
+                _m.At(off), _v.At(off), n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, _rounding.NextTensorSeed());
         }
         // Each process rounded with its own seeds; rank 0's parameters (those the model file records) become everyone's.
         if (_comm is not null) ShareParameters();
@@ -61,14 +62,14 @@ public sealed partial class CudaBackend
     /// <summary>
     /// ZeRO-1: AdamW on this process's chunk of every layer's copy of every tensor (m, v and master at the
     /// chunk's shard offset), then the all-gather that rebuilds the full parameters everywhere. One seed per
-    /// tensor, as in the unsharded update, so the seed stream stays in step with the trainer's copy of it.
+    /// tensor, as in the unsharded update, so the seed stream (and the state file's rng_state) does not depend on sharding.
     /// </summary>
     private void UpdateShard(in AdamWStep step, float c1, float c2)
     {
         foreach (ParameterTensor tensor in ParameterLayout.Tensors)
         {
             float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0.0f;
-            uint seed = NextRandom();
+            uint seed = _rounding.NextTensorSeed();
             for (int l = 0; l < _layout.LayersOf(tensor); l++)
             {
                 var s = _shard.Slice(tensor, l);
@@ -84,24 +85,4 @@ public sealed partial class CudaBackend
 
     /// <summary>The master weights at a shard offset, or a null pointer with -w 0 (adamw_update then reads and rounds the bf16 parameters).</summary>
     private ulong Master(long shardOffset) => _keepMaster ? _master.At(shardOffset) : 0UL;
-
-    /// <summary>
-    /// llm.c's 13371337, or <c>LLMNET_SR_SEED</c> when set: a different stream of stochastic-rounding noise for
-    /// studying how far bf16 rounding alone moves a run (tests/gpu/multi-gpu-check.sh uses it for its noise floor).
-    /// </summary>
-    internal static ulong StochasticRoundingSeedBase()
-    {
-        string? text = Environment.GetEnvironmentVariable("LLMNET_SR_SEED");
-        if (string.IsNullOrWhiteSpace(text)) return 13371337UL;
-        return ulong.TryParse(text, out ulong seed) ? seed
-            : throw new ArgumentException($"LLMNET_SR_SEED must be an unsigned integer, not \"{text}\"");
-    }
-
-    private uint NextRandom()
-    {
-        _rng ^= _rng >> 12;
-        _rng ^= _rng << 25;
-        _rng ^= _rng >> 27;
-        return (uint)((_rng * 0x2545F4914F6CDD1DUL) >> 32);
-    }
 }

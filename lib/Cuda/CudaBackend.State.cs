@@ -2,6 +2,7 @@ using LlmNet.Distributed.Nccl;
 using LlmNet.Distributed.Zero;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
+using LlmNet.Model.Random;
 
 namespace LlmNet.Cuda;
 
@@ -14,7 +15,7 @@ namespace LlmNet.Cuda;
 /// last micro-step (all-reduce with ZeRO-0; reduce-scatter with ZeRO-1, where each process keeps m, v and master
 /// for its 1/N shard only and the updated parameters are all-gathered), see docs/multi-gpu.md.
 /// </summary>
-public sealed partial class CudaBackend : IGptBackend, IQueuedMicroSteps, IStochasticRounding
+public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
 {
     private const int NormBlocks = 1024, NormThreads = 512;
 
@@ -36,7 +37,7 @@ public sealed partial class CudaBackend : IGptBackend, IQueuedMicroSteps, IStoch
     // layer's behind an event recorded after its backward.
     private CudaSideStream? _ncclStream;                // created with the first overlapped exchange
     private OverlappedGradientExchange? _exchange;
-    private ulong _rng;
+    private readonly RoundingSeeds _rounding;       // stochastic-rounding seeds: one per backward pass, one per tensor per update
 
     // Model state, typed and counted in elements (bf16 as its raw 16 bits): d48's fp32 arrays are 6.2 GB each.
     private readonly DeviceArray<ushort> _params, _grads;
@@ -84,7 +85,7 @@ public sealed partial class CudaBackend : IGptBackend, IQueuedMicroSteps, IStoch
         Config = config;
         MaxBatchSize = maxBatch;
         MaxSeqLen = maxSeq;
-        _rng = StochasticRoundingSeedBase() + (ulong)_group.Rank;
+        _rounding = RoundingSeeds.ForRank(_group.Rank);
 
         _device = new CudaDevice(options.DeviceIndex >= 0 ? options.DeviceIndex : _group.LocalRank);
         try

@@ -21,7 +21,10 @@ public sealed record BackendOptions
     /// <summary>The GPU ordinal; -1 uses the process group's local rank (CUDA).</summary>
     public int DeviceIndex { get; init; } = -1;
 
-    /// <summary>One process (null) or the group whose communicator averages the gradients (CUDA: a CudaProcessGroup).</summary>
+    /// <summary>
+    /// One process (null) or the group whose communicator averages the gradients (CUDA: a CudaProcessGroup). Its rank
+    /// offsets the stochastic-rounding seed stream of either backend (llm.c's 13371337 + rank).
+    /// </summary>
     public IProcessGroup? ProcessGroup { get; init; }
 
     /// <summary>

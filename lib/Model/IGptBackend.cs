@@ -12,7 +12,10 @@ public readonly record struct AdamWStep(
 
 /// <summary>
 /// What a trainer, evaluator or sampler needs from a compute device: a GPT-2 with its parameters,
-/// gradients and optimizer state resident there, driven one (B,T) micro-batch at a time.
+/// gradients and optimizer state resident there, driven one (B,T) micro-batch at a time. The training
+/// contract is <see cref="ZeroGradients"/>, <see cref="QueueForwardBackward"/> per micro-step, <see cref="TakeLosses"/>,
+/// <see cref="GradientNormSquared"/> and <see cref="Update"/> (docs/architecture.md: one training step); entry points
+/// only tests need (separate backward, gradients) are in <see cref="IGptBackendProbe"/>.
 /// Implemented by the CPU reference backend (fp32) and the CUDA backend (bf16 + fp32 master).
 /// Host-side values are always fp32 in llm.c's parameter order (<see cref="ParameterLayout"/>).
 /// </summary>
@@ -43,33 +46,37 @@ public interface IGptBackend : IDisposable
 
     /// <summary>Sets all gradients to zero (start of an accumulation window).</summary>
     void ZeroGradients();
-    /// <summary>Backward pass of the last forward with targets; dloss per position = lossScale (1/(B·T·accum)). Gradients accumulate (+=).</summary>
-    void Backward(float lossScale);
     /// <summary>
-    /// Backward with the position in the accumulation window: on the last micro-step a multi-process backend
-    /// averages the gradients across processes (after that, <see cref="GradientNormSquared"/> and
-    /// <see cref="Update"/> see the averaged gradients). A single-process backend needs only the first overload.
+    /// Queues one training micro-step on inputs and targets (B·T each): forward, per-position losses, and backward with
+    /// dloss per position = lossScale (1/(B·T·accum)), gradients accumulating (+=). lastMicroStep marks the last of the
+    /// accumulation window, where a multi-process backend averages the gradients across processes (after that,
+    /// <see cref="GradientNormSquared"/> and <see cref="Update"/> see the averaged gradients). Returns once the inputs
+    /// are copied (the spans may be reused), possibly before the device has run the step: the CPU backend runs it at
+    /// once, the CUDA backend queues it so the GPU keeps working while the host reads the next batch. Each backward
+    /// pass draws one stochastic-rounding seed (<see cref="RngState"/>). The logits are not kept: <see cref="GetLogits"/> needs a
+    /// <see cref="Forward"/>.
     /// </summary>
-    void Backward(float lossScale, bool lastMicroStep) => Backward(lossScale);
-    /// <summary>
-    /// One training micro-step: <see cref="Forward"/> with targets, then <see cref="Backward(float, bool)"/>;
-    /// returns the mean loss. A backend may fuse the two (the CUDA backend computes the loss and the logits'
-    /// gradient in one kernel and queues the whole backward before reading the losses back); gradients, losses
-    /// and <see cref="GetLosses"/> are then as after the separate calls, while the logits are not kept.
-    /// </summary>
-    float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
-    {
-        if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
-        float loss = Forward(inputs, targets, batchSize, seqLen);
-        Backward(lossScale, lastMicroStep);
-        return loss;
-    }
+    void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep);
+    /// <summary>Waits for every queued micro-step and returns their mean losses in the order they were queued; the queue is then empty.</summary>
+    float[] TakeLosses();
     /// <summary>Squared global L2 norm of the gradients, computed deterministically.</summary>
     double GradientNormSquared();
-    /// <summary>Copies the gradients out as fp32 (tests, debugging).</summary>
-    void GetGradients(Span<float> values);
-    /// <summary>One AdamW update of every parameter; weight decay only on the 2-D tensors.</summary>
+    /// <summary>
+    /// One AdamW update of every parameter; weight decay only on the 2-D tensors. Draws one stochastic-rounding seed
+    /// per parameter tensor after noting <see cref="RngStateLastUpdate"/>.
+    /// </summary>
     void Update(in AdamWStep step);
+
+    /// <summary>
+    /// llm.c's stochastic-rounding seed stream (<see cref="Random.RoundingSeeds"/>, 13371337 + rank) as the state file
+    /// records it (rng_state): one draw per backward pass, one per tensor per update. The CPU backend rounds nothing
+    /// but advances the same stream, so its state files carry the same values.
+    /// </summary>
+    ulong RngState { get; }
+    /// <summary>The value of <see cref="RngState"/> when the last update started (the state file's rng_state_last_update).</summary>
+    ulong RngStateLastUpdate { get; }
+    /// <summary>Continues the stream a state file recorded (resume).</summary>
+    void RestoreRngState(ulong state, ulong stateLastUpdate);
 
     /// <summary>Optimizer state as stored in llm.c's state file: m, v, and master weights (empty span when the backend keeps none).</summary>
     bool KeepsMasterWeights { get; }

@@ -5,7 +5,6 @@ using LlmNet.Common.Text;
 using LlmNet.Eval.HellaSwag;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
-using LlmNet.Model.Random;
 using LlmNet.Training.Data;
 using LlmNet.Training.Evaluation;
 using LlmNet.Training.Logging;
@@ -23,7 +22,6 @@ namespace LlmNet.Training;
 public sealed class Trainer : IDisposable
 {
     private const float Beta1 = 0.9f, Beta2 = 0.95f, Epsilon = 1e-8f, GradClip = 1.0f;
-    private const ulong SrSeedBase = 13371337;
 
     private readonly TrainOptions _o;
     private readonly IGptBackend _backend;
@@ -35,8 +33,6 @@ public sealed class Trainer : IDisposable
     private readonly LearningRateScheduler _scheduler;
     private readonly CheckpointDirectory? _checkpoints;
     private readonly MainLogWriter? _log;
-    private XorShift _srRng;
-    private ulong _srRngLastUpdate;
 
     /// <param name="options">The run's settings, as <see cref="TrainOptions.Validate"/> accepts them for this backend's model and this group's size.</param>
     /// <param name="checkpointDtype">
@@ -89,7 +85,6 @@ public sealed class Trainer : IDisposable
             var (files, bytes) = _checkpoints.CleanStaleTemporaries(group.Rank);
             if (files > 0) Say($"removed {files} temporary file(s) of interrupted checkpoint writes ({bytes / (1024.0 * 1024.0):F1} MiB)");
         }
-        _srRng = new XorShift(SrSeedBase + (ulong)group.Rank);
     }
 
     public int TokensPerFwdBwd { get; }
@@ -98,9 +93,6 @@ public sealed class Trainer : IDisposable
     public int TrainNumBatches { get; }
     public int ValNumBatches { get; }
     public DataLoader TrainLoader => _train;
-    /// <summary>The stochastic-rounding RNG (xorshift, 13371337 + rank) and its value at the last update's start.</summary>
-    public ulong SrRngState => _srRng.State;
-    public ulong SrRngStateLastUpdate => _srRngLastUpdate;
 
     private bool IsRank0 => _group.Rank == 0;
     private void Say(string line) { if (IsRank0 && !_o.Quiet) _out.WriteLine(line); }
@@ -198,21 +190,16 @@ public sealed class Trainer : IDisposable
             if (_o.OverfitSingleBatch == 1) _train.Reset();
             var clock = Stopwatch.StartNew();
             _backend.ZeroGradients();
-            float lossSum = 0f;
-            // A backend that can queue micro-steps gets all of them before the first loss is read, so it never idles
-            // while the host reads a batch; the losses are then summed in the same order as they would be one by one.
-            var queue = _backend as IQueuedMicroSteps;
+            // Every micro-step is queued before the first loss is read, so a GPU never idles while the host reads a
+            // batch; the per-micro-step mean losses are then summed in order, as llm.c does.
             for (int micro = 0; micro < GradAccumSteps; micro++)
             {
                 _train.NextBatch();
                 // The last micro-step's backward also averages the gradients across processes.
-                bool last = micro == GradAccumSteps - 1;
-                if (queue is null) lossSum += _backend.ForwardBackward(_train.Inputs, _train.Targets, B, T, lossScale, last);
-                else queue.QueueForwardBackward(_train.Inputs, _train.Targets, B, T, lossScale, last);
-                _srRng.NextUInt32(); // llm.c seeds the encoder-backward stochastic rounding once per micro-step
+                _backend.QueueForwardBackward(_train.Inputs, _train.Targets, B, T, lossScale, lastMicroStep: micro == GradAccumSteps - 1);
             }
-            if (queue is not null)
-                foreach (float loss in queue.TakeLosses()) lossSum += loss;
+            float lossSum = 0f;
+            foreach (float loss in _backend.TakeLosses()) lossSum += loss;
             float meanLoss = lossSum / GradAccumSteps;
             if (_group.Size > 1) meanLoss = (float)(_group.AllReduceSum(meanLoss) / _group.Size);
             float zloss = (float)lossDetector.Update(meanLoss);
@@ -228,8 +215,6 @@ public sealed class Trainer : IDisposable
             else
             {
                 float gradScale = gradNorm > GradClip ? GradClip / gradNorm : 1.0f;
-                _srRngLastUpdate = _srRng.State;
-                for (int i = 0; i < ParameterLayout.TensorCount; i++) _srRng.NextUInt32(); // one SR seed per tensor
                 _backend.Update(new AdamWStep(lr, Beta1, Beta2, Epsilon, _o.WeightDecay, gradScale, step + 1));
                 skipped = false;
             }
@@ -285,8 +270,8 @@ public sealed class Trainer : IDisposable
             NumProcesses = _group.Size,
             ProcessRank = _group.Rank,
             Step = step,
-            RngState = _srRng.State,
-            RngStateLastUpdate = _srRngLastUpdate,
+            RngState = _backend.RngState,
+            RngStateLastUpdate = _backend.RngStateLastUpdate,
             ShardIndex = (ulong)loader.ShardIndex,
             SampleIndex = (ulong)loader.SampleIndex,
             M = m,
@@ -315,9 +300,7 @@ public sealed class Trainer : IDisposable
         if (state.Master is null && _backend.KeepsMasterWeights)
             throw new ToolException($"{path}: has no master weights but this run keeps them. Resume with -w 0");
         _backend.SetOptimizerState(state.M, state.V, _backend.KeepsMasterWeights ? state.Master : ReadOnlySpan<float>.Empty);
-        _srRng = new XorShift(state.RngState);
-        _srRngLastUpdate = state.RngStateLastUpdate;
-        if (_backend is IStochasticRounding rounding) rounding.RngState = state.RngState;
+        _backend.RestoreRngState(state.RngState, state.RngStateLastUpdate);
         try
         {
             _train.RestoreState(new DataLoaderState(state.ShouldShuffle, checked((int)state.ShardIndex), checked((int)state.SampleIndex),

@@ -22,8 +22,11 @@ using LlmNet.Model.Checkpoints;
 //   llm-cuda-bench export DIR [MODEL [B T [LR]]]   fresh init of MODEL (d12), B=4 T=64, LR 1e-4: writes model.bin (v3), x.bin, y.bin, lr.txt
 //                                      and the CUDA losses and step-0 gradients of llm.c's 10-step test, for
 //                                      tests/gpu/torch_reference.py
+//   llm-cuda-bench report DIR [--steps N] [--tol X]
+//       the Markdown table of a tests/gpu/speed-bench.sh call (its OUT folder): ms/step, tok/s, MFU, peak memory,
+//       power and SM clock per run, beside the loss check of the same run against its reference (Report/); no GPU
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
-if (args.Length == 0) { Console.Error.WriteLine("usage: llm-cuda-bench train|attn|matmuls|shard|export ..."); return 2; }
+if (args.Length == 0) { Console.Error.WriteLine("usage: llm-cuda-bench train|attn|matmuls|shard|export|report ..."); return 2; }
 try
 {
     return args[0] switch
@@ -33,6 +36,7 @@ try
         "attn" => AttentionBench.Run(args),
         "matmuls" => MatmulBench.Run(args),
         "export" => Bench.Export(args),
+        "report" => LlmNet.Cuda.Bench.Report.ReportCommand.Run(args, Console.Out, Console.Error),
         _ => throw new ArgumentException($"unknown command {args[0]}"),
     };
 }

@@ -26,7 +26,7 @@ public sealed class ModelTests
     }
 
     /// <summary>Runs llm.c's test loop; returns the losses and the step-0 gradients.</summary>
-    internal static (float[] Losses, float[] Grads0) Train(IGptBackend backend, float[] parameters, int[] x, int[] y, int steps = Steps)
+    internal static (float[] Losses, float[] Grads0) Train(IGptBackendProbe backend, float[] parameters, int[] x, int[] y, int steps = Steps)
     {
         backend.SetParameters(parameters);
         float[] losses = new float[steps];

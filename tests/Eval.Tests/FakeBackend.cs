@@ -34,10 +34,14 @@ internal sealed class FakeBackend(Func<ReadOnlyMemory<int>, int, float> loss, in
     public void GetParameters(Span<float> values) => throw new NotSupportedException();
     public void GetLogits(int row, int position, Span<float> values) => throw new NotSupportedException();
     public void ZeroGradients() => throw new NotSupportedException();
-    public void Backward(float lossScale) => throw new NotSupportedException();
+    public void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep) =>
+        throw new NotSupportedException();
+    public float[] TakeLosses() => throw new NotSupportedException();
     public double GradientNormSquared() => throw new NotSupportedException();
-    public void GetGradients(Span<float> values) => throw new NotSupportedException();
     public void Update(in AdamWStep step) => throw new NotSupportedException();
+    public ulong RngState => throw new NotSupportedException();
+    public ulong RngStateLastUpdate => throw new NotSupportedException();
+    public void RestoreRngState(ulong state, ulong stateLastUpdate) => throw new NotSupportedException();
     public bool KeepsMasterWeights => false;
     public void GetOptimizerState(Span<float> m, Span<float> v, Span<float> master) => throw new NotSupportedException();
     public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v, ReadOnlySpan<float> master) => throw new NotSupportedException();

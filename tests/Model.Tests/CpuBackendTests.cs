@@ -233,4 +233,51 @@ public sealed class CpuBackendTests
         var act = () => backend.Forward(bad, [], B, T);
         act.Should().Throw<ArgumentOutOfRangeException>();
     }
+
+    [Fact]
+    public void The_rounding_seed_stream_advances_as_on_the_gpu_once_per_backward_and_once_per_tensor_per_update()
+    {
+        var p = TinyModel.RandomParameters(Cfg);
+        var (x, y) = TinyModel.Batch(Cfg, B, T);
+        using var backend = new CpuBackend(Cfg, B, T, rank: 2);
+        backend.SetParameters(p);
+        var expected = new XorShift(RoundingSeeds.SeedBase() + 2);
+        backend.RngState.Should().Be(expected.State, "the stream starts at 13371337 + rank");
+
+        backend.Forward(x, y, B, T);
+        backend.RngState.Should().Be(expected.State, "a forward pass draws nothing");
+        backend.ZeroGradients();
+        backend.Backward(1.0f / (B * T));
+        backend.QueueForwardBackward(x, y, B, T, 1.0f / (B * T), lastMicroStep: true);
+        backend.TakeLosses();
+        expected.NextUInt32();
+        expected.NextUInt32();
+        backend.RngState.Should().Be(expected.State, "one draw per backward pass, separate or queued");
+
+        ulong atUpdate = expected.State;
+        backend.Update(new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1));
+        for (int i = 0; i < ParameterLayout.TensorCount; i++) expected.NextUInt32();
+        backend.RngStateLastUpdate.Should().Be(atUpdate);
+        backend.RngState.Should().Be(expected.State, "one draw per parameter tensor");
+
+        backend.RestoreRngState(42, 7);
+        (backend.RngState, backend.RngStateLastUpdate).Should().Be((42UL, 7UL));
+    }
+
+    [Fact]
+    public void Rounding_seeds_are_llm_cs_xorshift_stream()
+    {
+        var seeds = RoundingSeeds.ForRank(1);
+        var reference = new XorShift(RoundingSeeds.SeedBase() + 1);
+        seeds.StateAtLastUpdate.Should().Be(0UL, "as in a state file written before the first update");
+        seeds.NextMicroStepSeed().Should().Be(reference.NextUInt32());
+        ulong before = seeds.State;
+        seeds.StartUpdate();
+        seeds.StateAtLastUpdate.Should().Be(before);
+        for (int i = 0; i < ParameterLayout.TensorCount; i++) seeds.NextTensorSeed().Should().Be(reference.NextUInt32());
+        seeds.StateAtLastUpdate.Should().Be(before, "only the start of an update is remembered");
+        seeds.Restore(before, 5);
+        (seeds.State, seeds.StateAtLastUpdate).Should().Be((before, 5UL));
+        seeds.NextTensorSeed().Should().Be(new XorShift(before).NextUInt32());
+    }
 }

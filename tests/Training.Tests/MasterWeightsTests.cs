@@ -78,7 +78,7 @@ public class MasterWeightsTests
     }
 
     /// <summary>The CPU backend (no master weights) standing in for a bf16 backend run with -w 0.</summary>
-    private sealed class Bf16Reporting(IGptBackend inner) : DelegatingBackend(inner)
+    private sealed class Bf16Reporting(IGptBackendProbe inner) : DelegatingBackend(inner)
     {
         public override ModelDtype ParameterDtype => ModelDtype.Bf16;
     }

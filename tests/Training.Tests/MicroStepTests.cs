@@ -6,22 +6,26 @@ using LlmNet.Tools.Train;
 
 namespace LlmNet.Training.Tests;
 
-/// <summary>The training micro-step (<see cref="IGptBackend.ForwardBackward"/>): its default and how the trainer uses it.</summary>
+/// <summary>The training micro-step (<see cref="IGptBackend.QueueForwardBackward"/>, <see cref="IGptBackend.TakeLosses"/>) and how the trainer uses it.</summary>
 public class MicroStepTests
 {
+    private static (int[] X, int[] Y) Batch(GptConfig config, Random r, int B, int T)
+    {
+        int[] tokens = Enumerable.Range(0, B * T + 1).Select(_ => r.Next(config.VocabSize)).ToArray();
+        return (tokens[..(B * T)], tokens[1..]);
+    }
+
     [Fact]
-    public void The_default_micro_step_is_forward_then_backward()
+    public void The_cpu_micro_step_is_forward_then_backward()
     {
         var config = TinyRun.Config;
         float[] parameters = GptModel.CreateFresh(config);
-        var r = new Random(3);
         int B = 2, T = 16;
-        int[] tokens = Enumerable.Range(0, B * T + 1).Select(_ => r.Next(config.VocabSize)).ToArray();
-        int[] x = tokens[..(B * T)], y = tokens[1..];
+        var (x, y) = Batch(config, new Random(3), B, T);
         float scale = 1.0f / (B * T);
 
-        using IGptBackend separate = new CpuBackend(config, B, T, 1);
-        using IGptBackend fused = new CpuBackend(config, B, T, 1);
+        using IGptBackendProbe separate = new CpuBackend(config, B, T, 1);
+        using IGptBackendProbe fused = new CpuBackend(config, B, T, 1);
         separate.SetParameters(parameters);
         fused.SetParameters(parameters);
         separate.ZeroGradients();
@@ -35,6 +39,42 @@ public class MicroStepTests
         fused.GetGradients(gf);
         gf.Should().Equal(ge);
         FluentActions.Invoking(() => fused.ForwardBackward(x, [], B, T, scale, true)).Should().Throw<ArgumentException>();
+    }
+
+    [Fact]
+    public void The_cpu_queue_gives_the_losses_and_gradients_of_forward_and_backward_one_by_one()
+    {
+        var config = TinyRun.Config;
+        float[] parameters = GptModel.CreateFresh(config);
+        var r = new Random(5);
+        int B = 2, T = 16, accum = 3;
+        var batches = Enumerable.Range(0, accum).Select(_ => Batch(config, r, B, T)).ToArray();
+        float scale = 1.0f / (B * T * accum);
+
+        using IGptBackendProbe separate = new CpuBackend(config, B, T, 1);
+        using IGptBackendProbe queued = new CpuBackend(config, B, T, 1);
+        separate.SetParameters(parameters);
+        queued.SetParameters(parameters);
+        separate.ZeroGradients();
+        queued.ZeroGradients();
+        var expected = new float[accum];
+        for (int micro = 0; micro < accum; micro++)
+        {
+            bool last = micro == accum - 1;
+            expected[micro] = separate.Forward(batches[micro].X, batches[micro].Y, B, T);
+            separate.Backward(scale, last);
+            queued.QueueForwardBackward(batches[micro].X, batches[micro].Y, B, T, scale, last);
+        }
+        queued.TakeLosses().Should().Equal(expected, "the losses come back in queue order");
+        queued.TakeLosses().Should().BeEmpty("taking the losses empties the queue");
+
+        float[] ge = new float[parameters.Length], gq = new float[parameters.Length];
+        separate.GetGradients(ge);
+        queued.GetGradients(gq);
+        gq.Should().Equal(ge);
+        queued.RngState.Should().Be(separate.RngState, "each backward pass draws one rounding seed, queued or not");
+        FluentActions.Invoking(() => queued.QueueForwardBackward(batches[0].X, [], B, T, scale, true)).Should().Throw<ArgumentException>();
+        queued.TakeLosses().Should().BeEmpty("a refused micro-step is not queued");
     }
 
     [Fact]
@@ -55,7 +95,7 @@ public class MicroStepTests
     }
 
     [Fact]
-    public void A_backend_that_queues_micro_steps_gets_all_of_an_update_before_its_losses_are_read()
+    public void The_trainer_queues_all_micro_steps_of_an_update_before_their_losses_are_read()
     {
         var options = TinyRun.CpuOptions(totalBatchSize: 24, maxSteps: 3);
         var start = TrainStart.Resolve(options);
@@ -66,44 +106,51 @@ public class MicroStepTests
             trainer.GradAccumSteps.Should().Be(3);
             return trainer.Run(null, start.Model.Source, TestContext.Current.CancellationToken);
         }
-        using var waited = new CountingBackend(new CpuBackend(start.Model.Config, 1, 8));
-        using var queued = new QueueingBackend(new CpuBackend(start.Model.Config, 1, 8));
-        var expected = Train(waited);
-        var got = Train(queued);
+        using var atOnce = new CpuBackend(start.Model.Config, 1, 8);
+        using var deferred = new DeferringBackend(new CpuBackend(start.Model.Config, 1, 8));
+        var expected = Train(atOnce);
+        var got = Train(deferred);
 
-        queued.Calls.Should().Equal(Enumerable.Repeat("queue queue queue(last) take", 3));
+        deferred.Calls.Should().Equal(Enumerable.Repeat("queue queue queue(last) take", 3));
         got.Steps.Select(s => s.Loss).Should().Equal(expected.Steps.Select(s => s.Loss), "the losses are summed in the same order");
         got.Steps.Select(s => s.GradNorm).Should().Equal(expected.Steps.Select(s => s.GradNorm));
+        for (int i = 0; i < got.Steps.Count; i++)
+            got.Steps[i].Loss.Should().Be((deferred.Taken[i][0] + deferred.Taken[i][1] + deferred.Taken[i][2]) / 3,
+                "the step's loss is the in-order float sum of the micro-steps' mean losses over grad_accum");
     }
 
-    /// <summary>Queues micro-steps by running them at once and holding their losses until they are taken; logs the calls.</summary>
-    private sealed class QueueingBackend(IGptBackend inner) : DelegatingBackend(inner), IQueuedMicroSteps
+    /// <summary>
+    /// Queues micro-steps as a GPU would, without running them: they run, in order, only when their losses are taken.
+    /// Logs the calls and keeps every batch of losses taken.
+    /// </summary>
+    private sealed class DeferringBackend(IGptBackendProbe inner) : DelegatingBackend(inner)
     {
-        private readonly List<float> _losses = [];
-        private readonly List<string> _pending = [];
+        private readonly List<(int[] X, int[] Y, int B, int T, float Scale, bool Last)> _queued = [];
         public List<string> Calls { get; } = [];
+        public List<float[]> Taken { get; } = [];
 
         public override float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep) =>
-            throw new InvalidOperationException("the trainer should queue micro-steps on this backend");
+            throw new InvalidOperationException("the trainer should queue micro-steps");
 
-        public void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+        public override void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
         {
-            _losses.Add(base.ForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep));
-            _pending.Add(lastMicroStep ? "queue(last)" : "queue");
+            int bt = batchSize * seqLen;
+            _queued.Add((inputs[..bt].ToArray(), targets[..bt].ToArray(), batchSize, seqLen, lossScale, lastMicroStep));
         }
 
-        public float[] TakeLosses()
+        public override float[] TakeLosses()
         {
-            Calls.Add(string.Join(' ', _pending.Append("take")));
-            _pending.Clear();
-            float[] losses = [.. _losses];
-            _losses.Clear();
+            Calls.Add(string.Join(' ', _queued.Select(q => q.Last ? "queue(last)" : "queue").Append("take")));
+            foreach (var q in _queued) base.QueueForwardBackward(q.X, q.Y, q.B, q.T, q.Scale, q.Last);
+            _queued.Clear();
+            float[] losses = base.TakeLosses();
+            Taken.Add(losses);
             return losses;
         }
     }
 
     /// <summary>Counts which entry points the trainer uses; the micro-steps go to the inner backend's own.</summary>
-    private sealed class CountingBackend(IGptBackend inner) : DelegatingBackend(inner)
+    private sealed class CountingBackend(IGptBackendProbe inner) : DelegatingBackend(inner)
     {
         public int MicroSteps { get; private set; }
         public int SeparateBackwards { get; private set; }
@@ -120,10 +167,10 @@ public class MicroStepTests
             SeparateBackwards++;
             base.Backward(lossScale, lastMicroStep);
         }
-        public override float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
+        public override void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
         {
             MicroSteps++;
-            return base.ForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep);
+            base.QueueForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep);
         }
     }
 }

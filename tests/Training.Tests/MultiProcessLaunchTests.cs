@@ -64,19 +64,14 @@ public class MultiProcessLaunchTests
         backend.LastMicroStepFlags.Should().Equal(false, false, true, false, false, true);
     }
 
-    /// <summary>A backend that records the flag of every backward call and otherwise defers to the CPU backend.</summary>
-    private sealed class RecordingBackend(IGptBackend inner) : DelegatingBackend(inner)
+    /// <summary>A backend that records the flag of every micro-step and otherwise defers to the CPU backend.</summary>
+    private sealed class RecordingBackend(IGptBackendProbe inner) : DelegatingBackend(inner)
     {
         public List<bool> LastMicroStepFlags { get; } = [];
-        public override void Backward(float lossScale, bool lastMicroStep)
+        public override void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
         {
             LastMicroStepFlags.Add(lastMicroStep);
-            base.Backward(lossScale, lastMicroStep);
-        }
-        public override float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
-        {
-            LastMicroStepFlags.Add(lastMicroStep);
-            return base.ForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep);
+            base.QueueForwardBackward(inputs, targets, batchSize, seqLen, lossScale, lastMicroStep);
         }
     }
 }

@@ -43,6 +43,8 @@ public class MultiRankTests
         };
         var threads = Enumerable.Range(0, size).Select(rank => new Thread(() =>
         {
+            // The CPU backend trains in one process in llm-train; here each thread is a rank of the group its backend is
+            // created with (BackendOptions.ProcessGroup), so each gets its own seed stream.
             results[rank] = TrainProgram.Train(options with { ProcessRank = rank }, new WatchingWriter(), TestContext.Current.CancellationToken,
                 group: new ThreadGroup(rank, size, slots, barrier));
         })).ToArray();

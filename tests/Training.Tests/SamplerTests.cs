@@ -87,5 +87,5 @@ public class SampleToolTests
     }
 
     /// <summary>Hides the backend's key/value-cache decoder, forcing full forward passes.</summary>
-    private sealed class NoCache(LlmNet.Model.IGptBackend inner) : DelegatingBackend(inner);
+    private sealed class NoCache(LlmNet.Model.IGptBackendProbe inner) : DelegatingBackend(inner);
 }

@@ -55,6 +55,14 @@ public class TrainerScheduleTests
         File.ReadAllBytes(Path.Combine(dir.Path, "model_00000131.bin")).Should().Equal(File.ReadAllBytes(Path.Combine(dir.Path, "model_00000130.bin")),
             "a skipped update leaves the parameters alone");
         File.ReadAllLines(Path.Combine(dir.Path, "main.log")).Count(l => l.Contains("trl:")).Should().Be(131, "skipped steps are still logged");
+
+        long n = LlmNet.Model.ParameterLayout.For(TinyRun.Config).Count;
+        var before = StateFile.Read(Path.Combine(dir.Path, "state_00000130_00000.bin"), n);
+        var after = StateFile.Read(Path.Combine(dir.Path, "state_00000131_00000.bin"), n);
+        var rng = new XorShift(before.RngState);
+        rng.NextUInt32();
+        after.RngState.Should().Be(rng.State, "the skipped update's one micro-step drew its seed, the update drew none");
+        after.RngStateLastUpdate.Should().Be(before.RngStateLastUpdate, "no update started");
     }
 
     [Fact]

@@ -58,6 +58,12 @@ public class TrainerTests(ITestOutputHelper log)
         resumed.ValLosses.Should().Equal(whole.ValLosses.Where(v => v.Step >= 4));
         File.ReadAllBytes(Path.Combine(b.Path, "model_00000007.bin")).Should().Equal(File.ReadAllBytes(Path.Combine(a.Path, "model_00000007.bin")));
         File.ReadAllBytes(Path.Combine(b.Path, "state_00000007_00000.bin")).Should().Equal(File.ReadAllBytes(Path.Combine(a.Path, "state_00000007_00000.bin")));
+        // The same, spelled out for the stochastic-rounding stream the backend restored from the step-4 state file.
+        long n = LlmNet.Model.ParameterLayout.For(TinyRun.Config).Count;
+        var stateA = LlmNet.Model.Checkpoints.StateFile.Read(Path.Combine(a.Path, "state_00000007_00000.bin"), n);
+        var stateB = LlmNet.Model.Checkpoints.StateFile.Read(Path.Combine(b.Path, "state_00000007_00000.bin"), n);
+        (stateB.RngState, stateB.RngStateLastUpdate).Should().Be((stateA.RngState, stateA.RngStateLastUpdate));
+        stateB.RngStateLastUpdate.Should().NotBe(0UL, "updates ran, so the stream is not at its start");
 
         // main.log: appended on resume, so steps 4.. appear twice in b, once in a.
         var logA = File.ReadAllLines(Path.Combine(a.Path, "main.log"));

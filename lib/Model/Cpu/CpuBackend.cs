@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Buffers;
 using System.Runtime.Intrinsics;
+using LlmNet.Model.Random;
 using static LlmNet.Model.ParameterTensor;
 
 namespace LlmNet.Model.Cpu;
@@ -11,13 +12,14 @@ namespace LlmNet.Model.Cpu;
 /// Activations for MaxBatchSize×MaxSeqLen are allocated up front; gradients, optimizer moments and the
 /// backward scratch are allocated on first use, so an inference-only backend (eval, sampling) stays small.
 /// </summary>
-public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
+public sealed unsafe partial class CpuBackend : IGptBackend, IGptBackendProbe, IIncrementalDecoder
 {
     private readonly NativeArena _arena = new();
     private readonly ParallelOptions _options;
     private readonly Sgemm _gemm;
     private readonly ParameterLayout _layout;
     private readonly int _threads;
+    private readonly RoundingSeeds _rounding; // llm.c's seed stream, advanced as on the GPU though fp32 rounds nothing
     private readonly int L, C, NH, V, Vp;
     private readonly long N;
 
@@ -40,7 +42,8 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
     private int _lastB, _lastT;
     private bool _haveTargets;
 
-    public CpuBackend(GptConfig config, int maxBatchSize, int maxSeqLen, int threads = 0)
+    /// <param name="rank">This process's rank, which offsets the stochastic-rounding seed stream (13371337 + rank).</param>
+    public CpuBackend(GptConfig config, int maxBatchSize, int maxSeqLen, int threads = 0, int rank = 0)
     {
         if (maxBatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(maxBatchSize));
         if (maxSeqLen <= 0 || maxSeqLen > config.MaxSeqLen) throw new ArgumentOutOfRangeException(nameof(maxSeqLen), $"must be 1..{config.MaxSeqLen}");
@@ -49,6 +52,7 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
         MaxBatchSize = maxBatchSize;
         MaxSeqLen = maxSeqLen;
         _threads = threads > 0 ? threads : Environment.ProcessorCount;
+        _rounding = RoundingSeeds.ForRank(rank);
         _options = new ParallelOptions { MaxDegreeOfParallelism = _threads };
         _layout = ParameterLayout.For(config);
         (L, C, NH, V, Vp) = (config.NumLayers, config.Channels, config.NumHeads, config.VocabSize, config.PaddedVocabSize);
@@ -242,6 +246,9 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
         if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
         EnsureGradients();
         EnsureBackwardScratch();
+        // The embedding gradients' rounding seed (llm.c: encoder_backward): fp32 accumulates without rounding, but the
+        // draw keeps the stream, and so the state file's rng_state, in step with the CUDA backend's.
+        _rounding.NextMicroStepSeed();
         int b = _lastB, t = _lastT, bt = b * t;
 
         CrossEntropyBackward(bt, lossScale);
@@ -254,6 +261,9 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
         for (int l = L - 1; l >= 0; l--) LayerBackward(l, b, t);
         EncoderBackward(bt, t);
     }
+
+    /// <summary>One process: nothing to average across, so the position in the accumulation window does not matter.</summary>
+    public void Backward(float lossScale, bool lastMicroStep) => Backward(lossScale);
 
     private void CrossEntropyBackward(int bt, float lossScale)
     {
@@ -372,8 +382,10 @@ public sealed unsafe partial class CpuBackend : IGptBackend, IIncrementalDecoder
         float correction1 = 1.0f - MathF.Pow(beta1, step.T);
         float correction2 = 1.0f - MathF.Pow(beta2, step.T);
         float* p = _params, g = _grads, m = _m, v = _v;
+        _rounding.StartUpdate();
         foreach (ParameterTensor tensor in ParameterLayout.Tensors)
         {
+            _rounding.NextTensorSeed(); // the tensor's rounding seed on the GPU (llm.c: gpt2_update); unused in fp32
             float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0f;
             long offset = _layout.Offset(tensor);
             ForChunks(_layout.Size(tensor), (start, count) =>
