@@ -2,9 +2,9 @@ using FluentAssertions;
 using LlmNet.Common.Cli;
 using LlmNet.Common.Logs;
 using LlmNet.Common.Text;
+using LlmNet.Tools.Train;
 using LlmNet.Training.Logging;
 using Xunit;
-using LlmNet.Tools.Train;
 
 namespace LlmNet.Training.Tests;
 

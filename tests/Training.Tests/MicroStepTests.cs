@@ -1,8 +1,8 @@
 using FluentAssertions;
 using LlmNet.Model;
 using LlmNet.Model.Cpu;
-using Xunit;
 using LlmNet.Tools.Train;
+using Xunit;
 
 namespace LlmNet.Training.Tests;
 
