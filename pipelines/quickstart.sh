@@ -133,7 +133,7 @@ stage_eval() {
   if [[ -z $data ]]; then echo "eval: no HellaSwag data; skipped"; rm -f "$RUN/hellaswag.json"; return; fi
   local limit=(); (( HELLASWAG_LIMIT > 0 )) && limit=(--limit "$HELLASWAG_LIMIT")
   # llm-eval's last line is the JSON object (correct, total, accuracy, ...).
-  run_json "$RUN/hellaswag.json" "$BIN/llm-eval" hellaswag -e "$(final_model)" --data "$data" "${limit[@]}" --device "$DEVICE" --json
+  run_json "$RUN/hellaswag.json" "$BIN/llm-eval" hellaswag -e "$(final_model)" --hellaswag-data "$data" "${limit[@]}" --device "$DEVICE" --json
 }
 
 stage_sample() {

@@ -4,23 +4,6 @@ using LlmNet.Model.Cpu;
 
 namespace LlmNet.Cuda;
 
-/// <summary>Settings shared by every backend a tool may create; each backend reads the ones it knows.</summary>
-public sealed record BackendSettings(
-    /// <summary>CPU worker threads; 0 uses every core.</summary>
-    int CpuThreads = 0,
-    /// <summary>llm.c's -r: 0 keep all activations, 1 recompute GELU, 2 also LayerNorm (CUDA).</summary>
-    int Recompute = 1,
-    /// <summary>llm.c's -ge: GELU fusion into cuBLASLt epilogues, -1 for the default (CUDA).</summary>
-    int GeluFusion = -1,
-    /// <summary>GPU ordinal; -1 uses the process group's local rank (CUDA).</summary>
-    int DeviceIndex = -1,
-    IProcessGroup? ProcessGroup = null,
-    /// <summary>llm.c's -w: keep fp32 master weights (CUDA; the CPU backend's parameters are fp32 already).</summary>
-    bool MasterWeights = true,
-    /// <summary>False for tools that only run forward passes (evaluation, sampling): the CUDA backend then allocates
-    /// no gradients, optimizer state or backward scratch. The CPU backend ignores it.</summary>
-    bool Training = true);
-
 /// <summary>
 /// The one place a --device name becomes a compute backend, for every tool: "cpu" (the fp32 reference),
 /// "cuda" (bf16 with fp32 master weights) or "auto" (CUDA when a usable GPU, driver, NVRTC and cuBLASLt
@@ -49,16 +32,15 @@ public static class Backends
     }
 
     /// <summary>Creates a backend sized for (maxBatch, maxSeq) activations on the resolved device.</summary>
-    public static IGptBackend Create(string device, GptConfig config, int maxBatch, int maxSeq, BackendSettings? settings = null)
+    public static IGptBackend Create(string device, GptConfig config, int maxBatch, int maxSeq, BackendOptions? options = null)
     {
-        settings ??= new BackendSettings();
+        options ??= new BackendOptions();
         string resolved = Resolve(device);
         try
         {
             return resolved == "cuda"
-                ? new CudaBackend(config, maxBatch, maxSeq, new CudaBackendOptions(settings.Recompute, settings.GeluFusion, settings.DeviceIndex, settings.ProcessGroup,
-                    MasterWeights: settings.MasterWeights, Training: settings.Training))
-                : new CpuBackend(config, maxBatch, maxSeq, settings.CpuThreads);
+                ? new CudaBackend(config, maxBatch, maxSeq, options)
+                : new CpuBackend(config, maxBatch, maxSeq, options.CpuThreads, rank: options.ProcessGroup?.Rank ?? 0);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {

@@ -57,9 +57,9 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     private bool _logitsHoldGradient;
     private readonly bool _classifierStaged; // a logits row fits in shared memory: ForwardBackward fuses the classifier
 
-    public CudaBackend(GptConfig config, int maxBatch, int maxSeq, CudaBackendOptions? options = null)
+    public CudaBackend(GptConfig config, int maxBatch, int maxSeq, BackendOptions? options = null)
     {
-        options ??= new CudaBackendOptions();
+        options ??= new BackendOptions();
         if (maxSeq > config.MaxSeqLen) throw new ArgumentException($"sequence length {maxSeq} exceeds the model's maximum {config.MaxSeqLen}");
         if (config.Channels % 8 != 0 || config.PaddedVocabSize % 8 != 0)
             throw new ArgumentException($"the CUDA backend needs channels and padded vocab divisible by 8 (got C={config.Channels}, Vp={config.PaddedVocabSize})");
@@ -171,7 +171,7 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     public string DeviceName => _device.Name;
     public int MaxBatchSize { get; }
     public int MaxSeqLen { get; }
-    /// <summary>True unless created with <see cref="CudaBackendOptions.MasterWeights"/> off (llm.c's -w 0) or for inference only.</summary>
+    /// <summary>True unless created with <see cref="BackendOptions.MasterWeights"/> off (llm.c's -w 0) or for inference only.</summary>
     public bool KeepsMasterWeights => _keepMaster;
     /// <summary>bf16 with or without master weights, so -w 0 checkpoints are llm.c's v5 files too.</summary>
     public ModelDtype ParameterDtype => ModelDtype.Bf16;
@@ -181,7 +181,7 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     public long OptimizerStateCount => _shard.ShardNumParameters;
     public int Recompute => _recompute;
     public int GeluFusion => _geluFusion;
-    /// <summary>False for an inference-only backend (<see cref="CudaBackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
+    /// <summary>False for an inference-only backend (<see cref="BackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
     public bool IsTraining => _training;
     /// <summary>The attention kernels in use (head size 64).</summary>
     public FlashKernels Flash => _flash;
@@ -241,7 +241,7 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     private void RequireTraining(string what)
     {
         if (!_training)
-            throw new InvalidOperationException($"{what}: this CUDA backend was created for inference only ({nameof(CudaBackendOptions)}.{nameof(CudaBackendOptions.Training)} = false) " +
+            throw new InvalidOperationException($"{what}: this CUDA backend was created for inference only ({nameof(BackendOptions)}.{nameof(BackendOptions.Training)} = false) " +
                 "and has no gradients or optimizer state; create it with Training = true to train");
     }
 

@@ -1,14 +1,19 @@
+using LlmNet.Common.Cli;
+using LlmNet.Common.Text;
+using LlmNet.Model;
+
 namespace LlmNet.Training;
 
 /// <summary>
 /// Every setting of a training run, with llm.c's train_gpt2.cu defaults (main's argument loop, error_usage). The
-/// command line (llm.c's single-dash flags or the long names) fills it; the trainer only reads it.
+/// command line (llm-train's, llm.c's single-dash flags or the long names) fills it; <see cref="Validate"/> checks it
+/// against the model; the trainer only reads it.
 /// </summary>
 public sealed record TrainOptions
 {
     public string TrainData { get; init; } = "dev/data/tinyshakespeare/tiny_shakespeare_train.bin";
     public string ValData { get; init; } = "dev/data/tinyshakespeare/tiny_shakespeare_val.bin";
-    /// <summary>A model file (*.bin) or a descriptor (dN, gpt2:dN, gpt3:cN) for a fresh init.</summary>
+    /// <summary>--model (-e): a model file (*.bin), a Hugging Face folder, or a descriptor (dN, gpt2:dN, gpt3:cN) for a fresh init.</summary>
     public string Init { get; init; } = "gpt2_124M_bf16.bin";
     public string? OutputDir { get; init; }
     public int CheckpointEvery { get; init; }
@@ -51,4 +56,38 @@ public sealed record TrainOptions
     /// <summary>cpu, cuda or auto (cuda when a GPU backend is available, else cpu).</summary>
     public string Device { get; init; } = "auto";
     public bool Quiet { get; init; }
+
+    /// <summary>
+    /// The one check of a run's settings against its model and number of processes, made before anything is
+    /// allocated; a bad value is a <see cref="UsageException"/> naming its flag.
+    /// </summary>
+    public void Validate(GptConfig model, int processes)
+    {
+        int B = BatchSize, T = SeqLen;
+        if (T > model.MaxSeqLen) throw new UsageException($"sequence length {T} (-t) exceeds the model's maximum {model.MaxSeqLen}");
+        if (B <= 0 || T <= 0) throw new UsageException($"batch size ({B}) and sequence length ({T}) must be positive");
+        if (SampleEvery > 0 && GenT - 1 > T) throw new UsageException($"sample length {GenT} (-g) exceeds the sequence length {T} + 1");
+        // llm.c's sampling session starts from EOT (50256): a smaller vocabulary would fail at the first sample.
+        if (SampleEvery > 0 && model.VocabSize <= Gpt2Tokenizer.EndOfText)
+            throw new UsageException($"sampling (-s {SampleEvery}) starts from EOT, id {Gpt2Tokenizer.EndOfText}, but the model's vocabulary has {model.VocabSize} ids; run with -s 0");
+        int tokensPerFwdBwd = B * T * processes;
+        int total = TotalBatchSize == -1 ? tokensPerFwdBwd : TotalBatchSize;
+        if (total <= 0 || total % tokensPerFwdBwd != 0)
+            throw new UsageException($"total batch size {total} (-d) must be a positive multiple of B*T*processes = {tokensPerFwdBwd}");
+        // -x -1 is one epoch; below that no number of steps is meant.
+        if (MaxSteps < -1) throw new UsageException($"max steps {MaxSteps} (-x) must be -1 (one epoch) or at least 0");
+    }
+
+    /// <summary>
+    /// The backend settings of this run in <paramref name="group"/>: -r, -ge and -w (any non-zero value keeps master
+    /// weights, as in llm.c). -z reaches the backend through the group, which was joined with it. The one place these
+    /// options become <see cref="BackendOptions"/>.
+    /// </summary>
+    public BackendOptions ToBackendOptions(IProcessGroup group) => new()
+    {
+        Recompute = Recompute,
+        GeluFusion = GeluFusion,
+        ProcessGroup = group,
+        MasterWeights = UseMasterWeights != 0,
+    };
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using LlmNet.Common.Cli;
 using LlmNet.Common.Logs;
 using LlmNet.Common.Text;
+using LlmNet.Eval.HellaSwag;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Training.Data;
@@ -26,18 +27,19 @@ public sealed class Trainer : IDisposable
     private readonly IGptBackend _backend;
     private readonly IProcessGroup _group;
     private readonly TextWriter _out;
-    private readonly HellaSwagEvaluator? _hellaSwag;
+    private readonly IHellaSwagEvaluator? _hellaSwag;
     private readonly ModelDtype _checkpointDtype;
     private readonly DataLoader _train, _val;
     private readonly LearningRateScheduler _scheduler;
     private readonly CheckpointDirectory? _checkpoints;
     private readonly MainLogWriter? _log;
 
+    /// <param name="options">The run's settings, as <see cref="TrainOptions.Validate"/> accepts them for this backend's model and this group's size.</param>
     /// <param name="checkpointDtype">
     /// Element type of model checkpoints: the backend's parameter precision (llm.c writes v3 from fp32 builds,
     /// v5 from bf16 builds). Default: <see cref="IGptBackend.ParameterDtype"/>.
     /// </param>
-    public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, HellaSwagEvaluator? hellaSwag = null,
+    public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, IHellaSwagEvaluator? hellaSwag = null,
         ModelDtype? checkpointDtype = null)
     {
         _checkpointDtype = checkpointDtype ?? backend.ParameterDtype;
@@ -47,21 +49,12 @@ public sealed class Trainer : IDisposable
         _out = output;
         _hellaSwag = hellaSwag;
         int B = options.BatchSize, T = options.SeqLen;
-        if (B <= 0 || T <= 0) throw new UsageException($"batch size ({B}) and sequence length ({T}) must be positive");
-        if (T > backend.Config.MaxSeqLen) throw new UsageException($"sequence length {T} exceeds the model's maximum {backend.Config.MaxSeqLen}");
+        // The options themselves were checked by TrainOptions.Validate; what is left is what they meet here.
         if (B > backend.MaxBatchSize || T > backend.MaxSeqLen) throw new ToolException($"the backend was sized for B={backend.MaxBatchSize}, T={backend.MaxSeqLen}, smaller than B={B}, T={T}");
         if (options.HellaSwag == 1 && hellaSwag is null) throw new ToolException("HellaSwag evaluation (-h 1) is not available in this build; run without -h 1");
-        if (options.Resume == 1 && options.OutputDir is null) throw new UsageException("resuming (-y 1) needs an output folder (-o)");
-        if (options.SampleEvery > 0 && options.GenT - 1 > T) throw new UsageException($"sample length {options.GenT} (-g) exceeds the sequence length {T} + 1");
-
-        // llm.c's sampling session starts from EOT (50256): a smaller vocabulary would fail at the first sample.
-        if (options.SampleEvery > 0 && backend.Config.VocabSize <= Gpt2Tokenizer.EndOfText)
-            throw new UsageException($"sampling (-s {options.SampleEvery}) starts from EOT, id {Gpt2Tokenizer.EndOfText}, but the model's vocabulary has {backend.Config.VocabSize} ids; run with -s 0");
 
         TokensPerFwdBwd = B * T * group.Size;
         TotalBatchSize = options.TotalBatchSize == -1 ? TokensPerFwdBwd : options.TotalBatchSize;
-        if (TotalBatchSize <= 0 || TotalBatchSize % TokensPerFwdBwd != 0)
-            throw new UsageException($"total batch size {TotalBatchSize} (-d) must be a positive multiple of B*T*processes = {TokensPerFwdBwd}");
         GradAccumSteps = TotalBatchSize / TokensPerFwdBwd;
 
         // -a 1 trains on the validation data, unshuffled, re-reading the first batch every step.
@@ -70,7 +63,6 @@ public sealed class Trainer : IDisposable
         _train = new DataLoader(trainPattern, B, T, group.Rank, group.Size, shuffle: options.OverfitSingleBatch != 1, vocab);
         _val = new DataLoader(options.ValData, B, T, group.Rank, group.Size, shuffle: false, vocab);
         TrainNumBatches = options.MaxSteps == -1 ? (int)(_train.NumTokens / TotalBatchSize) : options.MaxSteps;
-        if (TrainNumBatches < 0) throw new UsageException($"max steps {options.MaxSteps} (-x) must be -1 (one epoch) or at least 0");
         ValNumBatches = ValidationLoss.Batches(_val, group.Size, options.ValMaxSteps);
         try { _scheduler = new LearningRateScheduler(options.LrScheduler, options.LearningRate, options.Warmup, TrainNumBatches, options.FinalLrFraction); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
@@ -156,7 +148,7 @@ public sealed class Trainer : IDisposable
 
             if (_o.HellaSwag == 1 && ((step > 0 && _o.ValEvery > 0 && step % _o.ValEvery == 0) || lastStep))
             {
-                var score = _hellaSwag!(_backend, _group, ct);
+                var score = _hellaSwag!.Evaluate(_backend, _o.BatchSize, _o.SeqLen, ct);
                 int correct = (int)Math.Round(_group.AllReduceSum(score.Correct));
                 int total = (int)Math.Round(_group.AllReduceSum(score.Total));
                 float accuracy = total > 0 ? (float)correct / total : 0f;

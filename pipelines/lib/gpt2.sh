@@ -332,7 +332,7 @@ stage_eval() {
   resolve_final_step
   local out=$OUT_DIR/hellaswag_final.json
   if already -s "$out"; then echo "eval: $out exists"; return; fi
-  run_json "$out" "$BIN/llm-eval" hellaswag -e "$(final_model)" --data "$HELLASWAG_BIN" --device "$DEVICE" --json
+  run_json "$out" "$BIN/llm-eval" hellaswag -e "$(final_model)" --hellaswag-data "$HELLASWAG_BIN" --device "$DEVICE" --json
 }
 
 stage_sample() {

@@ -76,7 +76,7 @@ internal static class Bench
         bool waited = Environment.GetEnvironmentVariable("WAITED") == "1";
 
         var sw = Stopwatch.StartNew();
-        using var backend = new CudaBackend(config, B, T, new CudaBackendOptions(recompute, gelu));
+        using var backend = new CudaBackend(config, B, T, new BackendOptions { Recompute = recompute, GeluFusion = gelu });
         Console.WriteLine($"device: {backend.DeviceName}; backend ready in {sw.Elapsed.TotalSeconds:F1} s (kernel cache hit: {KernelCache.LastWasHit})");
         Console.WriteLine(backend.MemoryReport());
         backend.SetParameters(GptModel.CreateFresh(config));

@@ -134,9 +134,9 @@ public sealed class ModelTests
         float[] parameters = GptModel.CreateFresh(config);
         (int[] x, int[] y) = Batch(99);
         float[] reference, variant;
-        using (var gpu = new CudaBackend(config, B, T, new CudaBackendOptions(Recompute: 1, GeluFusion: 0)))
+        using (var gpu = new CudaBackend(config, B, T, new BackendOptions { Recompute = 1, GeluFusion = 0 }))
             reference = Train(gpu, parameters, x, y, 3).Losses;
-        using (var gpu = new CudaBackend(config, B, T, new CudaBackendOptions(Recompute: recompute, GeluFusion: geluFusion)))
+        using (var gpu = new CudaBackend(config, B, T, new BackendOptions { Recompute = recompute, GeluFusion = geluFusion }))
             variant = Train(gpu, parameters, x, y, 3).Losses;
         for (int s = 0; s < reference.Length; s++)
             Assert.True(Math.Abs(reference[s] - variant[s]) < 0.02, $"step {s}: -r {recompute} -ge {geluFusion} loss {variant[s]} vs {reference[s]}");

@@ -34,7 +34,7 @@ public sealed class TrainingPathTests
         float[] parameters = GptModel.CreateFresh(config);
         var batches = new[] { Batch(11), Batch(12) };
         float lossScale = 1.0f / (B * T * batches.Length); // 2^-9: scaling commutes with bf16 rounding
-        var options = new CudaBackendOptions(Recompute: recompute, GeluFusion: geluFusion);
+        var options = new BackendOptions { Recompute = recompute, GeluFusion = geluFusion };
         using var separate = new CudaBackend(config, B, T, options);
         using var fused = new CudaBackend(config, B, T, options);
         separate.SetParameters(parameters);
@@ -164,7 +164,7 @@ public sealed class TrainingPathTests
         (int[] x, int[] y) = Batch(21);
         long withMaster;
         using (var reference = new CudaBackend(config, B, T)) withMaster = reference.AllocatedBytes;
-        using var gpu = new CudaBackend(config, B, T, new CudaBackendOptions(MasterWeights: false));
+        using var gpu = new CudaBackend(config, B, T, new BackendOptions { MasterWeights = false });
         Assert.False(gpu.KeepsMasterWeights);
         Assert.Equal(4L * n, withMaster - gpu.AllocatedBytes);
         Assert.DoesNotContain(gpu.Allocations, a => a.Name.Contains("master", StringComparison.Ordinal));
@@ -200,7 +200,7 @@ public sealed class TrainingPathTests
         (int[] x, int[] y) = Batch(31);
         float[] pw = new float[parameters.Length], pn = new float[parameters.Length];
         using (var gpu = new CudaBackend(config, B, T)) OneStep(gpu, pw);
-        using (var gpu = new CudaBackend(config, B, T, new CudaBackendOptions(MasterWeights: false))) OneStep(gpu, pn);
+        using (var gpu = new CudaBackend(config, B, T, new BackendOptions { MasterWeights = false })) OneStep(gpu, pn);
         Assert.True(pw.AsSpan().SequenceEqual(pn), $"parameters differ at {FirstDifference(pw, pn)}");
 
         void OneStep(CudaBackend gpu, float[] after)
@@ -222,7 +222,7 @@ public sealed class TrainingPathTests
         int n = parameters.Length;
         (int[] x, int[] y) = Batch(41);
         using var training = new CudaBackend(config, B, T);
-        using var inference = (CudaBackend)Backends.Create("cuda", config, B, T, new BackendSettings(Training: false));
+        using var inference = (CudaBackend)Backends.Create("cuda", config, B, T, new BackendOptions { Training = false });
         Assert.True(training.IsTraining);
         Assert.False(inference.IsTraining);
         Assert.False(inference.KeepsMasterWeights);

@@ -160,7 +160,7 @@ public sealed class QuickstartPipelineTests : IDisposable
             output.Should().Contain($"# stage {stage}\n");
         output.Should().Contain($"{bin}/llm-tokenize {work}/corpus/*.txt --out {work}/shards --prefix quick")
             .And.Contain($"{bin}/llm-train -i '{work}/shards/quick_train_*.bin'").And.Contain(" -x 7 ")
-            .And.Contain($"{bin}/llm-eval hellaswag -e {work}/run/model_00000007.bin --data {RepoPaths.HellaSwagSample} --limit 100 --device cpu --json")
+            .And.Contain($"{bin}/llm-eval hellaswag -e {work}/run/model_00000007.bin --hellaswag-data {RepoPaths.HellaSwagSample} --limit 100 --device cpu --json")
             .And.Contain($"{bin}/llm-plot {work}/run/main.log --out {work}/run/curves.png");
         output.Should().NotContain("artefacts:", "a dry run writes nothing to list");
         Directory.Exists(work).Should().BeFalse();

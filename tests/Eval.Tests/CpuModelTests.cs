@@ -111,7 +111,7 @@ public sealed class CpuModelTests(TinyModelFixture tiny) : IClassFixture<TinyMod
             expected = evaluator.Evaluate(backend, 8, evaluator.RequiredSeqLen, TestContext.Current.CancellationToken, keepPredictions: true);
 
         string perExample = Path.Combine(tiny.Dir, "per-example.jsonl");
-        var (rc, stdout, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--limit", "20",
+        var (rc, stdout, stderr) = EvalCli.Run("hellaswag", "--model", tiny.ModelPath, "--hellaswag-data", tiny.DataPath, "--limit", "20",
             "-b", "12", "--json", "--per-example", perExample, "--quiet");
         rc.Should().Be(0, stderr);
         // --json: stdout is the JSON object alone (`llm-eval ... --json | jq` works); the readable lines go to stderr.
@@ -148,6 +148,7 @@ public sealed class CpuModelTests(TinyModelFixture tiny) : IClassFixture<TinyMod
         int correct = 0, total = 0;
         for (int rank = 0; rank < 3; rank++)
         {
+            // -e and --data: the short and the old spelling of --model and --hellaswag-data.
             var (rc, stdout, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", tiny.DataPath, "--limit", "10",
                 "--rank", rank.ToString(), "--world-size", "3", "--json", "--quiet");
             rc.Should().Be(0, stderr);
@@ -165,7 +166,7 @@ public sealed class CpuModelTests(TinyModelFixture tiny) : IClassFixture<TinyMod
     [Fact]
     public void Cli_errors_are_one_line_with_exit_codes()
     {
-        var (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--data", Path.Combine(tiny.Dir, "missing.jsonl"));
+        var (rc, _, stderr) = EvalCli.Run("hellaswag", "-e", tiny.ModelPath, "--hellaswag-data", Path.Combine(tiny.Dir, "missing.jsonl"));
         rc.Should().Be(1);
         stderr.Trim().Should().StartWith("llm-eval: error: ").And.Contain("missing.jsonl: file not found").And.NotContain("\n");
 

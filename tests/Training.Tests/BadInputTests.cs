@@ -126,16 +126,22 @@ public class BadInputTests
     [Fact]
     public void An_unexpected_failure_inside_the_tool_is_one_line_naming_the_command_line()
     {
-        // A stand-in for a future bug: the backend factory throws something no handler expects.
-        var host = new LlmNet.Training.Cli.TrainHost { CreateBackend = (_, _, _) => throw new InvalidOperationException("backend exploded") };
+        // A stand-in for a future bug: the output writer throws something no handler expects.
         string[] args = TrainArgs(TinyRun.TrainPattern);
-        var (code, _, err) = Capture(o => LlmNet.Training.Cli.TrainCli.Run(args, host, o));
+        var (code, _, err) = Capture(_ => TrainProgram.Run(args, new ExplodingWriter()));
         code.Should().Be(1);
-        err.Trim().Should().NotContain("\n").And.NotContain("   at ").And.StartWith("llm-train: error: unexpected InvalidOperationException: backend exploded")
+        err.Trim().Should().NotContain("\n").And.NotContain("   at ").And.StartWith("llm-train: error: unexpected InvalidOperationException: output exploded")
             .And.Contain(TinyRun.TrainPattern);
 
-        (code, _, err) = Capture(o => LlmNet.Training.Cli.TrainCli.Run([.. args, "--verbose"], host, o));
+        (code, _, err) = Capture(_ => TrainProgram.Run([.. args, "--verbose"], new ExplodingWriter()));
         code.Should().Be(1);
         err.Should().Contain("   at ", "--verbose prints the stack trace").And.Contain("--device cpu). This is a bug", "--verbose is taken out of the command line");
+    }
+
+    /// <summary>A writer that fails on the first thing written to it.</summary>
+    private sealed class ExplodingWriter : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+        public override void Write(char value) => throw new InvalidOperationException("output exploded");
     }
 }

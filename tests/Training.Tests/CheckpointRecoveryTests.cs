@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using FluentAssertions;
 using LlmNet.Tools.Train;
-using LlmNet.Training.Cli;
 using Xunit;
 
 namespace LlmNet.Training.Tests;
@@ -110,12 +109,12 @@ public class CheckpointRecoveryTests(ITestOutputHelper log)
     {
         using var whole = new TempDir();
         using var dir = new TempDir();
-        TrainCli.Run(Options(whole.Path, 8), TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
-        TrainCli.Run(Options(dir.Path, 6), TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        TrainProgram.Train(Options(whole.Path, 8), new WatchingWriter(), TestContext.Current.CancellationToken);
+        TrainProgram.Train(Options(dir.Path, 6), new WatchingWriter(), TestContext.Current.CancellationToken);
         Truncate(Path.Combine(dir.Path, damaged));
 
         var output = new WatchingWriter();
-        var resumed = TrainCli.Run(Options(dir.Path, 8), TrainProgram.Host, output, TestContext.Current.CancellationToken);
+        var resumed = TrainProgram.Train(Options(dir.Path, 8), output, TestContext.Current.CancellationToken);
         log.WriteLine(output.ToString());
         resumed.StartStep.Should().Be(4);
         output.ToString().Should().Contain($"checkpoint at step 6 is unusable ({Path.Combine(dir.Path, damaged)}: ").And.Contain("resuming from step 4 instead")
@@ -127,7 +126,7 @@ public class CheckpointRecoveryTests(ITestOutputHelper log)
     public void When_no_checkpoint_verifies_resume_fails_with_the_command_that_fixes_it()
     {
         using var dir = new TempDir();
-        TrainCli.Run(Options(dir.Path, 4), TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        TrainProgram.Train(Options(dir.Path, 4), new WatchingWriter(), TestContext.Current.CancellationToken);
         Truncate(Path.Combine(dir.Path, "model_00000004.bin"));
         Truncate(Path.Combine(dir.Path, "state_00000002_00000.bin"));
 

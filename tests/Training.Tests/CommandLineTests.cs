@@ -2,7 +2,7 @@ using FluentAssertions;
 using LlmNet.Common.Cli;
 using LlmNet.Common.Logs;
 using LlmNet.Common.Text;
-using LlmNet.Training.Cli;
+using LlmNet.Tools.Train;
 using LlmNet.Training.Logging;
 using Xunit;
 

@@ -3,7 +3,6 @@ using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Cpu;
 using LlmNet.Tools.Train;
-using LlmNet.Training.Cli;
 using Xunit;
 
 namespace LlmNet.Training.Tests;
@@ -27,7 +26,7 @@ public class MasterWeightsTests
     public void The_flag_reaches_the_backend_settings(int flag, bool keep)
     {
         var options = TrainCommandLine.Parse(["-w", flag.ToString(), "-r", "2", "-ge", "1"])!;
-        var settings = BackendFactory.Settings(options, SingleProcess.Instance);
+        var settings = options.ToBackendOptions(SingleProcess.Instance);
         settings.MasterWeights.Should().Be(keep);
         (settings.Recompute, settings.GeluFusion).Should().Be((2, 1));
     }
@@ -42,16 +41,16 @@ public class MasterWeightsTests
             BatchSize = 2, SeqLen = 16, MaxSteps = 2, ValEvery = 0, ValMaxSteps = 1, SampleEvery = 0, CheckpointEvery = 1,
             UseMasterWeights = 0, Device = "cpu",
         };
-        var start = TrainCli.ResolveStart(options);
-        using var backend = new Bf16Reporting(new CpuBackend(start.Config, 2, 16));
-        backend.SetParameters(start.Parameters);
+        var start = TrainStart.Resolve(options);
+        using var backend = new Bf16Reporting(new CpuBackend(start.Model.Config, 2, 16));
+        backend.SetParameters(start.Model.Parameters);
         var output = new StringWriter();
         using (var trainer = new Trainer(options, backend, SingleProcess.Instance, output))
-            trainer.Run(null, start.Source, TestContext.Current.CancellationToken);
+            trainer.Run(null, start.Model.Source, TestContext.Current.CancellationToken);
 
         var checkpoints = new CheckpointDirectory(dir.Path);
         ModelFile.ReadHeader(checkpoints.ModelPath(2)).Dtype.Should().Be(ModelDtype.Bf16);
-        var state = StateFile.Read(checkpoints.StatePath(2, 0), ParameterLayout.For(start.Config).Count);
+        var state = StateFile.Read(checkpoints.StatePath(2, 0), ParameterLayout.For(start.Model.Config).Count);
         state.UseMasterWeights.Should().BeFalse();
         state.Master.Should().BeNull();
         output.ToString().Should().Contain("use_master_weights    | disabled").And.NotContain("master copy of params");

@@ -1,7 +1,7 @@
 using FluentAssertions;
 using LlmNet.Model;
 using LlmNet.Model.Cpu;
-using LlmNet.Training.Cli;
+using LlmNet.Tools.Train;
 using Xunit;
 
 namespace LlmNet.Training.Tests;
@@ -81,12 +81,12 @@ public class MicroStepTests
     public void The_trainer_trains_with_micro_steps_and_validates_with_forward_only()
     {
         var options = TinyRun.CpuOptions(totalBatchSize: 16, maxSteps: 3, valEvery: 2, valMaxSteps: 2);
-        var start = TrainCli.ResolveStart(options);
-        using var backend = new CountingBackend(new CpuBackend(start.Config, 1, 8));
-        backend.SetParameters(start.Parameters);
+        var start = TrainStart.Resolve(options);
+        using var backend = new CountingBackend(new CpuBackend(start.Model.Config, 1, 8));
+        backend.SetParameters(start.Model.Parameters);
         using var trainer = new Trainer(options, backend, SingleProcess.Instance, new StringWriter());
         trainer.GradAccumSteps.Should().Be(2);
-        var result = trainer.Run(null, start.Source, TestContext.Current.CancellationToken);
+        var result = trainer.Run(null, start.Model.Source, TestContext.Current.CancellationToken);
         backend.MicroSteps.Should().Be(3 * 2);
         backend.SeparateBackwards.Should().Be(0);
         result.ValLosses.Select(v => v.Step).Should().Equal(0, 2, 3);
@@ -98,16 +98,16 @@ public class MicroStepTests
     public void The_trainer_queues_all_micro_steps_of_an_update_before_their_losses_are_read()
     {
         var options = TinyRun.CpuOptions(totalBatchSize: 24, maxSteps: 3);
-        var start = TrainCli.ResolveStart(options);
+        var start = TrainStart.Resolve(options);
         TrainResult Train(IGptBackend backend)
         {
-            backend.SetParameters(start.Parameters);
+            backend.SetParameters(start.Model.Parameters);
             using var trainer = new Trainer(options, backend, SingleProcess.Instance, new StringWriter());
             trainer.GradAccumSteps.Should().Be(3);
-            return trainer.Run(null, start.Source, TestContext.Current.CancellationToken);
+            return trainer.Run(null, start.Model.Source, TestContext.Current.CancellationToken);
         }
-        using var atOnce = new CpuBackend(start.Config, 1, 8);
-        using var deferred = new DeferringBackend(new CpuBackend(start.Config, 1, 8));
+        using var atOnce = new CpuBackend(start.Model.Config, 1, 8);
+        using var deferred = new DeferringBackend(new CpuBackend(start.Model.Config, 1, 8));
         var expected = Train(atOnce);
         var got = Train(deferred);
 

@@ -4,7 +4,6 @@ using LlmNet.Distributed.Launch;
 using LlmNet.Model;
 using LlmNet.Model.Cpu;
 using LlmNet.Tools.Train;
-using LlmNet.Training.Cli;
 using Xunit;
 
 namespace LlmNet.Training.Tests;
@@ -56,12 +55,12 @@ public class MultiProcessLaunchTests
     public void The_trainer_marks_only_the_last_micro_step_of_each_window()
     {
         var options = TinyRun.CpuOptions(totalBatchSize: 24, maxSteps: 2);
-        var start = TrainCli.ResolveStart(options);
-        using var backend = new RecordingBackend(new CpuBackend(start.Config, 1, 8));
-        backend.SetParameters(start.Parameters);
+        var start = TrainStart.Resolve(options);
+        using var backend = new RecordingBackend(new CpuBackend(start.Model.Config, 1, 8));
+        backend.SetParameters(start.Model.Parameters);
         using var trainer = new Trainer(options, backend, SingleProcess.Instance, new StringWriter());
         trainer.GradAccumSteps.Should().Be(3);
-        trainer.Run(null, start.Source, TestContext.Current.CancellationToken);
+        trainer.Run(null, start.Model.Source, TestContext.Current.CancellationToken);
         backend.LastMicroStepFlags.Should().Equal(false, false, true, false, false, true);
     }
 

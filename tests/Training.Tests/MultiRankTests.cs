@@ -1,8 +1,7 @@
 using FluentAssertions;
 using LlmNet.Model;
 using LlmNet.Model.Checkpoints;
-using LlmNet.Model.Cpu;
-using LlmNet.Training.Cli;
+using LlmNet.Tools.Train;
 using Xunit;
 
 namespace LlmNet.Training.Tests;
@@ -44,13 +43,10 @@ public class MultiRankTests
         };
         var threads = Enumerable.Range(0, size).Select(rank => new Thread(() =>
         {
-            var host = new TrainHost
-            {
-                // The CPU backend trains in one process in llm-train; here each thread-rank gets its own seed stream.
-                CreateBackend = (o, config, group) => new CpuBackend(config, o.BatchSize, o.SeqLen, rank: group.Rank),
-                CreateProcessGroup = _ => new ThreadGroup(rank, size, slots, barrier),
-            };
-            results[rank] = TrainCli.Run(options with { ProcessRank = rank }, host, new WatchingWriter(), TestContext.Current.CancellationToken);
+            // The CPU backend trains in one process in llm-train; here each thread is a rank of the group its backend is
+            // created with (BackendOptions.ProcessGroup), so each gets its own seed stream.
+            results[rank] = TrainProgram.Train(options with { ProcessRank = rank }, new WatchingWriter(), TestContext.Current.CancellationToken,
+                group: new ThreadGroup(rank, size, slots, barrier));
         })).ToArray();
         foreach (var t in threads) t.Start();
         foreach (var t in threads) t.Join();

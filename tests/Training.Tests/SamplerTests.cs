@@ -78,10 +78,12 @@ public class SampleToolTests
     public void Sample_tool_continues_a_prompt_and_reports_a_missing_model()
     {
         var text = new StringWriter();
-        LlmNet.Tools.Sample.SampleProgram.Run(["-e", TinyRun.ModelPath, "--prompt", "ROMEO:", "-g", "5", "--seed", "3", "--top-k", "10"], text).Should().Be(0);
+        LlmNet.Tools.Sample.SampleProgram.Run(["--model", TinyRun.ModelPath, "--prompt", "ROMEO:", "-g", "5", "--seed", "3", "--top-k", "10"], text).Should().Be(0);
         text.ToString().Should().StartWith("ROMEO:");
+        // -e and --init: the short and the old spelling of --model.
         LlmNet.Tools.Sample.SampleProgram.Run(["-e", "/nonexistent/model.bin"], new StringWriter()).Should().Be(1);
-        LlmNet.Tools.Sample.SampleProgram.Run(["--prompt", "x"], new StringWriter()).Should().Be(2, "--init is required");
+        LlmNet.Tools.Sample.SampleProgram.Run(["--init", "/nonexistent/model.bin"], new StringWriter()).Should().Be(1);
+        LlmNet.Tools.Sample.SampleProgram.Run(["--prompt", "x"], new StringWriter()).Should().Be(2, "--model is required");
     }
 
     /// <summary>Hides the backend's key/value-cache decoder, forcing full forward passes.</summary>

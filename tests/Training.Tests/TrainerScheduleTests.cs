@@ -1,8 +1,8 @@
 using FluentAssertions;
+using LlmNet.Eval.HellaSwag;
 using LlmNet.Model.Checkpoints;
 using LlmNet.Model.Random;
 using LlmNet.Tools.Train;
-using LlmNet.Training.Cli;
 using Xunit;
 
 namespace LlmNet.Training.Tests;
@@ -16,22 +16,29 @@ public class TrainerScheduleTests
     public void HellaSwag_hook_runs_on_the_validation_schedule_and_is_logged()
     {
         using var dir = new TempDir();
-        int calls = 0;
-        var host = new TrainHost
-        {
-            CreateBackend = TrainProgram.Host.CreateBackend,
-            CreateHellaSwag = (_, _) => (backend, group, ct) => { calls++; return new HellaSwagScore(3, 12); },
-        };
+        var hook = new FixedHellaSwag(new HellaSwagScore(3, 12, 0));
         var output = new WatchingWriter();
-        var result = TrainCli.Run(Small(dir.Path, 7) with { HellaSwag = 1, ValEvery = 3 }, host, output, TestContext.Current.CancellationToken);
-        calls.Should().Be(3);
+        var result = TrainProgram.Train(Small(dir.Path, 7) with { HellaSwag = 1, ValEvery = 3 }, output, TestContext.Current.CancellationToken, hellaSwag: hook);
+        hook.Calls.Should().Be(3);
         result.HellaSwag.Select(h => h.Step).Should().Equal(3, 6, 7);
         result.HellaSwag.Should().AllSatisfy(h => h.Accuracy.Should().Be(0.25f));
         File.ReadAllLines(Path.Combine(dir.Path, "main.log")).Where(l => l.Contains("eval:")).Should().Equal("s:3 eval:0.2500", "s:6 eval:0.2500", "s:7 eval:0.2500");
         output.ToString().Should().Contain("HellaSwag: 3/12 = 0.250000");
 
-        var noHook = () => TrainCli.Run(Small(dir.Path, 1) with { HellaSwag = 1 }, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        var noHook = () => TrainProgram.Train(Small(dir.Path, 1) with { HellaSwag = 1 }, new WatchingWriter(), TestContext.Current.CancellationToken);
         noHook.Should().Throw<LlmNet.Common.Cli.ToolException>().WithMessage("*HellaSwag*");
+    }
+
+    /// <summary>A HellaSwag evaluator that counts its calls and always scores the same.</summary>
+    private sealed class FixedHellaSwag(HellaSwagScore score) : IHellaSwagEvaluator
+    {
+        public int Calls { get; private set; }
+
+        public HellaSwagScore Evaluate(LlmNet.Model.IGptBackend backend, int batchSize, int seqLen, CancellationToken ct)
+        {
+            Calls++;
+            return score;
+        }
     }
 
     [Fact]
@@ -40,8 +47,8 @@ public class TrainerScheduleTests
         using var dir = new TempDir();
         // A threshold below any z-score: every update is skipped once z-scores exist (from step 128 on).
         var output = new WatchingWriter();
-        var result = TrainCli.Run(Small(dir.Path, 131) with { SkipUpdateLossZ = -1000f, ValEvery = 1000, CheckpointEvery = 130, LearningRate = 1e-3f },
-            TrainProgram.Host, output, TestContext.Current.CancellationToken);
+        var result = TrainProgram.Train(Small(dir.Path, 131) with { SkipUpdateLossZ = -1000f, ValEvery = 1000, CheckpointEvery = 130, LearningRate = 1e-3f },
+            output, TestContext.Current.CancellationToken);
         result.Steps.Take(128).Should().AllSatisfy(s => s.Skipped.Should().BeFalse());
         result.Steps.Skip(128).Should().AllSatisfy(s => s.Skipped.Should().BeTrue());
         output.ToString().Should().Contain("skipping update due to loss z-score of");
@@ -62,8 +69,8 @@ public class TrainerScheduleTests
     public void Stochastic_rounding_rng_advances_once_per_micro_step_and_16_times_per_update()
     {
         using var dir = new TempDir();
-        TrainCli.Run(Small(dir.Path, 3) with { TotalBatchSize = 3 * 8, CheckpointEvery = 3, ValEvery = 100 },
-            TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        TrainProgram.Train(Small(dir.Path, 3) with { TotalBatchSize = 3 * 8, CheckpointEvery = 3, ValEvery = 100 },
+            new WatchingWriter(), TestContext.Current.CancellationToken);
         var state = StateFile.Read(Path.Combine(dir.Path, "state_00000003_00000.bin"), LlmNet.Model.ParameterLayout.For(TinyRun.Config).Count);
         var rng = new XorShift(13371337);
         ulong lastUpdate = 0;
@@ -101,7 +108,7 @@ public class OverfitTests
             SampleEvery = 0,
             Device = "cpu",
         };
-        var result = TrainCli.Run(options, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        var result = TrainProgram.Train(options, new WatchingWriter(), TestContext.Current.CancellationToken);
         result.Steps[^1].Loss.Should().BeLessThan(result.Steps[0].Loss - 5f, "the same 32 tokens every step are memorised");
         result.ValLosses[^1].Loss.Should().BeApproximately(result.Steps[^1].Loss, 1.0f, "validation reads that very batch");
     }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using FluentAssertions;
 using LlmNet.Tools.Train;
-using LlmNet.Training.Cli;
 using Xunit;
 
 namespace LlmNet.Training.Tests;
@@ -36,16 +35,16 @@ public class TrainerTests(ITestOutputHelper log)
     {
         using var a = new TempDir();
         using var b = new TempDir();
-        var whole = TrainCli.Run(Options(a.Path, 7), TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        var whole = TrainProgram.Train(Options(a.Path, 7), new WatchingWriter(), TestContext.Current.CancellationToken);
 
         // Same run, stopped right after the step-4 checkpoint (the update of step 4 already ran, then the "kill").
         using var cts = new CancellationTokenSource();
-        var killed = () => TrainCli.Run(Options(b.Path, 7), TrainProgram.Host, new WatchingWriter("Writing checkpoint at step 4", cts), cts.Token);
+        var killed = () => TrainProgram.Train(Options(b.Path, 7), new WatchingWriter("Writing checkpoint at step 4", cts), cts.Token);
         killed.Should().Throw<OperationCanceledException>();
         File.Exists(Path.Combine(b.Path, "DONE_00000004")).Should().BeTrue();
         File.Exists(Path.Combine(b.Path, "DONE_00000006")).Should().BeFalse();
 
-        var resumed = TrainCli.Run(Options(b.Path, 7) with { Resume = 1 }, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        var resumed = TrainProgram.Train(Options(b.Path, 7) with { Resume = 1 }, new WatchingWriter(), TestContext.Current.CancellationToken);
         resumed.StartStep.Should().Be(4);
         resumed.Steps.Select(s => s.Step).Should().Equal(4, 5, 6);
         for (int i = 0; i < 3; i++)
@@ -83,7 +82,7 @@ public class TrainerTests(ITestOutputHelper log)
             BatchSize = 4, SeqLen = 64, TotalBatchSize = -1, LearningRate = 1e-2f, Warmup = 5, WeightDecay = 0f,
             ValEvery = 20, ValMaxSteps = 4, CheckpointEvery = 0,
         };
-        var result = TrainCli.Run(options, TrainProgram.Host, new WatchingWriter(), TestContext.Current.CancellationToken);
+        var result = TrainProgram.Train(options, new WatchingWriter(), TestContext.Current.CancellationToken);
         clock.Stop();
         float start = result.ValLosses[0].Loss, end = result.ValLosses[^1].Loss;
         log.WriteLine($"val loss {start:F4} -> {end:F4} in {result.Steps.Count} steps, {clock.Elapsed.TotalSeconds:F1} s");

@@ -58,10 +58,10 @@ run_eval() {
   local model; model=/tmp/acc-a/$(printf 'model_%08d.bin' "$STEPS")
   [[ -f $model && -n $HELLASWAG ]] || { echo "SKIP eval (no model or HellaSwag file)" | tee -a "$summary"; return; }
   stamp "HellaSwag: $DEVICE vs PyTorch vs CPU"
-  timeout 200 "$BIN/llm-eval" hellaswag -e "$model" --data "$HELLASWAG" --limit "$LIMIT" --device "$DEVICE" --json --per-example "$OUT/eval-dev.jsonl" > "$OUT/eval-dev.log" 2>&1
+  timeout 200 "$BIN/llm-eval" hellaswag -e "$model" --hellaswag-data "$HELLASWAG" --limit "$LIMIT" --device "$DEVICE" --json --per-example "$OUT/eval-dev.jsonl" > "$OUT/eval-dev.log" 2>&1
   tail -1 "$OUT/eval-dev.log"
   local cpu_limit=$(( LIMIT < ${CPU_LIMIT:-100} ? LIMIT : ${CPU_LIMIT:-100} ))
-  timeout 300 "$BIN/llm-eval" hellaswag -e "$model" --data "$HELLASWAG" --limit "$cpu_limit" --device cpu --json --per-example "$OUT/eval-cpu.jsonl" > "$OUT/eval-cpu.log" 2>&1
+  timeout 300 "$BIN/llm-eval" hellaswag -e "$model" --hellaswag-data "$HELLASWAG" --limit "$cpu_limit" --device cpu --json --per-example "$OUT/eval-cpu.jsonl" > "$OUT/eval-cpu.log" 2>&1
   tail -1 "$OUT/eval-cpu.log"
   if python3 -c "import torch" 2>/dev/null; then
     PYTHONUNBUFFERED=1 timeout 200 python3 tests/gpu/hellaswag_reference.py --model "$model" --data "$HELLASWAG" --limit "$LIMIT" > "$OUT/eval-torch.json" 2> "$OUT/eval-torch.err"

@@ -245,11 +245,11 @@ HRUN=(-i "$TRAIN" -j "$VAL" -e d12 -t 1024 -s 0 -h 1 --hellaswag-data "$HS" -v 3
 timeout $RUN_TIMEOUT "${MPIRUN[@]}" "$BIN/llm-train" "${HRUN[@]}" -o "$hdir" >"$hdir.out" 2>&1 || echo "  training with -h 1 failed: $(grep -m1 error: "$hdir.out")"
 train_acc=$(sed -nE 's/^s:3 eval:([0-9.]+).*/\1/p' "$hdir/main.log" 2>/dev/null | tail -1)
 model=$hdir/model_00000003.bin
-timeout $RUN_TIMEOUT "$BIN/llm-eval" hellaswag -e "$model" --data "$HS" --limit 2000 --device cuda --json >"$OUT/hella-1.json" 2>"$OUT/hella-1.err"
-timeout $RUN_TIMEOUT "${MPIRUN[@]}" "$BIN/llm-eval" hellaswag -e "$model" --data "$HS" --limit 2000 --device cuda --json >"$OUT/hella-2.json" 2>"$OUT/hella-2.err"
+timeout $RUN_TIMEOUT "$BIN/llm-eval" hellaswag -e "$model" --hellaswag-data "$HS" --limit 2000 --device cuda --json >"$OUT/hella-1.json" 2>"$OUT/hella-1.err"
+timeout $RUN_TIMEOUT "${MPIRUN[@]}" "$BIN/llm-eval" hellaswag -e "$model" --hellaswag-data "$HS" --limit 2000 --device cuda --json >"$OUT/hella-2.json" 2>"$OUT/hella-2.err"
 one=$(grep -o '"correct":[0-9]*,"total":[0-9]*' "$OUT/hella-1.json" | head -1)
 two=$(grep -o '"correct":[0-9]*,"total":[0-9]*' "$OUT/hella-2.json" | head -1)
-full=$(timeout $RUN_TIMEOUT "$BIN/llm-eval" hellaswag -e "$model" --data "$HS" --device cuda --json 2>/dev/null | grep -o '"accuracy":[0-9.]*' | head -1 | cut -d: -f2)
+full=$(timeout $RUN_TIMEOUT "$BIN/llm-eval" hellaswag -e "$model" --hellaswag-data "$HS" --device cuda --json 2>/dev/null | grep -o '"accuracy":[0-9.]*' | head -1 | cut -d: -f2)
 echo "  llm-eval 2,000 examples: 1 process {$one}, 2 processes {$two}"
 echo "  llm-train -h 1 at step 3 (2 processes, all examples): ${train_acc:-missing}; llm-eval on that checkpoint, 1 process: ${full:-missing}"
 [[ -n $one && $one == "$two" ]] && pass "f. llm-eval on 2 CUDA processes counts the same as on 1: $one" \

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using LlmNet.Common.Cli;
+using LlmNet.Cuda;
 
 namespace LlmNet.Tools.Eval;
 
@@ -19,7 +20,7 @@ internal static class EvalCommand
             Required = true,
         };
         var device = new Option<string>("--device") { Description = "compute device: auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
-        device.AcceptOnlyFromAmong(BackendFactory.Devices);
+        device.AcceptOnlyFromAmong(Backends.DeviceNames);
         var threads = new Option<int>("--threads") { Description = "CPU threads for --device cpu; 0 uses every core", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print only one JSON object on stdout (the readable lines go to stderr)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress output" };

@@ -1,3 +1,4 @@
+using LlmNet.Common.Cli;
 using LlmNet.Cuda;
 using LlmNet.Distributed.Launch;
 using LlmNet.Model;
@@ -28,10 +29,27 @@ internal sealed class EvalContext(string model, string device, int threads, Laun
     /// <summary>Only a group's rank 0 reports; a manual split reports every process's own share.</summary>
     public bool Reports => Group.Rank == 0;
 
-    /// <summary>A backend on this process's device sized for (maxBatch, maxSeqLen) holding the model (<see cref="BackendFactory"/>).</summary>
+    /// <summary>
+    /// A backend on this process's device sized for (maxBatch, maxSeqLen) holding the model (<see cref="LoadedModel"/>:
+    /// an llm.c model file, a Hugging Face folder, or a descriptor such as d12 for llm.c's fresh seed-42 init). It is
+    /// inference-only on CUDA (no gradients or optimizer state), uses <see cref="Threads"/> on the CPU (≤ 0: every core),
+    /// and the group's local rank picks the GPU.
+    /// </summary>
+    /// <param name="seqLenSource">
+    /// Where T came from when the user did not set it (e.g. "the longest example of FILE needs"), so a model too short
+    /// for it is not answered with advice about a flag nobody passed; null: T is the user's --seq-len.
+    /// </param>
     public IGptBackend CreateBackend(int maxBatch, int maxSeqLen, string? seqLenSource = null)
     {
-        var backend = BackendFactory.Create(ResolvedDevice, Model, maxBatch, maxSeqLen, Threads, Group, seqLenSource);
+        var group = Group; // on first use this joins the group, before the model is read
+        LoadedModel model;
+        try { model = LoadedModel.Load(Model); }
+        catch (ArgumentException e) { throw new ToolException(e.Message); }
+        if (maxSeqLen > model.Config.MaxSeqLen)
+            throw new ToolException(seqLenSource is null
+                ? $"{Model}: the model's context is {model.Config.MaxSeqLen} positions but T = {maxSeqLen} was asked for. Lower --seq-len"
+                : $"{Model}: the model's context is {model.Config.MaxSeqLen} positions, but {seqLenSource} {maxSeqLen}. Score it with a model whose context is at least that long");
+        var backend = model.CreateBackend(ResolvedDevice, maxBatch, maxSeqLen, new BackendOptions { CpuThreads = Threads, ProcessGroup = group, Training = false });
         DeviceName = backend.DeviceName;
         return backend;
     }

@@ -10,7 +10,7 @@ namespace LlmNet.Tools.Eval;
 /// <summary>`llm-eval hellaswag`: HellaSwag accuracy of a checkpoint, scored exactly as llm.c's trainer does.</summary>
 internal sealed class HellaSwagTask : EvalTask
 {
-    private readonly Option<string?> _data = new("--data")
+    private readonly Option<string?> _data = new("--hellaswag-data", "--data")
     {
         Description = "HellaSwag data: llm.c eval .bin, official hellaswag_val.jsonl, or preprocessed .txt/.txt.bz2 " +
                       $"[default: the first of {string.Join(", ", HellaSwagData.DefaultPaths)} that exists]",
@@ -47,7 +47,7 @@ internal sealed class HellaSwagTask : EvalTask
 
         string dataPath = parsed.GetValue(_data) ?? HellaSwagData.FindDefault()
             ?? throw new ToolException($"no HellaSwag data found at {string.Join(", ", HellaSwagData.DefaultPaths)}. " +
-                                       "Pass --data FILE (llm-fetch hellaswag --out DIR downloads hellaswag_val.jsonl)");
+                                       "Pass --hellaswag-data FILE (llm-fetch hellaswag --out DIR downloads hellaswag_val.jsonl)");
         var evaluator = new HellaSwagEvaluator(dataPath, launch.Rank, launch.Size, limit);
         int T = seqLen == 0 ? evaluator.RequiredSeqLen : seqLen;
         if (T < evaluator.RequiredSeqLen)

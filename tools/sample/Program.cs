@@ -21,7 +21,7 @@ public static class SampleProgram
 
     private static int Sample(string[] args, TextWriter output, CancellationToken ct)
     {
-        var init = new Option<string>("--init", "-e") { Description = "model to sample from: an llm.c model file (.bin, fp32 v3 or bf16 v5) or a Hugging Face GPT-2 folder", Required = true };
+        var model = new Option<string>("--model", "--init", "-e") { Description = "model to sample from: an llm.c model file (.bin, fp32 v3 or bf16 v5) or a Hugging Face GPT-2 folder", Required = true };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "text to continue (default: start a new document from EOT, as llm.c does)" };
         var count = new Option<int>("--gen-tokens", "-g") { Description = "number of tokens to generate", DefaultValueFactory = _ => 64 };
         var seed = new Option<ulong>("--seed") { Description = "xorshift seed of the sampler's coin", DefaultValueFactory = _ => LlmcSampler.SessionSeed };
@@ -33,7 +33,7 @@ public static class SampleProgram
         var keepGoing = new Option<bool>("--no-stop") { Description = "keep generating after an EOT token" };
         var command = new RootCommand("Generates text from a GPT-2 checkpoint, streaming it to stdout.")
         {
-            init, prompt, count, seed, temperature, topK, device, llmc, keepGoing,
+            model, prompt, count, seed, temperature, topK, device, llmc, keepGoing,
         };
         var parsed = command.Parse(args);
         if (parsed.Action is System.CommandLine.Help.HelpAction)
@@ -43,7 +43,7 @@ public static class SampleProgram
         }
         if (parsed.Errors.Count > 0) throw new UsageException(parsed.Errors[0].Message);
 
-        string path = parsed.GetValue(init)!;
+        string path = parsed.GetValue(model)!;
         int n = parsed.GetValue(count);
         if (n < 0) throw new UsageException($"--gen-tokens must be at least 0, got {n}");
         float temp = parsed.GetValue(temperature);
@@ -54,7 +54,8 @@ public static class SampleProgram
         if (exact && (parsed.GetValue(temperature) != 1.0f || parsed.GetValue(topK) != 0))
             throw new UsageException("--llmc-sampler uses temperature 1 and no top-k; drop --temperature/--top-k");
 
-        float[] parameters = ModelSource.LoadSaved(path, out var config);
+        var loaded = LoadedModel.LoadSaved(path);
+        var config = loaded.Config;
         var tokenizer = Gpt2Tokenizer.Shared;
         int[] context = [Gpt2Tokenizer.EndOfText, .. parsed.GetValue(prompt) is { } text ? tokenizer.Encode(text) : []];
         // The tokenizer's ids run to EOT (50256); a model with a smaller vocabulary cannot embed them and would
@@ -77,14 +78,12 @@ public static class SampleProgram
         {
             // llm.c's sampling session: a genT-token buffer starting with EOT (+ the prompt), filled in place.
             int genT = Math.Min(context.Length + n, config.MaxSeqLen);
-            using var backend = CreateBackend(parsed.GetValue(device)!, config, genT);
-            backend.SetParameters(parameters);
+            using var backend = CreateBackend(loaded, parsed.GetValue(device)!, genT);
             LlmcSampler.Generate(backend, genT, genT, writer.Write, ct, context, parsed.GetValue(seed));
         }
         else
         {
-            using var backend = CreateBackend(parsed.GetValue(device)!, config, config.MaxSeqLen, incremental: true);
-            backend.SetParameters(parameters);
+            using var backend = CreateBackend(loaded, parsed.GetValue(device)!, config.MaxSeqLen, incremental: true);
             var options = new SampleOptions
             {
                 MaxNewTokens = n,
@@ -101,11 +100,9 @@ public static class SampleProgram
     }
 
     /// <summary>
-    /// llm-sample's backend. With <paramref name="incremental"/> a backend that decodes through a
-    /// key/value cache (the CPU's) needs full-sequence activations for one position only.
+    /// llm-sample's backend, for forward passes only, holding <paramref name="model"/>. With <paramref name="incremental"/>
+    /// a backend that decodes through a key/value cache (the CPU's) needs full-sequence activations for one position only.
     /// </summary>
-    private static IGptBackend CreateBackend(string device, GptConfig config, int seqLen, bool incremental = false) =>
-        Backends.Resolve(device) == "cpu"
-            ? Backends.Create("cpu", config, 1, incremental ? 1 : seqLen)
-            : Backends.Create("cuda", config, 1, seqLen, new BackendSettings(Training: false)); // forward passes only
+    private static IGptBackend CreateBackend(LoadedModel model, string device, int seqLen, bool incremental = false) =>
+        model.CreateBackend(device, 1, incremental && Backends.Resolve(device) == "cpu" ? 1 : seqLen, new BackendOptions { Training = false });
 }

@@ -36,7 +36,7 @@ public static class HellaSwagData
         if (limit is < 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "limit must be ≥ 0");
         if (!File.Exists(path))
             throw new DataFormatException(path, "file not found",
-                "Pass --data with hellaswag_val.jsonl (llm-fetch hellaswag), an eval .bin (llm-tokenize hellaswag) or the preprocessed .txt.bz2");
+                "Pass --hellaswag-data with hellaswag_val.jsonl (llm-fetch hellaswag), an eval .bin (llm-tokenize hellaswag) or the preprocessed .txt.bz2");
         var (format, compressed) = Detect(path);
         var examples = Bzip2Guard(path, compressed, () => format switch
         {

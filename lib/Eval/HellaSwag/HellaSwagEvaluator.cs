@@ -9,7 +9,7 @@ namespace LlmNet.Eval.HellaSwag;
 /// each rank scores its share in batches of B/4 examples, and the correct counts are summed
 /// (<see cref="HellaSwagScore.Reduce"/>) and divided by N.
 /// </summary>
-public sealed class HellaSwagEvaluator
+public sealed class HellaSwagEvaluator : IHellaSwagEvaluator
 {
     private readonly HellaSwagExample[] _mine;
 
@@ -77,4 +77,7 @@ public sealed class HellaSwagEvaluator
         int correct = predictions.Count(p => p.Correct);
         return new HellaSwagScore(correct, predictions.Count, stopwatch.Elapsed.TotalSeconds, keepPredictions ? predictions : null);
     }
+
+    HellaSwagScore IHellaSwagEvaluator.Evaluate(IGptBackend backend, int batchSize, int seqLen, CancellationToken ct) =>
+        Evaluate(backend, batchSize, seqLen, ct);
 }

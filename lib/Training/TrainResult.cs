@@ -1,15 +1,4 @@
-using LlmNet.Model;
-
 namespace LlmNet.Training;
-
-/// <summary>This process's HellaSwag result: examples answered correctly out of those it evaluated.</summary>
-public readonly record struct HellaSwagScore(int Correct, int Total);
-
-/// <summary>
-/// Evaluates HellaSwag with the model as it stands (called on the validation schedule when --hellaswag 1).
-/// Each process returns its own counts; the trainer sums them over the process group.
-/// </summary>
-public delegate HellaSwagScore HellaSwagEvaluator(IGptBackend backend, IProcessGroup group, CancellationToken ct);
 
 /// <summary>What one update did: the values main.log records.</summary>
 public readonly record struct StepRecord(int Step, float Loss, float LearningRate, float GradNorm, bool Skipped);
