@@ -55,15 +55,15 @@ public sealed partial class CudaBackend
         _logitsHoldGradient = false;
         _mm.Run(Grad(Wte), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true, alpha: alpha);
         _mm.Run(_btc.Ptr, Param(Wte), _logits.Ptr, C, bt, Vp, false, false, alpha: alpha);
-        _device.Zero(_dresidual.Ptr, (long)bt * C * 2);
-        ulong lastResidual = Act(_residual3, L - 1, C);
+        _device.Zero(_dresidual, (long)bt * C);
+        ulong lastResidual = Layer(_residual3, L - 1, C);
         LayerNormBackward(_btc.Ptr, lastResidual, _lnfMean.Ptr, _lnfRstd.Ptr, Param(Lnfw), Grad(Lnfw), Grad(Lnfb), bt);
 
         for (int l = L - 1; l >= 0; l--)
         {
-            ulong residual = l == 0 ? _encoded.Ptr : Act(_residual3, l - 1, C);
-            ulong fch = Act(_fch, l, 4 * C), gelu = FchGelu(l), atty = Act(_atty, l, C), qkv = Act(_qkv, l, 3 * C);
-            ulong lse = _attLse.Ptr + (ulong)((long)l * bt * Config.NumHeads * 4);
+            ulong residual = l == 0 ? _encoded.Ptr : Layer(_residual3, l - 1, C);
+            ulong fch = Layer(_fch, l, 4 * C), gelu = FchGelu(l), atty = Layer(_atty, l, C), qkv = Layer(_qkv, l, 3 * C);
+            ulong lse = Layer(_attLse, l, Config.NumHeads);
 
             // MLP: fcproj, GELU, fc
             if (_recompute >= 1) Gelu(gelu, fch, (long)bt * 4 * C);
@@ -76,10 +76,10 @@ public sealed partial class CudaBackend
                 _k.Launch("gelu_backward_inplace", (CeilDiv((long)bt * 4 * C / 8, 256), 1), 256, 0, _bt4c.Ptr, fch, (long)bt * 4 * C);
             }
             if (_recompute >= 2)
-                LayerNorm(0, Act(_residual2, l, C), 0, Ln2(l), 0, 0, Param(Ln2w, l), Param(Ln2b, l), bt);
+                LayerNorm(0, Layer(_residual2, l, C), 0, Ln2(l), 0, 0, Param(Ln2w, l), Param(Ln2b, l), bt);
             WeightAndBiasGradients(Grad(Fcw, l), Grad(Fcb, l), Ln2(l), _bt4c.Ptr, bt, C, 4 * C);
             _mm.Run(_btc.Ptr, Param(Fcw, l), _bt4c.Ptr, C, bt, 4 * C, false, false);
-            LayerNormBackward(_btc.Ptr, Act(_residual2, l, C), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(Ln2w, l), Grad(Ln2w, l), Grad(Ln2b, l), bt);
+            LayerNormBackward(_btc.Ptr, Layer(_residual2, l, C), Layer(_ln2Mean, l, 1), Layer(_ln2Rstd, l, 1), Param(Ln2w, l), Grad(Ln2w, l), Grad(Ln2b, l), bt);
 
             // attention: attproj, attention, qkv
             WeightAndBiasGradients(Grad(Attprojw, l), Grad(Attprojb, l), atty, _dresidual.Ptr, bt, C, C);
@@ -89,7 +89,7 @@ public sealed partial class CudaBackend
                 LayerNorm(0, residual, 0, Ln1(l), 0, 0, Param(Ln1w, l), Param(Ln1b, l), bt);
             WeightAndBiasGradients(Grad(Qkvw, l), Grad(Qkvb, l), Ln1(l), _bt4c.Ptr, bt, C, 3 * C);
             _mm.Run(_btc.Ptr, Param(Qkvw, l), _bt4c.Ptr, C, bt, 3 * C, false, false);
-            LayerNormBackward(_btc.Ptr, residual, Stat(_ln1Mean, l), Stat(_ln1Rstd, l), Param(Ln1w, l), Grad(Ln1w, l), Grad(Ln1b, l), bt);
+            LayerNormBackward(_btc.Ptr, residual, Layer(_ln1Mean, l, 1), Layer(_ln1Rstd, l, 1), Param(Ln1w, l), Grad(Ln1w, l), Grad(Ln1b, l), bt);
             // Layer l's 12 gradients are final here: nothing below writes them again in this pass.
             if (_exchange?.InProgress == true) QueueLayerExchange(l);
         }
@@ -109,14 +109,13 @@ public sealed partial class CudaBackend
         slot.Fence.Wait();
         var buckets = TokenBuckets.Build(slot.Inputs);
         buckets.Host.CopyTo(slot.Buckets(buckets.Host.Length));
-        _device.UploadAsync(_buckets.Ptr, slot.Memory, slot.BucketsByteOffset, (long)buckets.Host.Length * 4);
+        _device.UploadAsync(_buckets.Ptr, slot.Memory, slot.BucketsByteOffset, DeviceSizes.Bytes<int>(buckets.Host.Length));
         slot.Fence.Record();
-        ulong At(int offset) => _buckets.Ptr + (ulong)offset * 4;
         (int, int) Grid(int rows) => (rows, CeilDiv(C / 8, 64));
         if (buckets.Chunks > 0)
-            _k.Launch("wte_backward_chunks", Grid(buckets.Chunks), 64, 0, _wtePartials.Ptr, _dresidual.Ptr, At(buckets.ChunkRangesOffset),
-                At(buckets.PositionsOffset), C);
-        _k.Launch("wte_backward", Grid(buckets.Count), 64, 0, Grad(Wte), _dresidual.Ptr, _wtePartials.Ptr, At(buckets.TokensOffset),
-            At(buckets.StartsOffset), At(buckets.PositionsOffset), At(buckets.ChunkStartsOffset), C, seed);
+            _k.Launch("wte_backward_chunks", Grid(buckets.Chunks), 64, 0, _wtePartials.Ptr, _dresidual.Ptr, _buckets.At(buckets.ChunkRangesOffset),
+                _buckets.At(buckets.PositionsOffset), C);
+        _k.Launch("wte_backward", Grid(buckets.Count), 64, 0, Grad(Wte), _dresidual.Ptr, _wtePartials.Ptr, _buckets.At(buckets.TokensOffset),
+            _buckets.At(buckets.StartsOffset), _buckets.At(buckets.PositionsOffset), _buckets.At(buckets.ChunkStartsOffset), C, seed);
     }
 }

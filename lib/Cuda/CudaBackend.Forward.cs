@@ -43,11 +43,11 @@ public sealed partial class CudaBackend
         _logitsHoldGradient = false;
         var slot = _staging.Take(bt);
         inputs.CopyTo(slot.Inputs);
-        _device.UploadAsync(_inputs.Ptr, slot.Memory, 0, (long)bt * 4);
+        _device.UploadAsync(_inputs.Ptr, slot.Memory, 0, DeviceSizes.Bytes<int>(bt));
         if (_haveTargets)
         {
             targets.CopyTo(slot.Targets);
-            _device.UploadAsync(_targets.Ptr, slot.Memory, slot.TargetsByteOffset, (long)bt * 4);
+            _device.UploadAsync(_targets.Ptr, slot.Memory, slot.TargetsByteOffset, DeviceSizes.Bytes<int>(bt));
         }
         slot.Fence.Record();
 
@@ -56,13 +56,13 @@ public sealed partial class CudaBackend
         LayerNorm(0, _encoded.Ptr, 0, Ln1(0), _ln1Mean.Ptr, _ln1Rstd.Ptr, Param(Ln1w), Param(Ln1b), bt);
         for (int l = 0; l < L; l++)
         {
-            ulong residual = l == 0 ? _encoded.Ptr : Act(_residual3, l - 1, C);
-            ulong qkv = Act(_qkv, l, 3 * C), atty = Act(_atty, l, C), lse = _attLse.Ptr + (ulong)((long)l * bt * Config.NumHeads * 4);
+            ulong residual = l == 0 ? _encoded.Ptr : Layer(_residual3, l - 1, C);
+            ulong qkv = Layer(_qkv, l, 3 * C), atty = Layer(_atty, l, C), lse = Layer(_attLse, l, Config.NumHeads);
             Linear(qkv, Ln1(l), Param(Qkvw, l), Param(Qkvb, l), bt, C, 3 * C);
             Attention(atty, lse, qkv, batchSize, seqLen);
             Linear(_btc.Ptr, atty, Param(Attprojw, l), Param(Attprojb, l), bt, C, C);
-            LayerNorm(Act(_residual2, l, C), residual, _btc.Ptr, Ln2(l), Stat(_ln2Mean, l), Stat(_ln2Rstd, l), Param(Ln2w, l), Param(Ln2b, l), bt);
-            ulong fch = Act(_fch, l, 4 * C), gelu = FchGelu(l);
+            LayerNorm(Layer(_residual2, l, C), residual, _btc.Ptr, Ln2(l), Layer(_ln2Mean, l, 1), Layer(_ln2Rstd, l, 1), Param(Ln2w, l), Param(Ln2b, l), bt);
+            ulong fch = Layer(_fch, l, 4 * C), gelu = FchGelu(l);
             if (_geluFusion >= 1)
                 _mm.Run(gelu, Param(Fcw, l), Ln2(l), 4 * C, bt, C, true, false, false, MatmulEpilogue.GeluAuxBias, Param(Fcb, l), fch);
             else
@@ -72,8 +72,8 @@ public sealed partial class CudaBackend
             }
             Linear(_btc.Ptr, gelu, Param(Fcprojw, l), Param(Fcprojb, l), bt, 4 * C, C);
             bool last = l == L - 1;
-            LayerNorm(Act(_residual3, l, C), Act(_residual2, l, C), _btc.Ptr, last ? _lnf.Ptr : Ln1(l + 1),
-                last ? _lnfMean.Ptr : Stat(_ln1Mean, l + 1), last ? _lnfRstd.Ptr : Stat(_ln1Rstd, l + 1),
+            LayerNorm(Layer(_residual3, l, C), Layer(_residual2, l, C), _btc.Ptr, last ? _lnf.Ptr : Ln1(l + 1),
+                last ? _lnfMean.Ptr : Layer(_ln1Mean, l + 1, 1), last ? _lnfRstd.Ptr : Layer(_ln1Rstd, l + 1, 1),
                 last ? Param(Lnfw) : Param(Ln1w, l + 1), last ? Param(Lnfb) : Param(Ln1b, l + 1), bt);
         }
         _mm.Run(_logits.Ptr, Param(Wte), _lnf.Ptr, Vp, bt, C, true, false);
@@ -85,7 +85,7 @@ public sealed partial class CudaBackend
         float[] losses = ArrayPool<float>.Shared.Rent(bt);
         try
         {
-            _device.Download(losses.AsSpan(0, bt), _losses.Ptr);
+            _device.Download(losses.AsSpan(0, bt), _losses);
             return MicroStepStaging.MeanLoss(losses.AsSpan(0, bt));
         }
         finally { ArrayPool<float>.Shared.Return(losses); }
@@ -104,7 +104,7 @@ public sealed partial class CudaBackend
         int V = Config.VocabSize;
         if (values.Length < V) throw new ArgumentException($"need room for {V} logits");
         ushort[] raw = new ushort[V];
-        _device.Download(raw.AsSpan(), _logits.Ptr + (ulong)(((long)row * _t + position) * Config.PaddedVocabSize) * 2);
+        _device.Download(raw.AsSpan(), _logits, ((long)row * _t + position) * Config.PaddedVocabSize);
         Bf16.ToFloat(raw, values[..V]);
     }
 
@@ -112,6 +112,6 @@ public sealed partial class CudaBackend
     {
         _device.MakeCurrent();
         if (!_haveTargets) throw new InvalidOperationException("the last forward pass had no targets");
-        _device.Download(values[..(_b * _t)], _losses.Ptr);
+        _device.Download(values[..(_b * _t)], _losses);
     }
 }

@@ -11,12 +11,21 @@ public sealed partial class CudaBackend
 
     private static int CeilDiv(long a, long b) => checked((int)((a + b - 1) / b));
 
+    /// <summary>B·T of the current micro-batch, which may be smaller than the allocated maxBatch·maxSeq.</summary>
     private long Bt => (long)_b * _t;
-    private ulong Act(DeviceBuffer buffer, int layer, long width) => buffer.Ptr + (ulong)(layer * Bt * width * 2);
-    private ulong Stat(DeviceBuffer buffer, int layer) => buffer.Ptr + (ulong)(layer * Bt * 4);
-    private ulong Ln1(int l) => Act(_ln1, _recompute >= 2 ? 0 : l, Config.Channels);
-    private ulong Ln2(int l) => Act(_ln2, _recompute >= 2 ? 0 : l, Config.Channels);
-    private ulong FchGelu(int l) => Act(_fchGelu, _recompute >= 1 ? 0 : l, 4 * Config.Channels);
+
+    /// <summary>
+    /// Layer <paramref name="layer"/> of an activation laid out (layers, B, T, <paramref name="width"/>) for the current
+    /// micro-batch: element layer·B·T·width, as llm.c packs its activations for the (B, T) it runs
+    /// (train_gpt2.cu gpt2_forward: <c>acts.qkvr + l * B * T * 3*C</c>). Statistics have width 1, the attention
+    /// log-sum-exp (L,B,NH,T) width NH.
+    /// </summary>
+    private ulong Layer<T>(DeviceArray<T> activation, int layer, long width) where T : unmanaged => activation.Slice(layer, Bt * width);
+
+    // With recompute the backward rebuilds these in a buffer of one layer, so every layer uses layer 0's.
+    private ulong Ln1(int l) => Layer(_ln1, _recompute >= 2 ? 0 : l, Config.Channels);
+    private ulong Ln2(int l) => Layer(_ln2, _recompute >= 2 ? 0 : l, Config.Channels);
+    private ulong FchGelu(int l) => Layer(_fchGelu, _recompute >= 1 ? 0 : l, 4 * Config.Channels);
 
     private void Linear(ulong outp, ulong inp, ulong weight, ulong bias, int rows, int inFeatures, int outFeatures) =>
         _mm.Run(outp, weight, inp, outFeatures, rows, inFeatures, true, false, false, MatmulEpilogue.Bias, bias);

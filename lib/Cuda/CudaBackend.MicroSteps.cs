@@ -34,7 +34,7 @@ public sealed partial class CudaBackend
             _logitsHoldGradient = true;
         }
         else ClassifierForward(bt);
-        _device.DownloadAsync(_staging.QueueLossRow(bt), 0, _losses.Ptr, (long)bt * 4);
+        _device.DownloadAsync(_staging.QueueLossRow(bt), 0, _losses.Ptr, DeviceSizes.Bytes<float>(bt));
         QueueBackward(lossScale, lastMicroStep);
     }
 

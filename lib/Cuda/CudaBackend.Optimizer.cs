@@ -21,7 +21,7 @@ public sealed partial class CudaBackend
     {
         _k.Launch("norm_squared_partial", (NormBlocks, 1), NormThreads, 0, _normPartials.Ptr, gradients, count);
         float[] partial = new float[NormBlocks];
-        _device.Download(partial.AsSpan(), _normPartials.Ptr);
+        _device.Download(partial.AsSpan(), _normPartials);
         double sum = 0;
         foreach (float p in partial) sum += p;
         return sum;

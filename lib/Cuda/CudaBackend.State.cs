@@ -42,11 +42,48 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     // Model state, typed and counted in elements (bf16 as its raw 16 bits): d48's fp32 arrays are 6.2 GB each.
     private readonly DeviceArray<ushort> _params, _grads;
     private readonly DeviceArray<float> _m, _v, _master;
-    // Activations (see docs/cuda.md for shapes).
-    private readonly DeviceBuffer _encoded, _ln1, _ln1Mean, _ln1Rstd, _qkv, _atty, _attLse, _residual2, _ln2, _ln2Mean, _ln2Rstd,
-        _fch, _fchGelu, _residual3, _lnf, _lnfMean, _lnfRstd, _logits, _lse, _losses, _inputs, _targets;
-    // Backward scratch.
-    private readonly DeviceBuffer _dresidual, _btc, _bt4c, _attDelta, _partials, _normPartials, _buckets, _wtePartials;
+    // Activations, typed and counted in elements like the model state, allocated for (maxBatch, maxSeq). A per-layer
+    // tensor is laid out (layers, B, T, ...) for the current micro-batch's B·T, as in llm.c, so layer l starts at
+    // element l·B·T·width (Layer in CudaBackend.Launches.cs). Names are llm.c's ActivationTensors (train_gpt2.cu) where
+    // the tensor is the same; docs/cuda.md has this table.
+    //   field       llm.c          shape                  dtype  what
+    //   _encoded    encoded        (B,T,C)                bf16   wte + wpe: the residual into layer 0
+    //   _ln1        ln1            (L,B,T,C)              bf16   one layer with recompute 2 (recomputed in backward)
+    //   _ln1Mean    ln1_mean       (L,B,T)                fp32
+    //   _ln1Rstd    ln1_rstd       (L,B,T)                fp32
+    //   _qkv        qkvr (cuDNN)   (L,B,T,3C)             bf16   the qkv matmul's output, which attention reads as it is
+    //   _atty       atty           (L,B,T,C)              bf16
+    //   _attLse     att (cuDNN)    (L,B,NH,T)             fp32   attention's softmax log-sum-exp per query; no (T,T) matrix
+    //   _residual2  residual2      (L,B,T,C)              bf16
+    //   _ln2        ln2            (L,B,T,C)              bf16   one layer with recompute 2
+    //   _ln2Mean    ln2_mean       (L,B,T)                fp32
+    //   _ln2Rstd    ln2_rstd       (L,B,T)                fp32
+    //   _fch        fch            (L,B,T,4C)             bf16   before GELU
+    //   _fchGelu    fch_gelu       (L,B,T,4C)             bf16   one layer with recompute >= 1 (recomputed from fch in backward)
+    //   _residual3  residual3      (L,B,T,C)              bf16
+    //   _lnf        lnf            (B,T,C)                bf16
+    //   _lnfMean    lnf_mean       (B,T)                  fp32
+    //   _lnfRstd    lnf_rstd       (B,T)                  fp32
+    //   _logits     output         (B,T,Vp)               bf16   logits; dlogits after the classifier of a training step
+    //   _lse        -              (B,T)                  fp32   the logits' log-sum-exp per row (classifier)
+    //   _losses     losses         (B,T)                  fp32
+    //   _inputs     inputs         (B,T)                  int32  tokens (llm.c keeps them in GPT2, not in the activations)
+    //   _targets    targets        (B,T)                  int32
+    private readonly DeviceArray<ushort> _encoded, _ln1, _qkv, _atty, _residual2, _ln2, _fch, _fchGelu, _residual3, _lnf, _logits;
+    private readonly DeviceArray<float> _ln1Mean, _ln1Rstd, _attLse, _ln2Mean, _ln2Rstd, _lnfMean, _lnfRstd, _lse, _losses;
+    private readonly DeviceArray<int> _inputs, _targets;
+    // Backward scratch, not allocated for inference except _btc:
+    //   _dresidual     dresidual      (B,T,C)                bf16   the residual stream's gradient (gpt2_backward_and_reduce)
+    //   _btc           scratch_btc    (B,T,C)                bf16   also the forward's attproj and fcproj outputs
+    //   _bt4c          scratch_bt4c   (B,T,4C)               bf16   dfch; dqkv (B,T,3C) in its first B·T·3C elements
+    //   _attDelta      -              (B,NH,T)               fp32   rowsum(dout∘out) of attention backward
+    //   _partials      -              PartialFloats          fp32   column sums of layernorm and bias backward, per block
+    //   _normPartials  -              (1024)                 fp32   the gradient norm's block sums
+    //   _buckets       -              TokenBuckets.MaxInts   int32  wte backward: positions bucketed by token
+    //   _wtePartials   -              (MaxChunks,C)          fp32   wte backward: sums of long buckets' chunks
+    private readonly DeviceArray<ushort> _dresidual, _btc, _bt4c;
+    private readonly DeviceArray<float> _attDelta, _partials, _normPartials, _wtePartials;
+    private readonly DeviceArray<int> _buckets;
 
     // Pinned host memory for batches and losses: copies are queued, and the host waits only for what it reads.
     private readonly MicroStepStaging _staging;
@@ -110,38 +147,38 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
             _master = _keepMaster ? Alloc<float>("master weights (fp32)", shard) : NotAllocated<float>("master weights (fp32)");
 
             long lnLayers = _recompute >= 2 ? 1 : L;
-            _encoded = Alloc("encoded (B,T,C)", bt * C * 2);
-            _ln1 = Alloc($"ln1 ({lnLayers},B,T,C)", lnLayers * bt * C * 2);
-            _ln1Mean = Alloc("ln1 mean (L,B,T)", L * bt * 4);
-            _ln1Rstd = Alloc("ln1 rstd (L,B,T)", L * bt * 4);
-            _qkv = Alloc("qkv (L,B,T,3C)", L * bt * 3 * C * 2);
-            _atty = Alloc("atty (L,B,T,C)", L * bt * C * 2);
-            _attLse = Alloc("attention logsumexp (L,B,NH,T)", L * bt * nh * 4);
-            _residual2 = Alloc("residual2 (L,B,T,C)", L * bt * C * 2);
-            _ln2 = Alloc($"ln2 ({lnLayers},B,T,C)", lnLayers * bt * C * 2);
-            _ln2Mean = Alloc("ln2 mean (L,B,T)", L * bt * 4);
-            _ln2Rstd = Alloc("ln2 rstd (L,B,T)", L * bt * 4);
-            _fch = Alloc("fch (L,B,T,4C)", L * bt * 4 * C * 2);
+            _encoded = Activation<ushort>("encoded (B,T,C)", bt * C);
+            _ln1 = Activation<ushort>($"ln1 ({lnLayers},B,T,C)", lnLayers * bt * C);
+            _ln1Mean = Activation<float>("ln1 mean (L,B,T)", L * bt);
+            _ln1Rstd = Activation<float>("ln1 rstd (L,B,T)", L * bt);
+            _qkv = Activation<ushort>("qkv (L,B,T,3C)", L * bt * 3 * C);
+            _atty = Activation<ushort>("atty (L,B,T,C)", L * bt * C);
+            _attLse = Activation<float>("attention logsumexp (L,B,NH,T)", L * bt * nh);
+            _residual2 = Activation<ushort>("residual2 (L,B,T,C)", L * bt * C);
+            _ln2 = Activation<ushort>($"ln2 ({lnLayers},B,T,C)", lnLayers * bt * C);
+            _ln2Mean = Activation<float>("ln2 mean (L,B,T)", L * bt);
+            _ln2Rstd = Activation<float>("ln2 rstd (L,B,T)", L * bt);
+            _fch = Activation<ushort>("fch (L,B,T,4C)", L * bt * 4 * C);
             long geluLayers = _recompute >= 1 ? 1 : L;
-            _fchGelu = Alloc($"fch_gelu ({geluLayers},B,T,4C)", geluLayers * bt * 4 * C * 2);
-            _residual3 = Alloc("residual3 (L,B,T,C)", L * bt * C * 2);
-            _lnf = Alloc("lnf (B,T,C)", bt * C * 2);
-            _lnfMean = Alloc("lnf mean (B,T)", bt * 4);
-            _lnfRstd = Alloc("lnf rstd (B,T)", bt * 4);
-            _logits = Alloc("logits / dlogits (B,T,Vp)", bt * vp * 2);
-            _lse = Alloc("logits logsumexp (B,T)", bt * 4);
-            _losses = Alloc("losses (B,T)", bt * 4);
-            _inputs = Alloc("inputs (B,T)", bt * 4);
-            _targets = Alloc("targets (B,T)", bt * 4);
+            _fchGelu = Activation<ushort>($"fch_gelu ({geluLayers},B,T,4C)", geluLayers * bt * 4 * C);
+            _residual3 = Activation<ushort>("residual3 (L,B,T,C)", L * bt * C);
+            _lnf = Activation<ushort>("lnf (B,T,C)", bt * C);
+            _lnfMean = Activation<float>("lnf mean (B,T)", bt);
+            _lnfRstd = Activation<float>("lnf rstd (B,T)", bt);
+            _logits = Activation<ushort>("logits / dlogits (B,T,Vp)", bt * vp);
+            _lse = Activation<float>("logits logsumexp (B,T)", bt);
+            _losses = Activation<float>("losses (B,T)", bt);
+            _inputs = Activation<int>("inputs (B,T)", bt);
+            _targets = Activation<int>("targets (B,T)", bt);
 
-            _dresidual = TrainingAlloc("dresidual (B,T,C)", bt * C * 2);
-            _btc = Alloc("scratch (B,T,C)", bt * C * 2); // also the forward's projection output
-            _bt4c = TrainingAlloc("scratch (B,T,4C)", bt * 4 * C * 2);
-            _attDelta = TrainingAlloc("attention delta (B,NH,T)", bt * nh * 4);
-            _partials = TrainingAlloc("column-sum partials", PartialFloats(bt, (int)(4 * C)) * 4);
-            _normPartials = TrainingAlloc("norm partials", NormBlocks * 4);
-            _buckets = TrainingAlloc("wte-backward buckets", TokenBuckets.MaxInts(bt) * 4);
-            _wtePartials = TrainingAlloc("wte-backward chunk sums", TokenBuckets.MaxChunks(bt) * C * 4);
+            _dresidual = BackwardScratch<ushort>("dresidual (B,T,C)", bt * C);
+            _btc = Activation<ushort>("scratch (B,T,C)", bt * C); // also the forward's projection output
+            _bt4c = BackwardScratch<ushort>("scratch (B,T,4C)", bt * 4 * C);
+            _attDelta = BackwardScratch<float>("attention delta (B,NH,T)", bt * nh);
+            _partials = BackwardScratch<float>("column-sum partials", PartialFloats(bt, (int)(4 * C)));
+            _normPartials = BackwardScratch<float>("norm partials", NormBlocks);
+            _buckets = BackwardScratch<int>("wte-backward buckets", TokenBuckets.MaxInts(bt));
+            _wtePartials = BackwardScratch<float>("wte-backward chunk sums", TokenBuckets.MaxChunks(bt) * C);
             _staging = new MicroStepStaging(_device, checked((int)bt));
             if (_training)
             {
@@ -233,9 +270,16 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     private DeviceArray<T> TrainingAlloc<T>(string name, long length) where T : unmanaged =>
         _training ? Alloc<T>(name, length) : NotAllocated<T>(name);
 
-    // Activations and scratch, sized in bytes (at least 256, so no launch sees a null pointer).
-    private DeviceBuffer Alloc(string name, long bytes) => Alloc<byte>(name, Math.Max(bytes, 256)).Buffer;
-    private DeviceBuffer TrainingAlloc(string name, long bytes) => TrainingAlloc<byte>(name, Math.Max(bytes, 256)).Buffer;
+    // Activations and scratch take at least 256 bytes (128 bf16 or 64 fp32/int32 elements), so no launch sees a null pointer.
+    private const long MinActivationBytes = 256;
+
+    /// <summary>An activation of <paramref name="length"/> elements (at least 256 bytes), allocated for inference too.</summary>
+    private DeviceArray<T> Activation<T>(string name, long length) where T : unmanaged =>
+        Alloc<T>(name, DeviceSizes.AtLeastBytes<T>(length, MinActivationBytes));
+
+    /// <summary>Backward scratch of <paramref name="length"/> elements (at least 256 bytes): not allocated for inference.</summary>
+    private DeviceArray<T> BackwardScratch<T>(string name, long length) where T : unmanaged =>
+        TrainingAlloc<T>(name, DeviceSizes.AtLeastBytes<T>(length, MinActivationBytes));
 
     /// <summary>Refuses training calls on an inference-only backend, before they reach a missing buffer.</summary>
     private void RequireTraining(string what)

@@ -147,6 +147,13 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>Zeroes every element of <paramref name="array"/>.</summary>
     public void Zero<T>(DeviceArray<T> array) where T : unmanaged => Zero(array.Ptr, DeviceSizes.Bytes<T>(array.Length));
 
+    /// <summary>Zeroes the first <paramref name="count"/> elements of <paramref name="array"/>.</summary>
+    public void Zero<T>(DeviceArray<T> array, long count) where T : unmanaged
+    {
+        array.CheckRange(0, count);
+        Zero(array.Ptr, DeviceSizes.Bytes<T>(count));
+    }
+
     public PinnedBuffer AllocatePinned(long bytes) => new(bytes);
 
     /// <summary>Queues a copy of bytes from pinned memory (at a byte offset) to the device; returns without waiting.</summary>

@@ -28,6 +28,18 @@ public sealed unsafe class DeviceArray<T> : IDisposable where T : unmanaged
         return Buffer.Ptr + DeviceSizes.Offset<T>(index);
     }
 
+    /// <summary>
+    /// The device address of slice <paramref name="index"/> when the array is cut into slices of
+    /// <paramref name="sliceLength"/> elements (layer l of an (L, B, T, C) activation: <c>Slice(l, B·T·C)</c>, llm.c's
+    /// <c>acts.ln1 + l * B * T * C</c>); the whole slice must lie inside the array.
+    /// </summary>
+    public ulong Slice(long index, long sliceLength)
+    {
+        long start = checked(index * sliceLength);
+        CheckRange(start, sliceLength);
+        return At(start);
+    }
+
     /// <summary>Checks that <paramref name="count"/> elements from <paramref name="offset"/> lie inside the array.</summary>
     public void CheckRange(long offset, long count)
     {
@@ -47,6 +59,13 @@ public static unsafe class DeviceSizes
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         return checked(count * sizeof(T));
     }
+
+    /// <summary>
+    /// <paramref name="count"/>, raised to the elements of at least <paramref name="minBytes"/> bytes: a length of
+    /// max(count·sizeof(T), minBytes) bytes whenever sizeof(T) divides minBytes.
+    /// </summary>
+    public static long AtLeastBytes<T>(long count, long minBytes) where T : unmanaged =>
+        Math.Max(count, (minBytes + sizeof(T) - 1) / sizeof(T));
 
     /// <summary>The byte count a driver copy of <paramref name="count"/> elements takes (size_t).</summary>
     public static nuint CopyBytes<T>(long count) where T : unmanaged => checked((nuint)Bytes<T>(count));
