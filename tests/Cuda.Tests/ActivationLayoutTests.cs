@@ -32,8 +32,9 @@ public sealed class ActivationLayoutTests
         Assert.Throws<ArgumentOutOfRangeException>(() => bf16.Slice(3, 30));
         Assert.Throws<ArgumentOutOfRangeException>(() => bf16.Slice(-1, 10));
 
-        using DeviceArray<float> fp32 = Gpu.Device.Allocate<float>(600_000_000, "test slices (fp32)");
+        using DeviceArray<float> fp32 = Gpu.Device.Allocate<float>(850_000_000, "test slices (fp32)");
         Assert.Equal(fp32.Ptr + 2UL * 280_000_000 * 4, fp32.Slice(2, 280_000_000)); // 2.24 GB in: past 2^31 bytes
+        Assert.Throws<ArgumentOutOfRangeException>(() => fp32.Slice(3, 280_000_000)); // would end at 1,120,000,000
     }
 
     [Theory]
