@@ -15,6 +15,15 @@ public class MicroStepTests
         return (tokens[..(B * T)], tokens[1..]);
     }
 
+    /// <summary>A one-thread CPU backend holding <paramref name="parameters"/>, gradients zeroed.</summary>
+    private static IGptBackendProbe FreshBackend(float[] parameters, int B, int T)
+    {
+        var backend = new CpuBackend(TinyRun.Config, B, T, 1);
+        backend.SetParameters(parameters);
+        backend.ZeroGradients();
+        return backend;
+    }
+
     [Fact]
     public void The_cpu_micro_step_is_forward_then_backward()
     {
@@ -24,12 +33,7 @@ public class MicroStepTests
         var (x, y) = Batch(config, new Random(3), B, T);
         float scale = 1.0f / (B * T);
 
-        using IGptBackendProbe separate = new CpuBackend(config, B, T, 1);
-        using IGptBackendProbe fused = new CpuBackend(config, B, T, 1);
-        separate.SetParameters(parameters);
-        fused.SetParameters(parameters);
-        separate.ZeroGradients();
-        fused.ZeroGradients();
+        using IGptBackendProbe separate = FreshBackend(parameters, B, T), fused = FreshBackend(parameters, B, T);
         float expected = separate.Forward(x, y, B, T);
         separate.Backward(scale, true);
         fused.ForwardBackward(x, y, B, T, scale, true).Should().Be(expected);
@@ -51,12 +55,7 @@ public class MicroStepTests
         var batches = Enumerable.Range(0, accum).Select(_ => Batch(config, r, B, T)).ToArray();
         float scale = 1.0f / (B * T * accum);
 
-        using IGptBackendProbe separate = new CpuBackend(config, B, T, 1);
-        using IGptBackendProbe queued = new CpuBackend(config, B, T, 1);
-        separate.SetParameters(parameters);
-        queued.SetParameters(parameters);
-        separate.ZeroGradients();
-        queued.ZeroGradients();
+        using IGptBackendProbe separate = FreshBackend(parameters, B, T), queued = FreshBackend(parameters, B, T);
         var expected = new float[accum];
         for (int micro = 0; micro < accum; micro++)
         {
