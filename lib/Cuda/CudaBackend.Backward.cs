@@ -51,7 +51,7 @@ public sealed partial class CudaBackend
         // bitwise the same gradients: scaling by 2^k commutes with bf16 rounding and with fp32 accumulation.
         float alpha = 1.0f;
         if (_logitsHoldGradient) alpha = lossScale;
-        else _k.Launch("classifier_backward", (bt, 1), 512, 0, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp);
+        else ClassifierKernels.Backward(_k, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp, bt);
         _logitsHoldGradient = false;
         _mm.Run(Grad(Wte), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true, alpha: alpha);
         _mm.Run(_btc.Ptr, Param(Wte), _logits.Ptr, C, bt, Vp, false, false, alpha: alpha);
@@ -73,7 +73,7 @@ public sealed partial class CudaBackend
             else
             {
                 _mm.Run(_bt4c.Ptr, Param(Fcprojw, l), _dresidual.Ptr, 4 * C, bt, C, false, false);
-                _k.Launch("gelu_backward_inplace", (CeilDiv((long)bt * 4 * C / 8, 256), 1), 256, 0, _bt4c.Ptr, fch, (long)bt * 4 * C);
+                ElementwiseKernels.GeluBackwardInplace(_k, _bt4c.Ptr, fch, (long)bt * 4 * C);
             }
             if (_recompute >= 2)
                 LayerNorm(0, Layer(_residual2, l, C), 0, Ln2(l), 0, 0, Param(Ln2w, l), Param(Ln2b, l), bt);
@@ -101,7 +101,7 @@ public sealed partial class CudaBackend
     {
         int C = Config.Channels, bt = B * T;
         uint seed = _rounding.NextMicroStepSeed();
-        _k.Launch("wpe_backward", (CeilDiv((long)T * C, 256), 1), 256, 0, Grad(Wpe), _dresidual.Ptr, B, T, C, seed);
+        ElementwiseKernels.WpeBackward(_k, Grad(Wpe), _dresidual.Ptr, B, T, C, seed);
 
         // The buckets go through the forward's pinned slot. The fence wait returns once the GPU has taken this batch's
         // inputs, by when its bucket area is free even if this forward gets a second backward.
@@ -111,11 +111,10 @@ public sealed partial class CudaBackend
         buckets.Host.CopyTo(slot.Buckets(buckets.Host.Length));
         _device.UploadAsync(_buckets.Ptr, slot.Memory, slot.BucketsByteOffset, DeviceSizes.Bytes<int>(buckets.Host.Length));
         slot.Fence.Record();
-        (int, int) Grid(int rows) => (rows, CeilDiv(C / 8, 64));
         if (buckets.Chunks > 0)
-            _k.Launch("wte_backward_chunks", Grid(buckets.Chunks), 64, 0, _wtePartials.Ptr, _dresidual.Ptr, _buckets.At(buckets.ChunkRangesOffset),
-                _buckets.At(buckets.PositionsOffset), C);
-        _k.Launch("wte_backward", Grid(buckets.Count), 64, 0, Grad(Wte), _dresidual.Ptr, _wtePartials.Ptr, _buckets.At(buckets.TokensOffset),
-            _buckets.At(buckets.StartsOffset), _buckets.At(buckets.PositionsOffset), _buckets.At(buckets.ChunkStartsOffset), C, seed);
+            ElementwiseKernels.WteBackwardChunks(_k, _wtePartials.Ptr, _dresidual.Ptr, _buckets.At(buckets.ChunkRangesOffset),
+                _buckets.At(buckets.PositionsOffset), C, buckets.Chunks);
+        ElementwiseKernels.WteBackward(_k, Grad(Wte), _dresidual.Ptr, _wtePartials.Ptr, _buckets.At(buckets.TokensOffset),
+            _buckets.At(buckets.StartsOffset), _buckets.At(buckets.PositionsOffset), _buckets.At(buckets.ChunkStartsOffset), C, seed, buckets.Count);
     }
 }

@@ -22,7 +22,7 @@ public sealed partial class CudaBackend
 
     /// <summary>Per-position losses and log-sum-exps of the logits, which it leaves as they are.</summary>
     private void ClassifierForward(int bt) =>
-        _k.Launch("classifier_forward", (bt, 1), 512, 0, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, Config.VocabSize, Config.PaddedVocabSize);
+        ClassifierKernels.Forward(_k, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, Config.VocabSize, Config.PaddedVocabSize, bt);
 
     /// <summary>
     /// Stages the batch in pinned memory, queues its upload and the forward pass up to the logits; returns without
@@ -52,7 +52,7 @@ public sealed partial class CudaBackend
         slot.Fence.Record();
 
         int L = Config.NumLayers, C = Config.Channels, Vp = Config.PaddedVocabSize;
-        _k.Launch("encoder_forward", (CeilDiv((long)bt * C / 8, 256), 1), 256, 0, _encoded.Ptr, _inputs.Ptr, Param(Wte), Param(Wpe), bt, seqLen, C);
+        ElementwiseKernels.EncoderForward(_k, _encoded.Ptr, _inputs.Ptr, Param(Wte), Param(Wpe), bt, seqLen, C);
         LayerNorm(0, _encoded.Ptr, 0, Ln1(0), _ln1Mean.Ptr, _ln1Rstd.Ptr, Param(Ln1w), Param(Ln1b), bt);
         for (int l = 0; l < L; l++)
         {

@@ -30,7 +30,7 @@ public sealed partial class CudaBackend
         int bt = batchSize * seqLen, Vp = Config.PaddedVocabSize;
         if (_classifierStaged)
         {
-            _k.Launch("classifier_forward_backward", (bt, 1), 512, Vp * 2, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, Config.VocabSize, Vp);
+            ClassifierKernels.ForwardBackward(_k, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, Config.VocabSize, Vp, bt);
             _logitsHoldGradient = true;
         }
         else ClassifierForward(bt);

@@ -19,8 +19,8 @@ public sealed partial class CudaBackend
 
     private double NormSquared(ulong gradients, long count)
     {
-        _k.Launch("norm_squared_partial", (NormBlocks, 1), NormThreads, 0, _normPartials.Ptr, gradients, count);
-        float[] partial = new float[NormBlocks];
+        OptimizerKernels.NormSquaredPartial(_k, _normPartials.Ptr, gradients, count);
+        float[] partial = new float[OptimizerKernels.NormBlocks];
         _device.Download(partial.AsSpan(), _normPartials);
         double sum = 0;
         foreach (float p in partial) sum += p;
@@ -51,7 +51,7 @@ public sealed partial class CudaBackend
         {
             long n = _layout.Size(tensor), off = _layout.Offset(tensor);
             float wd = ParameterLayout.HasWeightDecay(tensor) ? step.WeightDecay : 0.0f;
-            _k.Launch("adamw_update", (CeilDiv(n, 512), 1), 512, 0, _params.At(off), Master(off), _grads.At(off),
+            OptimizerKernels.AdamWUpdate(_k, _params.At(off), Master(off), _grads.At(off),
                 _m.At(off), _v.At(off), n, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, _rounding.NextTensorSeed());
         }
         // Each process rounded with its own seeds; rank 0's parameters (those the model file records) become everyone's.
@@ -76,7 +76,7 @@ public sealed partial class CudaBackend
                 long p = s.ParameterOffset, q = s.ShardOffset;
                 // Layers of one tensor get distinct seeds so their rounding noise is independent.
                 uint layerSeed = seed ^ (uint)(l * 0x9E3779B1u);
-                _k.Launch("adamw_update", (CeilDiv(s.Count, 512), 1), 512, 0, _params.At(p), Master(q), _grads.At(p),
+                OptimizerKernels.AdamWUpdate(_k, _params.At(p), Master(q), _grads.At(p),
                     _m.At(q), _v.At(q), s.Count, step.LearningRate, step.Beta1, step.Beta2, c1, c2, step.Epsilon, wd, step.GradScale, layerSeed);
             }
         }

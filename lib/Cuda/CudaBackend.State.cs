@@ -17,8 +17,6 @@ namespace LlmNet.Cuda;
 /// </summary>
 public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
 {
-    private const int NormBlocks = 1024, NormThreads = 512;
-
     private readonly CudaDevice _device;
     private readonly KernelModule _k;
     private readonly Matmul _mm;
@@ -176,7 +174,7 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
             _bt4c = BackwardScratch<ushort>("scratch (B,T,4C)", bt * 4 * C);
             _attDelta = BackwardScratch<float>("attention delta (B,NH,T)", bt * nh);
             _partials = BackwardScratch<float>("column-sum partials", PartialFloats(bt, (int)(4 * C)));
-            _normPartials = BackwardScratch<float>("norm partials", NormBlocks);
+            _normPartials = BackwardScratch<float>("norm partials", OptimizerKernels.NormBlocks);
             _buckets = BackwardScratch<int>("wte-backward buckets", TokenBuckets.MaxInts(bt));
             _wtePartials = BackwardScratch<float>("wte-backward chunk sums", TokenBuckets.MaxChunks(bt) * C);
             _staging = new MicroStepStaging(_device, checked((int)bt));

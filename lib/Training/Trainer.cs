@@ -28,21 +28,16 @@ public sealed class Trainer : IDisposable
     private readonly IProcessGroup _group;
     private readonly TextWriter _out;
     private readonly IHellaSwagEvaluator? _hellaSwag;
-    private readonly ModelDtype _checkpointDtype;
+    private readonly ModelDtype _checkpointDtype; // the backend's parameter precision: llm.c writes v3 from fp32 builds, v5 from bf16 builds
     private readonly DataLoader _train, _val;
     private readonly LearningRateScheduler _scheduler;
     private readonly CheckpointDirectory? _checkpoints;
     private readonly MainLogWriter? _log;
 
     /// <param name="options">The run's settings, as <see cref="TrainOptions.Validate"/> accepts them for this backend's model and this group's size.</param>
-    /// <param name="checkpointDtype">
-    /// Element type of model checkpoints: the backend's parameter precision (llm.c writes v3 from fp32 builds,
-    /// v5 from bf16 builds). Default: <see cref="IGptBackend.ParameterDtype"/>.
-    /// </param>
-    public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, IHellaSwagEvaluator? hellaSwag = null,
-        ModelDtype? checkpointDtype = null)
+    public Trainer(TrainOptions options, IGptBackend backend, IProcessGroup group, TextWriter output, IHellaSwagEvaluator? hellaSwag = null)
     {
-        _checkpointDtype = checkpointDtype ?? backend.ParameterDtype;
+        _checkpointDtype = backend.ParameterDtype;
         _o = options;
         _backend = backend;
         _group = group;

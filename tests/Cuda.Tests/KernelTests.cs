@@ -12,8 +12,6 @@ public sealed class KernelTests : IDisposable
 
     public void Dispose() { if (CudaBackend.IsAvailable(out _)) Gpu.FreeAll(); }
 
-    private static int Blocks(long n, int per) => (int)((n + per - 1) / per);
-
     [Fact]
     public void EncoderForward_AddsTokenAndPositionEmbeddings()
     {
@@ -23,7 +21,7 @@ public sealed class KernelTests : IDisposable
         float[] wte = r.Normal(V * C), wpe = r.Normal(T * C);
         int[] inp = r.Ints(B * T, V);
         ulong outp = Gpu.PoisonedBf16(B * T * C);
-        Gpu.Kernels.Launch("encoder_forward", (Blocks(B * T * C / 8, 256), 1), 256, 0, outp, Gpu.I32(inp), Gpu.Bf16(wte), Gpu.Bf16(wpe), B * T, T, C);
+        ElementwiseKernels.EncoderForward(Gpu.Kernels, outp, Gpu.I32(inp), Gpu.Bf16(wte), Gpu.Bf16(wpe), B * T, T, C);
         double[] expected = new double[B * T * C];
         for (int bt = 0; bt < B * T; bt++)
             for (int c = 0; c < C; c++) expected[bt * C + c] = wte[inp[bt] * C + c] + wpe[bt % T * C + c];
@@ -42,7 +40,7 @@ public sealed class KernelTests : IDisposable
         int N = 45;
         float[] a = r.Normal(N * C, 2.0f, 0.5f), b = r.Normal(N * C), w = r.Normal(C, 0.3f, 1.0f), bias = r.Normal(C, 0.1f);
         ulong resid = Gpu.PoisonedBf16(N * C), normed = Gpu.PoisonedBf16(N * C), mean = Gpu.PoisonedF32(N), rstd = Gpu.PoisonedF32(N);
-        Gpu.Kernels.Launch("layernorm_forward", (Blocks(N, 8), 1), 256, 0, fused ? resid : 0UL, normed, mean, rstd,
+        LayerNormKernels.Forward(Gpu.Kernels, fused ? resid : 0UL, normed, mean, rstd,
             Gpu.Bf16(a), fused ? Gpu.Bf16(b) : 0UL, Gpu.Bf16(w), Gpu.Bf16(bias), N, C);
         double[] x = new double[N * C];
         for (int i = 0; i < N * C; i++) x[i] = fused ? Bf16.Round(a[i] + b[i]) : a[i];
@@ -86,9 +84,9 @@ public sealed class KernelTests : IDisposable
         ulong dMean = Gpu.F32([.. mean.Select(v => (float)v)]), dRstd = Gpu.F32([.. rstd.Select(v => (float)v)]);
         // blocks take rows round-robin: fewer blocks than N / 8 makes every warp handle several rows
         ulong partial = Gpu.PoisonedF32(blocks * 2 * C);
-        Gpu.Kernels.AllowSharedMemory("layernorm_backward", 16 * C * 4);
-        Gpu.Kernels.Launch("layernorm_backward", (blocks, 1), 256, 16 * C * 4, dinp, partial, dO, xin, dMean, dRstd, Gpu.Bf16(w), N, C);
-        Gpu.Kernels.Launch("column_finish", (Blocks(C, 32), 1), (32, 8), 0, dw, db, partial, blocks, C);
+        LayerNormKernels.AllowBackwardSharedMemory(Gpu.Kernels, C);
+        LayerNormKernels.Backward(Gpu.Kernels, dinp, partial, dO, xin, dMean, dRstd, Gpu.Bf16(w), N, C, blocks);
+        LayerNormKernels.ColumnFinish(Gpu.Kernels, dw, db, partial, blocks, C);
 
         double[] eDinp = new double[N * C], eDw = new double[C], eDb = new double[C];
         for (int c = 0; c < C; c++) { eDw[c] = dw0[c]; eDb[c] = db0[c]; }
@@ -123,10 +121,10 @@ public sealed class KernelTests : IDisposable
         var r = new RandomData(4);
         float[] dout = r.Normal((long)N * OC), db0 = r.Normal(OC);
         ulong db = Gpu.Bf16(db0);
-        int splits = 7, rowsPerSplit = (N + splits - 1) / splits;
+        int splits = 7;
         ulong partial = Gpu.PoisonedF32(splits * OC);
-        Gpu.Kernels.Launch("bias_partial_sums", ((OC + 255) / 256, splits), (32, 8), 0, partial, Gpu.Bf16(dout), N, OC, rowsPerSplit);
-        Gpu.Kernels.Launch("column_finish", (Blocks(OC, 32), 1), (32, 8), 0, 0UL, db, partial, splits, OC);
+        LayerNormKernels.BiasPartialSums(Gpu.Kernels, partial, Gpu.Bf16(dout), N, OC, splits);
+        LayerNormKernels.ColumnFinish(Gpu.Kernels, 0UL, db, partial, splits, OC);
         double[] e = new double[OC];
         for (int c = 0; c < OC; c++) { e[c] = db0[c]; for (int n = 0; n < N; n++) e[c] += dout[(long)n * OC + c]; }
         Compare.Close(Gpu.ReadBf16(db, OC), e, Bf16Tolerance, "dbias");
@@ -164,8 +162,8 @@ public sealed class KernelTests : IDisposable
         int n = 8 * 1000;
         float[] x = r.Normal(n, 3.0f), d = r.Normal(n);
         ulong outp = Gpu.PoisonedBf16(n), dd = Gpu.Bf16(d), xin = Gpu.Bf16(x);
-        Gpu.Kernels.Launch("gelu_forward", (Blocks(n / 8, 256), 1), 256, 0, outp, xin, (long)n);
-        Gpu.Kernels.Launch("gelu_backward_inplace", (Blocks(n / 8, 256), 1), 256, 0, dd, xin, (long)n);
+        ElementwiseKernels.GeluForward(Gpu.Kernels, outp, xin, n);
+        ElementwiseKernels.GeluBackwardInplace(Gpu.Kernels, dd, xin, n);
         Compare.Close(Gpu.ReadBf16(outp, n), [.. x.Select(v => GeluRef(v))], Bf16Tolerance, "gelu");
         Compare.Close(Gpu.ReadBf16(dd, n), [.. x.Select((v, i) => d[i] * GeluGradRef(v))], Bf16Tolerance, "dgelu");
     }
@@ -197,18 +195,17 @@ public sealed class KernelTests : IDisposable
         ulong dQkv = Gpu.Bf16(qkv), outp = Gpu.PoisonedBf16(B * T * C), lse = Gpu.PoisonedF32(B * NH * T);
         if (flash) FlashKernels.Prepare(Gpu.Kernels);
         if (flash) fk!.LaunchForward(Gpu.Kernels, outp, lse, dQkv, B, T, NH);
-        else Gpu.Kernels.Launch($"attention_forward_{HS}", ((T + 63) / 64, B * NH), 64, 0, outp, lse, dQkv, T, NH);
+        else AttentionKernels.Forward(Gpu.Kernels, HS, outp, lse, dQkv, B, T, NH);
         float[] got = Gpu.ReadBf16(outp, B * T * C);
         // backward on the GPU's own (bf16) output, as in training
         ulong dO = Gpu.Bf16(dout), delta = Gpu.PoisonedF32(B * NH * T), dqkv = Gpu.PoisonedBf16(B * T * 3 * C);
         if (flash) fk!.LaunchBackward(Gpu.Kernels, dqkv, delta, dO, dQkv, outp, lse, B, T, NH);
         else
         {
-            Gpu.Kernels.Launch("attention_backward_delta", (Blocks(B * NH * T, 256), 1), 256, 0, delta, dO, outp, B, T, NH, HS);
-            Gpu.Kernels.AllowSharedMemory($"attention_backward_dq_{HS}", CudaBackend.AttentionDqSharedBytes(HS));
-            Gpu.Kernels.AllowSharedMemory($"attention_backward_dkv_{HS}", CudaBackend.AttentionDkvSharedBytes(HS));
-            Gpu.Kernels.Launch($"attention_backward_dq_{HS}", ((T + 63) / 64, B * NH), 64, CudaBackend.AttentionDqSharedBytes(HS), dqkv, dO, dQkv, lse, delta, T, NH);
-            Gpu.Kernels.Launch($"attention_backward_dkv_{HS}", ((T + 63) / 64, B * NH), 64, CudaBackend.AttentionDkvSharedBytes(HS), dqkv, dO, dQkv, lse, delta, T, NH);
+            AttentionKernels.BackwardDelta(Gpu.Kernels, delta, dO, outp, B, T, NH, HS);
+            AttentionKernels.Prepare(Gpu.Kernels, HS);
+            AttentionKernels.BackwardDq(Gpu.Kernels, HS, dqkv, dO, dQkv, lse, delta, B, T, NH);
+            AttentionKernels.BackwardDkv(Gpu.Kernels, HS, dqkv, dO, dQkv, lse, delta, B, T, NH);
         }
         float[] gotLse = Gpu.ReadF32(lse, B * NH * T), gotD = Gpu.ReadBf16(dqkv, B * T * 3 * C);
 
@@ -276,10 +273,10 @@ public sealed class KernelTests : IDisposable
         int[] targets = r.Ints(rows, V);
         ulong dLogits = Gpu.Bf16(logits), losses = Gpu.PoisonedF32(rows), lse = Gpu.PoisonedF32(rows);
         ulong dTargets = Gpu.I32(targets);
-        Gpu.Kernels.Launch("classifier_forward", (rows, 1), 512, 0, losses, lse, dLogits, dTargets, V, Vp);
+        ClassifierKernels.Forward(Gpu.Kernels, losses, lse, dLogits, dTargets, V, Vp, rows);
         float[] gotLoss = Gpu.ReadF32(losses, rows);
         const float dloss = 0.37f;
-        Gpu.Kernels.Launch("classifier_backward", (rows, 1), 512, 0, dLogits, lse, dTargets, dloss, V, Vp);
+        ClassifierKernels.Backward(Gpu.Kernels, dLogits, lse, dTargets, dloss, V, Vp, rows);
         float[] gotGrad = Gpu.ReadBf16(dLogits, rows * Vp);
         (double[] eLoss, double[] eGrad) = ClassifierReference(logits, targets, rows, V, Vp, dloss);
         Compare.Close(gotLoss, eLoss, 1e-4, "losses");
@@ -295,17 +292,17 @@ public sealed class KernelTests : IDisposable
     {
         Gpu.Require();
         var r = new RandomData(17);
-        Gpu.Kernels.AllowSharedMemory("classifier_forward_backward", Vp * 2);
+        ClassifierKernels.AllowForwardBackwardSharedMemory(Gpu.Kernels, Vp);
         float[] logits = r.Normal(rows * Vp, 3.0f);
         int[] targets = r.Ints(rows, V);
         targets[0] = 0; targets[1] = V - 1; // first and last real column
         ulong dTargets = Gpu.I32(targets);
         // Separate kernels with dloss = 1: their gradient is the fused kernel's unscaled one.
         ulong sepLogits = Gpu.Bf16(logits), sepLoss = Gpu.PoisonedF32(rows), sepLse = Gpu.PoisonedF32(rows);
-        Gpu.Kernels.Launch("classifier_forward", (rows, 1), 512, 0, sepLoss, sepLse, sepLogits, dTargets, V, Vp);
-        Gpu.Kernels.Launch("classifier_backward", (rows, 1), 512, 0, sepLogits, sepLse, dTargets, 1.0f, V, Vp);
+        ClassifierKernels.Forward(Gpu.Kernels, sepLoss, sepLse, sepLogits, dTargets, V, Vp, rows);
+        ClassifierKernels.Backward(Gpu.Kernels, sepLogits, sepLse, dTargets, 1.0f, V, Vp, rows);
         ulong fusedLogits = Gpu.Bf16(logits), fusedLoss = Gpu.PoisonedF32(rows), fusedLse = Gpu.PoisonedF32(rows);
-        Gpu.Kernels.Launch("classifier_forward_backward", (rows, 1), 512, Vp * 2, fusedLogits, fusedLoss, fusedLse, dTargets, V, Vp);
+        ClassifierKernels.ForwardBackward(Gpu.Kernels, fusedLogits, fusedLoss, fusedLse, dTargets, V, Vp, rows);
 
         Assert.Equal(Gpu.ReadF32(sepLoss, rows), Gpu.ReadF32(fusedLoss, rows));
         Assert.Equal(Gpu.ReadF32(sepLse, rows), Gpu.ReadF32(fusedLse, rows));
@@ -348,7 +345,7 @@ public sealed class KernelTests : IDisposable
         float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, scale = 0.5f;
         int t = 3;
         float c1 = 1 - MathF.Pow(b1, t), c2 = 1 - MathF.Pow(b2, t);
-        Gpu.Kernels.Launch("adamw_update", (Blocks(n, 512), 1), 512, 0, dP, dMaster, dG, dM, dV, (long)n, lr, b1, b2, c1, c2, eps, wd, scale, 1234u);
+        OptimizerKernels.AdamWUpdate(Gpu.Kernels, dP, dMaster, dG, dM, dV, n, lr, b1, b2, c1, c2, eps, wd, scale, 1234u);
         double[] eM = new double[n], eV = new double[n], eP = new double[n];
         for (int i = 0; i < n; i++)
         {
@@ -380,11 +377,12 @@ public sealed class KernelTests : IDisposable
         var r = new RandomData(9);
         int n = 1 << 20;
         float[] g = r.Normal(n, 0.01f);
-        ulong dG = Gpu.Bf16(g), partial = Gpu.PoisonedF32(1024);
-        Gpu.Kernels.Launch("norm_squared_partial", (1024, 1), 512, 0, partial, dG, (long)n);
-        float[] p1 = Gpu.ReadF32(partial, 1024);
-        Gpu.Kernels.Launch("norm_squared_partial", (1024, 1), 512, 0, partial, dG, (long)n);
-        float[] p2 = Gpu.ReadF32(partial, 1024);
+        const int blocks = OptimizerKernels.NormBlocks;
+        ulong dG = Gpu.Bf16(g), partial = Gpu.PoisonedF32(blocks);
+        OptimizerKernels.NormSquaredPartial(Gpu.Kernels, partial, dG, n);
+        float[] p1 = Gpu.ReadF32(partial, blocks);
+        OptimizerKernels.NormSquaredPartial(Gpu.Kernels, partial, dG, n);
+        float[] p2 = Gpu.ReadF32(partial, blocks);
         Assert.Equal(p1, p2);
         double expected = g.Sum(x => (double)x * x);
         Compare.Close([(float)p1.Sum(x => (double)x)], [expected], 1e-5, "norm²");
@@ -406,12 +404,11 @@ public sealed class KernelTests : IDisposable
         tb.Chunks.Should().Be(oneFrequentToken ? 10 : 0);
         ulong buckets = Gpu.I32(tb.Host), partial = Gpu.PoisonedF32(TokenBuckets.MaxChunks(B * T) * C);
         ulong At(int offset) => buckets + (ulong)offset * 4;
-        int columnBlocks = (C / 8 + 63) / 64;
-        Gpu.Kernels.Launch("wpe_backward", (Blocks(T * C, 256), 1), 256, 0, dwpe, dO, B, T, C, 77u);
+        ElementwiseKernels.WpeBackward(Gpu.Kernels, dwpe, dO, B, T, C, 77u);
         if (tb.Chunks > 0)
-            Gpu.Kernels.Launch("wte_backward_chunks", (tb.Chunks, columnBlocks), 64, 0, partial, dO, At(tb.ChunkRangesOffset), At(tb.PositionsOffset), C);
-        Gpu.Kernels.Launch("wte_backward", (tb.Count, columnBlocks), 64, 0, dwte, dO, partial, At(tb.TokensOffset), At(tb.StartsOffset),
-            At(tb.PositionsOffset), At(tb.ChunkStartsOffset), C, 78u);
+            ElementwiseKernels.WteBackwardChunks(Gpu.Kernels, partial, dO, At(tb.ChunkRangesOffset), At(tb.PositionsOffset), C, tb.Chunks);
+        ElementwiseKernels.WteBackward(Gpu.Kernels, dwte, dO, partial, At(tb.TokensOffset), At(tb.StartsOffset),
+            At(tb.PositionsOffset), At(tb.ChunkStartsOffset), C, 78u, tb.Count);
         double[] eWte = [.. dwte0.Select(x => (double)x)], eWpe = [.. dwpe0.Select(x => (double)x)];
         for (int bt = 0; bt < B * T; bt++)
             for (int c = 0; c < C; c++)

@@ -1,3 +1,5 @@
+using static LlmNet.Cuda.KernelGrid;
+
 namespace LlmNet.Cuda;
 
 /// <summary>
@@ -10,15 +12,31 @@ namespace LlmNet.Cuda;
 /// </summary>
 public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, int DqRows, string Dkv)
 {
+    // The sizes below mirror flash.cu's and flash_wgmma.cu's #defines; KernelDefinesTests checks that they agree.
+
+    /// <summary>Head size of every kernel of both sets (FA_D in flash.cu).</summary>
+    public const int HeadSize = 64;
+
     /// <summary>Shared buffers each tile stream cycles through (FA_STAGES in flash.cu).</summary>
     public const int Stages = 3;
-    private const int TileBytes = 64 * 72 * 2; // a padded 64 x 64 bf16 tile
 
-    /// <summary>Dynamic shared memory of the forward and dQ kernels: a (K, V) tile pair per stage.</summary>
+    /// <summary>bf16 elements of a padded shared-memory tile row (FA_LD in flash.cu).</summary>
+    public const int PaddedRow = 72;
+
+    /// <summary>Bytes of a padded 64 x 64 bf16 tile (FA_TILE * 2 in flash.cu).</summary>
+    private const int TileBytes = 64 * PaddedRow * 2;
+
+    /// <summary>Bytes of a 128-byte-swizzled 64 x 64 bf16 tile of the wgmma kernels (FA_SW_TILE_BYTES in flash_wgmma.cu).</summary>
+    public const int SwizzledTileBytes = 64 * 128;
+
+    /// <summary>Dynamic shared memory of the mma.sync forward and dQ kernels: a (K, V) tile pair per stage.</summary>
     public const int SharedBytes = Stages * 2 * TileBytes;
 
-    /// <summary>Dynamic shared memory of the wgmma forward: a swizzled (K, V) tile pair per stage, aligned to 1 KiB.</summary>
-    public const int WgmmaSharedBytes = Stages * 2 * 64 * 128 + 1024;
+    /// <summary>
+    /// Dynamic shared memory of the wgmma forward and dQ kernels: a swizzled (K, V) tile pair per stage, aligned to
+    /// 1 KiB (FLASH_W1_SMEM in flash_wgmma.cu).
+    /// </summary>
+    public const int WgmmaSharedBytes = Stages * 2 * SwizzledTileBytes + 1024;
 
     /// <summary>The wgmma kernels, present only in modules compiled for sm_90a.</summary>
     public const string WgmmaForward = "flash_forward_64_w1", WgmmaDq = "flash_backward_dq_64_w1", WgmmaDkv = "flash_backward_dkv_64_w1";
@@ -29,11 +47,17 @@ public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, in
     private int ForwardSharedBytes => Forward == WgmmaForward ? WgmmaSharedBytes : SharedBytes;
     private int DqSharedBytes => Dq == WgmmaDq ? WgmmaSharedBytes : SharedBytes;
 
-    /// <summary>Dynamic shared memory of the dK/dV kernel: a (Q, dO) tile pair and 64 lse and delta values per stage, plus the block's K and V rows.</summary>
+    /// <summary>
+    /// Dynamic shared memory of the mma.sync dK/dV kernel: a (Q, dO) tile pair and 64 lse and delta values per stage,
+    /// plus the block's K and V rows (FLASH_DKV_SMEM in flash.cu).
+    /// </summary>
     public const int DkvSharedBytes = Stages * 2 * TileBytes + Stages * 2 * 64 * 4 + 2 * TileBytes;
 
-    /// <summary>The same for the wgmma dK/dV kernel, whose swizzled tiles are unpadded and aligned to 1 KiB.</summary>
-    public const int WgmmaDkvSharedBytes = Stages * 2 * 64 * 128 + 2 * 64 * 128 + Stages * 2 * 64 * 4 + 1024;
+    /// <summary>
+    /// The same for the wgmma dK/dV kernel, whose swizzled tiles are unpadded and aligned to 1 KiB (FLASH_DKV_W1_SMEM
+    /// in flash_wgmma.cu).
+    /// </summary>
+    public const int WgmmaDkvSharedBytes = Stages * 2 * SwizzledTileBytes + 2 * SwizzledTileBytes + Stages * 2 * 64 * 4 + 1024;
 
     private int DkvShared => Dkv == WgmmaDkv ? WgmmaDkvSharedBytes : DkvSharedBytes;
 
@@ -59,19 +83,31 @@ public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, in
             if (kernels.Has(name)) kernels.AllowSharedMemory(name, bytes);
     }
 
-    /// <summary>out (B,T,C) and lse (B,NH,T) from qkv (B,T,3C).</summary>
+    /// <summary>
+    /// flash.cu flash_forward_64_m2 or flash_wgmma.cu flash_forward_64_w1: out (B,T,C) and lse (B,NH,T) from qkv (B,T,3C)
+    /// (llm.c llmc/cudnn_att.cpp: attention_forward_cudnn, whose cuDNN kernels do this job there).
+    /// </summary>
     public void LaunchForward(KernelModule k, ulong outp, ulong lse, ulong qkv, int B, int T, int nh) =>
         k.Launch(Forward, (CeilDiv(T, ForwardRows), B * nh), 128, ForwardSharedBytes, outp, lse, qkv, T, nh);
 
-    /// <summary>dQ (and delta (B,NH,T) = rowsum(dout o out)) into dqkv (B,T,3C), from dout, the forward's out and lse.</summary>
+    /// <summary>
+    /// flash.cu flash_backward_dq_64_m2 or flash_wgmma.cu flash_backward_dq_64_w1: dQ (and delta (B,NH,T) =
+    /// rowsum(dout o out)) into dqkv (B,T,3C), from dout, the forward's out and lse.
+    /// </summary>
     public void LaunchDq(KernelModule k, ulong dqkv, ulong delta, ulong dout, ulong qkv, ulong outp, ulong lse, int B, int T, int nh) =>
         k.Launch(Dq, (CeilDiv(T, DqRows), B * nh), 128, DqSharedBytes, dqkv, delta, dout, outp, qkv, lse, T, nh);
 
-    /// <summary>dK and dV into dqkv, reading the delta that <see cref="LaunchDq"/> wrote.</summary>
+    /// <summary>
+    /// flash.cu flash_backward_dkv_64 or flash_wgmma.cu flash_backward_dkv_64_w1: dK and dV into dqkv, reading the delta
+    /// that <see cref="LaunchDq"/> wrote.
+    /// </summary>
     public void LaunchDkv(KernelModule k, ulong dqkv, ulong delta, ulong dout, ulong qkv, ulong lse, int B, int T, int nh) =>
         k.Launch(Dkv, (CeilDiv(T, 64), B * nh), 128, DkvShared, dqkv, dout, qkv, lse, delta, T, nh);
 
-    /// <summary>dqkv (B,T,3C) from dout, qkv, the forward's out and lse; delta (B,NH,T) is scratch.</summary>
+    /// <summary>
+    /// dqkv (B,T,3C) from dout, qkv, the forward's out and lse; delta (B,NH,T) is scratch (llm.c llmc/cudnn_att.cpp:
+    /// attention_backward_cudnn).
+    /// </summary>
     public void LaunchBackward(KernelModule k, ulong dqkv, ulong delta, ulong dout, ulong qkv, ulong outp, ulong lse, int B, int T, int nh)
     {
         LaunchDq(k, dqkv, delta, dout, qkv, outp, lse, B, T, nh);
@@ -79,6 +115,4 @@ public sealed record FlashKernels(string Forward, int ForwardRows, string Dq, in
     }
 
     public override string ToString() => $"{Forward} / {Dq} / {Dkv}";
-
-    private static int CeilDiv(long a, long b) => checked((int)((a + b - 1) / b));
 }
