@@ -216,6 +216,7 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     public long OptimizerStateCount => _shard.ShardNumParameters;
     public int Recompute => _recompute;
     public int GeluFusion => _geluFusion;
+    int? IGptBackend.ActiveGeluFusion => _geluFusion;
     /// <summary>False for an inference-only backend (<see cref="BackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
     public bool IsTraining => _training;
     /// <summary>The attention kernels in use (head size 64).</summary>

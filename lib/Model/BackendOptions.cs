@@ -14,7 +14,7 @@ public sealed record BackendOptions
 
     /// <summary>
     /// llm.c's -ge: 0 separate GELU kernels, 1 GELU in the fc matmul's epilogue, 2 also dGELU in the fcproj backward
-    /// matmul; -1 picks llm.c's default, 2 on sm_90 and newer, else 0 (CUDA).
+    /// matmul; -1 picks 2 on sm_90 and newer, else 0 (CUDA; llm.c's own -1 is always 0).
     /// </summary>
     public int GeluFusion { get; init; } = -1;
 

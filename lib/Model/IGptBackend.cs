@@ -81,6 +81,11 @@ public interface IGptBackend : IDisposable
     /// <summary>Optimizer state as stored in llm.c's state file: m, v, and master weights (empty span when the backend keeps none).</summary>
     bool KeepsMasterWeights { get; }
     /// <summary>
+    /// The GELU fusion the backend runs (-ge after resolving −1 for the device, llm.c's gelu_fusion row of the config
+    /// table); null for a backend without fused matmul epilogues (the CPU).
+    /// </summary>
+    int? ActiveGeluFusion => null;
+    /// <summary>
     /// Element type of the parameters as the backend holds them, which its model checkpoints record (llm.c writes
     /// v5 bf16 files from bf16 builds, with or without master weights). Default: bf16 when the backend keeps fp32
     /// master weights (its parameters are then the lower-precision copy), else fp32.

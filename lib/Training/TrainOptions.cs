@@ -43,7 +43,7 @@ public sealed record TrainOptions
     public string? HellaSwagData { get; init; }
     public int OverfitSingleBatch { get; init; }
     public int UseMasterWeights { get; init; } = 1;
-    /// <summary>−1 is llm.c's "auto", which it resolves to 0.</summary>
+    /// <summary>−1 is "auto": the CUDA backend uses 2 on sm_90 and newer, else 0 (llm.c resolves −1 to 0 everywhere; README.md lists the difference).</summary>
     public int GeluFusion { get; init; } = -1;
     public int ZeroStage { get; init; }
     public int Recompute { get; init; } = 1;

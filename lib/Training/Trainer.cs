@@ -46,7 +46,7 @@ public sealed class Trainer : IDisposable
         int B = options.BatchSize, T = options.SeqLen;
         // The options themselves were checked by TrainOptions.Validate; what is left is what they meet here.
         if (B > backend.MaxBatchSize || T > backend.MaxSeqLen) throw new ToolException($"the backend was sized for B={backend.MaxBatchSize}, T={backend.MaxSeqLen}, smaller than B={B}, T={T}");
-        if (options.HellaSwag == 1 && hellaSwag is null) throw new ToolException("HellaSwag evaluation (-h 1) is not available in this build; run without -h 1");
+        if (options.HellaSwag == 1 && hellaSwag is null) throw new ToolException("-h 1 needs a HellaSwag evaluator, and none was given to the trainer; run without -h 1");
 
         TokensPerFwdBwd = B * T * group.Size;
         TotalBatchSize = options.TotalBatchSize == -1 ? TokensPerFwdBwd : options.TotalBatchSize;
@@ -339,7 +339,7 @@ public sealed class Trainer : IDisposable
         Row("genT", _o.GenT);
         Row("overfit_single_batch", _o.OverfitSingleBatch);
         Row("use_master_weights", _backend.KeepsMasterWeights ? "enabled" : "disabled");
-        Row("gelu_fusion", Math.Max(_o.GeluFusion, 0));
+        Row("gelu_fusion", _backend.ActiveGeluFusion ?? Math.Max(_o.GeluFusion, 0));
         Row("recompute", _o.Recompute);
         _out.WriteLine(sep);
         Row("device", _backend.DeviceName);

@@ -11,12 +11,13 @@
 # copy of the folder; the step-10 files must equal the uninterrupted run's). Data: DATA (/tmp/zipf), made by
 # tests/gpu/reference/make_shards.py when missing.
 set -uo pipefail
-OUT=${OUT:-out}; OLD=${OLD:?OLD=dir of the old build (llm-train)}; NEW=${NEW:-bin}; DATA=${DATA:-/tmp/zipf}
+OUT=${OUT:-out}; OLD=${OLD:-}; NEW=${NEW:-bin}; DATA=${DATA:-/tmp/zipf}
 WORK=${WORK:-/tmp/bitwise}
 export LLMNET_KERNEL_CACHE=${LLMNET_KERNEL_CACHE:-/tmp/llmnet-kernels}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT" "$WORK"
 summary=$OUT/summary.txt
+: > "$summary"
 check() { local name=$1; shift; if "$@"; then echo "PASS $name" | tee -a "$summary"; else echo "FAIL $name" | tee -a "$summary"; fi; }
 stamp() { echo "[$(date +%H:%M:%S)] $*"; }
 
@@ -71,6 +72,7 @@ run_resume() {
 }
 
 stages=${*:-d12 d48 resume}
+[[ -n $OLD || $stages == resume ]] || { echo "OLD=dir of the old build's llm-train is needed for the d12 and d48 stages"; exit 2; }
 for s in $stages; do
   case $s in
     d12) pair d12 10 "${D12[@]}" ;;

@@ -3,8 +3,8 @@
 # check of the same run (a figure counts only beside a loss that matches a reference in the same run at that size).
 # Ends with one Markdown table for docs/performance.md ($OUT/report.md, from `llm-cuda-bench report $OUT`): per run
 # ms/step (median after warm-up), tok/s, MFU, peak GPU memory, mean power and SM clock over the timed steps, and the
-# loss check. Run from the project root on a GPU node; the default stages take about 7-9 minutes on one H100 (llm.c
-# built beforehand), so they fit one 10-minute device call; BUDGET keeps the call inside that (see below).
+# loss check. Run from the project root on a GPU node; the default stages took 294 s on one H100 (STEPS_1M=3, llm.c
+# built in the same call), so they fit one 10-minute device call; BUDGET keeps the call inside that (see below).
 #
 # Stages (default: data d12 d48 d48-1m llmc profile report, in this order):
 #   data     synthetic Zipf shards (tests/gpu/reference/make_shards.py, numpy) into $DATA, as ladder.sh makes them

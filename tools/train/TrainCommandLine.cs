@@ -71,7 +71,7 @@ public static class TrainCommandLine
     [
         F("-i", "--train-data", "train shard glob pattern", o => o.TrainData, (o, v) => o with { TrainData = v }),
         F("-j", "--val-data", "validation shard glob pattern", o => o.ValData, (o, v) => o with { ValData = v }),
-        F("-e", "--model", "model to start from: a .bin checkpoint, or a descriptor (d12, gpt2:d48, gpt3:c768) for a fresh init",
+        F("-e", "--model", "model to start from: a model file (.bin), a Hugging Face GPT-2 folder, or a descriptor (d12, gpt2:d48, gpt3:c768) for a fresh init",
             o => o.Init, (o, v) => o with { Init = v }) with { Aliases = ["--init"] },
         F("-o", "--output-dir", "folder for main.log and checkpoints (none: no log, no checkpoints)", o => o.OutputDir, (o, v) => o with { OutputDir = v }),
         F("-n", "--checkpoint-every", "write a checkpoint every N steps (0 = never)", o => o.CheckpointEvery, (o, v) => o with { CheckpointEvery = v }),
@@ -109,7 +109,7 @@ public static class TrainCommandLine
             o => o.OverfitSingleBatch, (o, v) => o with { OverfitSingleBatch = v }),
         IgnoredFlag("-f", "--tf32", "llm.c's TF32 switch for fp32 builds"),
         F("-w", "--master-weights", "1: keep fp32 master weights (GPU)", o => o.UseMasterWeights, (o, v) => o with { UseMasterWeights = v }),
-        F("-ge", "--gelu-fusion", "GELU fusion into matmuls: 0, 1 or 2 (-1 = auto, which means 0) (GPU)", o => o.GeluFusion, (o, v) => o with { GeluFusion = v }),
+        F("-ge", "--gelu-fusion", "GELU fusion into matmuls: 0, 1 or 2 (-1 = auto: 2 on sm_90 and newer, else 0; llm.c's -1 is always 0) (GPU)", o => o.GeluFusion, (o, v) => o with { GeluFusion = v }),
         F("-z", "--zero-stage", "ZeRO stage: 0 or 1 (multi-GPU)", o => o.ZeroStage, (o, v) => o with { ZeroStage = v }),
         F("-r", "--recompute", "activation recompute: 0 none, 1 GELU, 2 GELU+LayerNorm (GPU)", o => o.Recompute, (o, v) => o with { Recompute = v }),
         F("-pn", "--num-processes", "number of processes (tcp/fs init)", o => o.NumProcesses, (o, v) => o with { NumProcesses = v }),
