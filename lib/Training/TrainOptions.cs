@@ -70,13 +70,18 @@ public sealed record TrainOptions
         // llm.c's sampling session starts from EOT (50256): a smaller vocabulary would fail at the first sample.
         if (SampleEvery > 0 && model.VocabSize <= Gpt2Tokenizer.EndOfText)
             throw new UsageException($"sampling (-s {SampleEvery}) starts from EOT, id {Gpt2Tokenizer.EndOfText}, but the model's vocabulary has {model.VocabSize} ids; run with -s 0");
-        int tokensPerFwdBwd = B * T * processes;
-        int total = TotalBatchSize == -1 ? tokensPerFwdBwd : TotalBatchSize;
-        if (total <= 0 || total % tokensPerFwdBwd != 0)
-            throw new UsageException($"total batch size {total} (-d) must be a positive multiple of B*T*processes = {tokensPerFwdBwd}");
+        int total = TokensPerUpdate(processes);
+        if (total <= 0 || total % TokensPerMicroStep(processes) != 0)
+            throw new UsageException($"total batch size {total} (-d) must be a positive multiple of B*T*processes = {TokensPerMicroStep(processes)}");
         // -x -1 is one epoch; below that no number of steps is meant.
         if (MaxSteps < -1) throw new UsageException($"max steps {MaxSteps} (-x) must be -1 (one epoch) or at least 0");
     }
+
+    /// <summary>Tokens one micro-step takes over all <paramref name="processes"/>: B·T·processes.</summary>
+    public int TokensPerMicroStep(int processes) => BatchSize * SeqLen * processes;
+
+    /// <summary>Tokens per update (-d); −1 means one micro-step's, <see cref="TokensPerMicroStep"/> (no accumulation).</summary>
+    public int TokensPerUpdate(int processes) => TotalBatchSize == -1 ? TokensPerMicroStep(processes) : TotalBatchSize;
 
     /// <summary>
     /// The backend settings of this run in <paramref name="group"/>: -r, -ge and -w (any non-zero value keeps master

@@ -48,8 +48,8 @@ public sealed class Trainer : IDisposable
         if (B > backend.MaxBatchSize || T > backend.MaxSeqLen) throw new ToolException($"the backend was sized for B={backend.MaxBatchSize}, T={backend.MaxSeqLen}, smaller than B={B}, T={T}");
         if (options.HellaSwag == 1 && hellaSwag is null) throw new ToolException("-h 1 needs a HellaSwag evaluator, and none was given to the trainer; run without -h 1");
 
-        TokensPerFwdBwd = B * T * group.Size;
-        TotalBatchSize = options.TotalBatchSize == -1 ? TokensPerFwdBwd : options.TotalBatchSize;
+        TokensPerFwdBwd = options.TokensPerMicroStep(group.Size);
+        TotalBatchSize = options.TokensPerUpdate(group.Size);
         GradAccumSteps = TotalBatchSize / TokensPerFwdBwd;
 
         // -a 1 trains on the validation data, unshuffled, re-reading the first batch every step.
