@@ -21,13 +21,11 @@ summary=$OUT/summary.txt
 check() { local name=$1; shift; if "$@"; then echo "PASS $name" | tee -a "$summary"; else echo "FAIL $name" | tee -a "$summary"; fi; }
 stamp() { echo "[$(date +%H:%M:%S)] $*"; }
 
-COMMON=(-i "$DATA/synth_train_*.bin" -j "$DATA/synth_val_*.bin" -t 1024 -v 100000 -m 2 -s 0 -g 16 -h 0 -z 0 -c 0.1 -l 0.0006 -u 700)
-D12=(-e d12 -b 64 -d 524288 -r 0 -q 0.0)
-D48=(-e d48 -b 16 -d 16384 -r 0 -k cosine -q 0.1 -ge 1)
+source "$here/reference/llmc-commands.sh" # COMMON (its -y 0 is overridden where a run resumes), D12, D48, make_zipf_shards
 
 if [[ ! -s $DATA/synth_train_000002.bin ]]; then
   stamp "Zipf shards into $DATA"
-  python3 "$here/reference/make_shards.py" --dist zipf --out "$DATA" --train_tokens 30000000 > "$OUT/shards.log" 2>&1 || { echo "FAIL shards" | tee -a "$summary"; exit 1; }
+  make_zipf_shards "$OUT/shards.log" || { echo "FAIL shards" | tee -a "$summary"; exit 1; }
 fi
 
 # The numbers of a log: step lines without their timing columns, and val losses.

@@ -31,9 +31,7 @@ peak_mib() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -l
 peak_end() { kill "$MEM_PID" 2>/dev/null; wait "$MEM_PID" 2>/dev/null; sort -n "$OUT/mem_$1.csv" | tail -1 | awk -v n="$1" '{ print "MEMORY " n ": peak " $1 " MiB (nvidia-smi)" }'; }
 
 # llm.c's reference command (tests/gpu/reference: measured with llm.c f1e2ace on one H200).
-COMMON=(-i "$DATA/synth_train_*.bin" -j "$DATA/synth_val_*.bin" -t 1024 -v 100000 -m 2 -s 0 -g 16 -h 0 -y 0 -z 0 -c 0.1 -l 0.0006 -u 700)
-D12=(-e d12 -b 64 -d 524288 -r 0 -q 0.0 -x 25)
-D48=(-e d48 -b 16 -d 16384 -r 0 -k cosine -q 0.1 -ge 1) # -x 40 for the reference run
+source "$here/reference/llmc-commands.sh" # COMMON, D12, D48 (without -x), make_zipf_shards
 # d24/d36 (no stored reference): d48's settings, 20 steps, against llm.c run here.
 MID=(-b 16 -d 16384 -r 0 -k cosine -q 0.1 -ge 1 -x 20)
 
@@ -55,7 +53,7 @@ compare() { python3 "$here/compare_losses.py" "$@" | tee -a "$OUT/compare.txt" |
 run_data() {
   [[ -s $DATA/synth_train_000002.bin ]] && return
   stamp "Zipf shards into $DATA"
-  python3 "$here/reference/make_shards.py" --dist zipf --out "$DATA" --train_tokens 30000000 > "$OUT/shards.log" 2>&1
+  make_zipf_shards "$OUT/shards.log"
   tail -2 "$OUT/shards.log"
 }
 
@@ -72,7 +70,7 @@ run_torch() {
 }
 
 run_ref() {
-  train d12 "${D12[@]}"; compare d12 "$OUT/d12.log" "$here/reference/llmc-zipf-d12.txt" --tol "$TOL" > /dev/null
+  train d12 "${D12[@]}" -x 25; compare d12 "$OUT/d12.log" "$here/reference/llmc-zipf-d12.txt" --tol "$TOL" > /dev/null
   check "d12-vs-llmc" grep -q "^PASS d12:" "$OUT/compare.txt"
   train d48 "${D48[@]}" -x 40; compare d48 "$OUT/d48.log" "$here/reference/llmc-zipf-d48.txt" --tol "$TOL" > /dev/null
   check "d48-vs-llmc" grep -q "^PASS d48:" "$OUT/compare.txt"

@@ -49,10 +49,10 @@ left() { echo $(( BUDGET - (SECONDS - start) )); }
 LINEBUF=(); command -v stdbuf > /dev/null && LINEBUF=(stdbuf -oL)
 
 # llm.c's reference commands (tests/gpu/reference/llmc-zipf-*.txt; measured with llm.c f1e2ace on one H200), as ladder.sh.
-COMMON=(-i "$DATA/synth_train_*.bin" -j "$DATA/synth_val_*.bin" -t 1024 -v 100000 -m 2 -s 0 -g 16 -h 0 -y 0 -z 0 -c 0.1 -l 0.0006 -u 700)
-D12=(-e d12 -b 64 -d 524288 -r 0 -q 0.0 -x 25)
-D48=(-e d48 -b 16 -d 16384 -r 0 -k cosine -q 0.1 -ge 1 -x 40)
-D48_1M=(-e d48 -b 16 -d 1048576 -r 0 -k cosine -q 0.1 -ge 1 -x "$STEPS_1M")
+source "$here/reference/llmc-commands.sh" # COMMON, D12, D48, make_zipf_shards
+D12+=(-x 25)
+D48_1M=(-e d48 -b 16 -d 1048576 -r 0 -k cosine -q 0.1 -ge 1 -x "$STEPS_1M") # D48 at llm.c's 1M-token step
+D48+=(-x 40)
 
 stamp_lines() { # each line of stdin, prefixed by its local arrival time (as nvidia-smi's timestamp prints it) and a tab
   local line t
@@ -99,7 +99,7 @@ run_data() {
   [[ -s $DATA/synth_train_000002.bin ]] && return
   if (( DRY )); then echo "would make Zipf shards in $DATA"; return; fi
   stamp "Zipf shards into $DATA"
-  python3 "$here/reference/make_shards.py" --dist zipf --out "$DATA" --train_tokens 30000000 > "$OUT/shards.log" 2>&1
+  make_zipf_shards "$OUT/shards.log"
   tail -2 "$OUT/shards.log"
 }
 
