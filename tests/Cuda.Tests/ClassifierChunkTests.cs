@@ -7,8 +7,8 @@ namespace LlmNet.Cuda.Tests;
 /// <summary>
 /// The CUDA classifier a chunk of rows at a time (lib/Cuda/CudaBackend.Classifier.cs), with chunks smaller than the
 /// batch: training matches the one-chunk backend and the CPU reference, the queued micro-step stays bitwise equal to
-/// Forward + Backward, GetLogits computes the chunk of the row it is asked for, and only one chunk of logits and an
-/// fp32 wte-gradient sum are allocated.
+/// Forward + Backward, GetLogits computes the chunk of the row it is asked for, only one chunk of logits and an
+/// fp32 wte-gradient sum are allocated, and that sum is an fp32 matmul over the chunks rounded once into bf16.
 /// </summary>
 [Collection("gpu")]
 public sealed class ClassifierChunkTests
@@ -243,6 +243,45 @@ public sealed class ClassifierChunkTests
             Assert.Equal(96 * vp * 2, LogitsBytes(inference));
             Assert.DoesNotContain(inference.Allocations, a => a.Name.Contains("wte gradient", StringComparison.Ordinal));
         }
+    }
+
+    [Fact]
+    public void WteGradientSum_IsAnFp32MatmulOverChunks_RoundedOnceIntoBf16()
+    {
+        // The two pieces CudaBackend.ClassifierBackward combines, on small shapes: alpha·dlogitsᵀ·lnf of two row
+        // chunks summed by the fp32-output matmul (the first chunk overwrites the NaN-poisoned sum, the second
+        // accumulates), then add_float_to_bf16 into a bf16 gradient.
+        Gpu.RequireDevice();
+        Gpu.Require();
+        const int C = 64, Vp = 128, rows = 96, first = 64;
+        const float alpha = 0.25f;
+        try
+        {
+            var r = new RandomData(77);
+            float[] lnf = r.Normal(rows * C), dlogits = r.Normal(rows * Vp, 0.1f), grad0 = r.Normal(Vp * C, 0.5f);
+            ulong lnfPtr = Gpu.Bf16(lnf), dlogitsPtr = Gpu.Bf16(dlogits), sum = Gpu.PoisonedF32(Vp * C), grad = Gpu.Bf16(grad0);
+            Gpu.Matmul.Run(sum, lnfPtr, dlogitsPtr, C, Vp, first, false, true, accumulate: false, alpha: alpha, floatOutput: true);
+            Gpu.Matmul.Run(sum, lnfPtr + (ulong)(first * C * 2), dlogitsPtr + (ulong)(first * Vp * 2), C, Vp, rows - first, false, true,
+                accumulate: true, alpha: alpha, floatOutput: true);
+            float[] got = Gpu.ReadF32(sum, Vp * C);
+            // sum (Vp,C) row-major: sum[v·C + c] = alpha·Σ_r dlogits[r, v]·lnf[r, c]
+            double[] expected = new double[Vp * C];
+            for (int v = 0; v < Vp; v++)
+                for (int c = 0; c < C; c++)
+                {
+                    double s = 0;
+                    for (int row = 0; row < rows; row++) s += (double)dlogits[row * Vp + v] * lnf[row * C + c];
+                    expected[v * C + c] = alpha * s;
+                }
+            Compare.Close(got, expected, 1e-5, "fp32 sum of two chunks"); // bf16 products are exact in fp32; only the sums round
+
+            ElementwiseKernels.AddFloatToBf16(Gpu.Kernels, grad, sum, (long)Vp * C);
+            float[] after = Gpu.ReadBf16(grad, Vp * C);
+            float[] once = new float[Vp * C];
+            for (int i = 0; i < once.Length; i++) once[i] = LlmNet.Model.Numerics.Bf16.Round(grad0[i] + got[i]); // grad0 is bf16 already
+            AssertSameBits(once, after, "bf16 gradient + fp32 sum, rounded to nearest once");
+        }
+        finally { Gpu.FreeAll(); }
     }
 
     private static long LogitsBytes(CudaBackend backend) =>
