@@ -5,7 +5,8 @@ namespace LlmNet.Cuda;
 // The classifier: logits, softmax cross-entropy and their gradients, a chunk of rows at a time. llm.c
 // (train_gpt2.cu: gpt2_forward, gpt2_backward_and_reduce) keeps the bf16 logits of all B·T rows, 6.6 GB at d12 B=64;
 // here only one chunk's logits exist at once (786 MiB for 8192 rows). The wte gradient of the chunks adds up in fp32
-// and joins the bf16 gradient once, so the chunks change only the order of fp32 additions, not the roundings.
+// and joins the bf16 gradient once, rounded once as before. What changes is the order of fp32 additions, and the
+// shape of each matmul (cuBLASLt may choose another algorithm for a chunk, whose bf16 outputs can round differently).
 public sealed partial class CudaBackend
 {
     /// <summary>Rows of logits the public constructor computes at once: 8192 rows of 50,304 bf16 take 786 MiB.</summary>
@@ -49,7 +50,7 @@ public sealed partial class CudaBackend
         {
             int rows = Math.Min(_chunkRows, bt - start);
             ulong losses = _losses.At(start), lse = _lse.At(start), targets = _targets.At(start), lnf = _lnf.At((long)start * C);
-            Logits(start, rows);
+            if (_logitsStart != start) Logits(start, rows); // after Forward the buffer may hold this chunk already
             float alpha = 1.0f;
             if (withLosses && _classifierStaged)
             {
