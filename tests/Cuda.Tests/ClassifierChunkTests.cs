@@ -48,8 +48,13 @@ public sealed class ClassifierChunkTests
                     failures.Add($"{rows}-row chunks: loss at step {s} is {losses[s]}, one chunk {oneLosses[s]}");
             }
             // The chunks change the order of the wte gradient's fp32 sum and the shapes of the classifier's matmuls
-            // (cuBLASLt may pick other algorithms): roundings, not values. 0.02|b| is five bf16 steps (2^-8).
-            failures.AddRange(GradientFailures(config, grads, oneGrads, _ => 1e-3, 0.02, normTolerance: 1e-2, $"{rows}-row chunks vs one chunk"));
+            // (cuBLASLt may pick other algorithms): roundings, not values, which every gradient downstream of dlnf
+            // carries. Per element, llm.c's test_gpt2 thresholds (as against the CPU); per tensor, the relative L2
+            // error, which is the tight check: on an H200 3e-4 to 9.5e-3 (wpe) for every tensor, so 2e-2 leaves room
+            // for another card's algorithms while a wrong chunk offset gives errors of order 1. Elementwise the
+            // largest was attprojb's 1.15e-3 on a bias summed over B·T, beyond a 1e-3 + 0.02|b| bound tried first.
+            failures.AddRange(GradientFailures(config, grads, oneGrads, t => ModelTests.s_gradThresholds[(int)t], 0.079, normTolerance: 2e-2,
+                $"{rows}-row chunks vs one chunk"));
         }
         Assert.True(failures.Count == 0, string.Join('\n', failures));
     }
