@@ -44,17 +44,13 @@ public sealed partial class CudaBackend
     {
         _device.MakeCurrent();
         if (!_haveTargets) throw new InvalidOperationException("Backward needs a forward pass with targets");
-        int B = _b, T = _t, bt = B * T, L = Config.NumLayers, C = Config.Channels, V = Config.VocabSize, Vp = Config.PaddedVocabSize;
+        int B = _b, T = _t, bt = B * T, L = Config.NumLayers, C = Config.Channels;
 
-        // dlogits: written by the fused classifier of ForwardBackward (unscaled; the matmuls scale by lossScale),
-        // or here from the logits and the forward's log-sum-exp (scaled). With lossScale a power of two both give
-        // bitwise the same gradients: scaling by 2^k commutes with bf16 rounding and with fp32 accumulation.
-        float alpha = 1.0f;
-        if (_logitsHoldGradient) alpha = lossScale;
-        else ClassifierKernels.Backward(_k, _logits.Ptr, _lse.Ptr, _targets.Ptr, lossScale, V, Vp, bt);
-        _logitsHoldGradient = false;
-        _mm.Run(Grad(Wte), _lnf.Ptr, _logits.Ptr, C, Vp, bt, false, true, accumulate: true, alpha: alpha);
-        _mm.Run(_btc.Ptr, Param(Wte), _logits.Ptr, C, bt, Vp, false, false, alpha: alpha);
+        // The classifier's gradients (wte's share, and dlnf into the (B,T,C) scratch), unless the micro-step's
+        // forward already ran them with its losses.
+        _logitsReadable = false;
+        if (!_classifierDone) ClassifierBackward(bt, lossScale, withLosses: false);
+        _classifierDone = false;
         _device.Zero(_dresidual, (long)bt * C);
         ulong lastResidual = Layer(_residual3, L - 1, C);
         LayerNormBackward(_btc.Ptr, lastResidual, _lnfMean.Ptr, _lnfRstd.Ptr, Param(Lnfw), Grad(Lnfw), Grad(Lnfb), bt);

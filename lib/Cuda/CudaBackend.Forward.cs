@@ -10,23 +10,20 @@ public sealed partial class CudaBackend
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen)
     {
         ForwardPass(inputs, targets, batchSize, seqLen);
+        _logitsReadable = true;
         if (!_haveTargets)
         {
             _device.Synchronize();
             return float.NaN;
         }
         int bt = batchSize * seqLen;
-        ClassifierForward(bt);
+        ClassifierLosses(bt);
         return MeanLoss(bt);
     }
 
-    /// <summary>Per-position losses and log-sum-exps of the logits, which it leaves as they are.</summary>
-    private void ClassifierForward(int bt) =>
-        ClassifierKernels.Forward(_k, _losses.Ptr, _lse.Ptr, _logits.Ptr, _targets.Ptr, Config.VocabSize, Config.PaddedVocabSize, bt);
-
     /// <summary>
-    /// Stages the batch in pinned memory, queues its upload and the forward pass up to the logits; returns without
-    /// waiting for the GPU. The caller queues the classifier.
+    /// Stages the batch in pinned memory, queues its upload and the forward pass up to the final LayerNorm; returns
+    /// without waiting for the GPU. The caller queues the classifier (CudaBackend.Classifier.cs).
     /// </summary>
     private void ForwardPass(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen)
     {
@@ -40,7 +37,9 @@ public sealed partial class CudaBackend
         if (!targets.IsEmpty) CheckTokens(targets, "target");
         _b = batchSize; _t = seqLen;
         _haveTargets = !targets.IsEmpty;
-        _logitsHoldGradient = false;
+        _classifierDone = false;
+        _logitsReadable = false;
+        _logitsStart = -1;
         var slot = _staging.Take(bt);
         inputs.CopyTo(slot.Inputs);
         _device.UploadAsync(_inputs.Ptr, slot.Memory, 0, DeviceSizes.Bytes<int>(bt));
@@ -51,7 +50,7 @@ public sealed partial class CudaBackend
         }
         slot.Fence.Record();
 
-        int L = Config.NumLayers, C = Config.Channels, Vp = Config.PaddedVocabSize;
+        int L = Config.NumLayers, C = Config.Channels;
         ElementwiseKernels.EncoderForward(_k, _encoded.Ptr, _inputs.Ptr, Param(Wte), Param(Wpe), bt, seqLen, C);
         LayerNorm(0, _encoded.Ptr, 0, Ln1(0), _ln1Mean.Ptr, _ln1Rstd.Ptr, Param(Ln1w), Param(Ln1b), bt);
         for (int l = 0; l < L; l++)
@@ -76,7 +75,6 @@ public sealed partial class CudaBackend
                 last ? _lnfMean.Ptr : Layer(_ln1Mean, l + 1, 1), last ? _lnfRstd.Ptr : Layer(_ln1Rstd, l + 1, 1),
                 last ? Param(Lnfw) : Param(Ln1w, l + 1), last ? Param(Lnfb) : Param(Ln1b, l + 1), bt);
         }
-        _mm.Run(_logits.Ptr, Param(Wte), _lnf.Ptr, Vp, bt, C, true, false);
     }
 
     /// <summary>Downloads the per-position losses of the last forward pass and sums them on the host, in order.</summary>
@@ -100,11 +98,17 @@ public sealed partial class CudaBackend
     public void GetLogits(int row, int position, Span<float> values)
     {
         _device.MakeCurrent();
+        if (!_logitsReadable)
+            throw new InvalidOperationException($"{nameof(GetLogits)} reads the logits of the last {nameof(Forward)}; a training step or update has run since: call {nameof(Forward)} again");
         if (row < 0 || row >= _b || position < 0 || position >= _t) throw new ArgumentOutOfRangeException(nameof(row), $"({row},{position}) is outside the last batch {_b}x{_t}");
         int V = Config.VocabSize;
         if (values.Length < V) throw new ArgumentException($"need room for {V} logits");
+        // The logits exist a chunk of rows at a time: the chunk holding this row is computed from the kept lnf if it
+        // is not the one in the buffer.
+        int bt = _b * _t, r = row * _t + position, start = r / _chunkRows * _chunkRows;
+        if (_logitsStart != start) Logits(start, Math.Min(_chunkRows, bt - start));
         ushort[] raw = new ushort[V];
-        _device.Download(raw.AsSpan(), _logits, ((long)row * _t + position) * Config.PaddedVocabSize);
+        _device.Download(raw.AsSpan(), _logits, (long)(r - start) * Config.PaddedVocabSize);
         Bf16.ToFloat(raw, values[..V]);
     }
 

@@ -10,6 +10,7 @@ public sealed partial class CudaBackend
     {
         _device.MakeCurrent();
         CheckLength(values.Length, "parameters");
+        _logitsReadable = false;
         UploadAsBf16(_params, values);
         if (_keepMaster) UploadMaster(values);
         _masterValid = true;

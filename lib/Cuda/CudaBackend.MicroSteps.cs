@@ -16,10 +16,9 @@ public sealed partial class CudaBackend
     }
 
     /// <summary>
-    /// Queues one training micro-step and returns without waiting for the GPU. When a logits row fits in shared memory
-    /// the forward ends in one kernel that writes the losses and the unscaled logits gradient; otherwise the separate
-    /// classifier kernels run. Either way the losses are copied into pinned memory behind the kernels and the whole
-    /// backward is queued after them. The host waits only when the batch slot it needs is still being copied from
+    /// Queues one training micro-step and returns without waiting for the GPU. The classifier computes losses and
+    /// gradients together, a chunk of rows at a time (CudaBackend.Classifier.cs); the losses are copied into pinned
+    /// memory behind it and the rest of the backward is queued after them. The host waits only when the batch slot it needs is still being copied from
     /// (two micro-steps back), and on the last micro-step of several processes, for the gradient exchange.
     /// </summary>
     public void QueueForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen, float lossScale, bool lastMicroStep)
@@ -27,13 +26,9 @@ public sealed partial class CudaBackend
         RequireTraining(nameof(QueueForwardBackward));
         if (targets.IsEmpty) throw new ArgumentException("a training micro-step needs targets", nameof(targets));
         ForwardPass(inputs, targets, batchSize, seqLen);
-        int bt = batchSize * seqLen, Vp = Config.PaddedVocabSize;
-        if (_classifierStaged)
-        {
-            ClassifierKernels.ForwardBackward(_k, _logits.Ptr, _losses.Ptr, _lse.Ptr, _targets.Ptr, Config.VocabSize, Vp, bt);
-            _logitsHoldGradient = true;
-        }
-        else ClassifierForward(bt);
+        int bt = batchSize * seqLen;
+        ClassifierBackward(bt, lossScale, withLosses: true);
+        _classifierDone = true;
         _device.DownloadAsync(_staging.QueueLossRow(bt), 0, _losses.Ptr, DeviceSizes.Bytes<float>(bt));
         QueueBackward(lossScale, lastMicroStep);
     }

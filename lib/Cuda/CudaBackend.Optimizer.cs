@@ -31,6 +31,7 @@ public sealed partial class CudaBackend
     {
         RequireTraining(nameof(Update));
         _device.MakeCurrent();
+        _logitsReadable = false; // the kept lnf no longer gives the last forward's logits with the new wte
         if (_gradientsPendingReduce) ReduceGradients();
         if (_keepMaster && !_masterValid)
         {

@@ -62,7 +62,7 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     //   _lnf        lnf            (B,T,C)                bf16
     //   _lnfMean    lnf_mean       (B,T)                  fp32
     //   _lnfRstd    lnf_rstd       (B,T)                  fp32
-    //   _logits     output         (B,T,Vp)               bf16   logits; dlogits after the classifier of a training step
+    //   _logits     output         (R,Vp)                 bf16   logits (dlogits in a backward) of R = LogitsChunkRows rows at a time
     //   _lse        -              (B,T)                  fp32   the logits' log-sum-exp per row (classifier)
     //   _losses     losses         (B,T)                  fp32
     //   _inputs     inputs         (B,T)                  int32  tokens (llm.c keeps them in GPT2, not in the activations)
@@ -72,6 +72,7 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     private readonly DeviceArray<int> _inputs, _targets;
     // Backward scratch, not allocated for inference except _btc:
     //   _dresidual     dresidual      (B,T,C)                bf16   the residual stream's gradient (gpt2_backward_and_reduce)
+    //   _dwte          -              (Vp,C)                 fp32   the classifier's wte gradient, summed over its row chunks
     //   _btc           scratch_btc    (B,T,C)                bf16   also the forward's attproj and fcproj outputs
     //   _bt4c          scratch_bt4c   (B,T,4C)               bf16   dfch; dqkv (B,T,3C) in its first B·T·3C elements
     //   _attDelta      -              (B,NH,T)               fp32   rowsum(dout∘out) of attention backward
@@ -80,21 +81,27 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     //   _buckets       -              TokenBuckets.MaxInts   int32  wte backward: positions bucketed by token
     //   _wtePartials   -              (MaxChunks,C)          fp32   wte backward: sums of long buckets' chunks
     private readonly DeviceArray<ushort> _dresidual, _btc, _bt4c;
-    private readonly DeviceArray<float> _attDelta, _partials, _normPartials, _wtePartials;
+    private readonly DeviceArray<float> _dwte, _attDelta, _partials, _normPartials, _wtePartials;
     private readonly DeviceArray<int> _buckets;
 
     // Pinned host memory for batches and losses: copies are queued, and the host waits only for what it reads.
     private readonly MicroStepStaging _staging;
     private int _b, _t;
     private bool _haveTargets, _masterValid;
-    // After the fused classifier of a training micro-step the logits buffer holds (softmax - onehot), not yet scaled
-    // by dloss, and the backward's two logits matmuls apply the scale as alpha.
-    private bool _logitsHoldGradient;
-    private readonly bool _classifierStaged; // a logits row fits in shared memory: ForwardBackward fuses the classifier
+    private bool _classifierDone;             // the micro-step's forward ran the classifier's backward with its losses
+    private bool _logitsReadable;             // a Forward ran, and no backward or update since: GetLogits may compute logits
+    private int _logitsStart = -1;            // the first row whose logits the buffer holds, -1 for none
+    private readonly int _chunkRows;          // logits rows computed at once (CudaBackend.Classifier.cs)
+    private readonly bool _classifierStaged; // a logits row fits in shared memory: a micro-step's classifier is one kernel
 
     public CudaBackend(GptConfig config, int maxBatch, int maxSeq, BackendOptions? options = null)
+        : this(config, maxBatch, maxSeq, options, DefaultLogitsChunkRows) { }
+
+    /// <summary>A backend whose classifier computes <paramref name="logitsChunkRows"/> rows of logits at a time (tests).</summary>
+    internal CudaBackend(GptConfig config, int maxBatch, int maxSeq, BackendOptions? options, int logitsChunkRows)
     {
         options ??= new BackendOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(logitsChunkRows, 1);
         if (maxSeq > config.MaxSeqLen) throw new ArgumentException($"sequence length {maxSeq} exceeds the model's maximum {config.MaxSeqLen}");
         if (config.Channels % 8 != 0 || config.PaddedVocabSize % 8 != 0)
             throw new ArgumentException($"the CUDA backend needs channels and padded vocab divisible by 8 (got C={config.Channels}, Vp={config.PaddedVocabSize})");
@@ -163,13 +170,15 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
             _lnf = Activation<ushort>("lnf (B,T,C)", bt * C);
             _lnfMean = Activation<float>("lnf mean (B,T)", bt);
             _lnfRstd = Activation<float>("lnf rstd (B,T)", bt);
-            _logits = Activation<ushort>("logits / dlogits (B,T,Vp)", bt * vp);
+            _chunkRows = (int)Math.Min(logitsChunkRows, bt);
+            _logits = Activation<ushort>($"logits / dlogits ({_chunkRows} rows,Vp)", _chunkRows * vp);
             _lse = Activation<float>("logits logsumexp (B,T)", bt);
             _losses = Activation<float>("losses (B,T)", bt);
             _inputs = Activation<int>("inputs (B,T)", bt);
             _targets = Activation<int>("targets (B,T)", bt);
 
             _dresidual = BackwardScratch<ushort>("dresidual (B,T,C)", bt * C);
+            _dwte = BackwardScratch<float>("classifier wte gradient (Vp,C)", vp * C);
             _btc = Activation<ushort>("scratch (B,T,C)", bt * C); // also the forward's projection output
             _bt4c = BackwardScratch<ushort>("scratch (B,T,4C)", bt * 4 * C);
             _attDelta = BackwardScratch<float>("attention delta (B,NH,T)", bt * nh);

@@ -31,7 +31,8 @@ public sealed unsafe class Matmul : IDisposable
     private readonly DeviceBuffer _workspace;
     private readonly Dictionary<PlanKey, Plan> _plans = new();
 
-    internal readonly record struct PlanKey(int M, int N, int K, bool TransA, bool TransB, bool Accumulate, MatmulEpilogue Epilogue, int Alignment);
+    internal readonly record struct PlanKey(int M, int N, int K, bool TransA, bool TransB, bool Accumulate, MatmulEpilogue Epilogue, int Alignment,
+        bool FloatOutput = false);
 
     private sealed class Plan
     {
@@ -55,19 +56,21 @@ public sealed unsafe class Matmul : IDisposable
 
     /// <summary>
     /// D = alpha·op(A)·op(B) (+ D when accumulate) with the given epilogue. A is m×k (k×m stored when transA), B is k×n
-    /// (n×k stored when transB), D is m×n; all bf16, contiguous, column-major with minimal leading dimensions.
+    /// (n×k stored when transB), D is m×n; all bf16 (D fp32 with <paramref name="floatOutput"/>, for sums that go on
+    /// accumulating before they are rounded), contiguous, column-major with minimal leading dimensions.
     /// alpha scales the fp32 product before the epilogue and the accumulation; it is a per-call value, so the
     /// plan (and with it the algorithm) is the same for every alpha.
     /// </summary>
     public void Run(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB, bool accumulate = false,
-                    MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f)
+                    MatmulEpilogue epilogue = MatmulEpilogue.None, ulong bias = 0, ulong aux = 0, float alpha = 1.0f, bool floatOutput = false)
     {
-        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out _);
+        if (floatOutput && epilogue != MatmulEpilogue.None) throw new ArgumentException("an fp32 output takes no epilogue", nameof(epilogue));
+        Plan plan = GetPlan(d, a, b, m, n, k, transA, transB, accumulate, epilogue, bias, aux, out _, floatOutput);
         CublasLt.HeuristicResult algo = plan.Algo;
         bool profile = KernelProfiler.Enabled;
         if (profile) KernelProfiler.Begin(_device.Stream);
         Launch(plan, algo.Algo, d, a, b, m, n, k, accumulate, epilogue, alpha);
-        if (profile) KernelProfiler.End(_device.Stream, $"matmul {m}x{n}x{k}{(transA ? " tA" : "")}{(transB ? " tB" : "")}{(accumulate ? " acc" : "")} {epilogue}");
+        if (profile) KernelProfiler.End(_device.Stream, $"matmul {m}x{n}x{k}{(transA ? " tA" : "")}{(transB ? " tB" : "")}{(accumulate ? " acc" : "")}{(floatOutput ? " fp32" : "")} {epilogue}");
     }
 
     /// <summary>
@@ -103,10 +106,10 @@ public sealed unsafe class Matmul : IDisposable
 
     /// <summary>The cached plan for these arguments (created on first use), with this call's bias and aux pointers set.</summary>
     private Plan GetPlan(ulong d, ulong a, ulong b, int m, int n, int k, bool transA, bool transB, bool accumulate,
-                         MatmulEpilogue epilogue, ulong bias, ulong aux, out PlanKey key)
+                         MatmulEpilogue epilogue, ulong bias, ulong aux, out PlanKey key, bool floatOutput = false)
     {
         int alignment = AlignmentClass(a) | AlignmentClass(b) << 4 | AlignmentClass(d) << 8 | AlignmentClass(bias) << 12 | AlignmentClass(aux) << 16;
-        key = new PlanKey(m, n, k, transA, transB, accumulate, epilogue, alignment);
+        key = new PlanKey(m, n, k, transA, transB, accumulate, epilogue, alignment, floatOutput);
         if (!_plans.TryGetValue(key, out Plan? plan))
         {
             plan = Create(key, bias, aux);
@@ -156,7 +159,8 @@ public sealed unsafe class Matmul : IDisposable
         (ulong rows, ulong cols) bShape = key.TransB ? ((ulong)key.N, (ulong)key.K) : ((ulong)key.K, (ulong)key.N);
         CublasLt.Check(CublasLt.cublasLtMatrixLayoutCreate(out plan.A, CublasLt.R16BF, aShape.rows, aShape.cols, (long)aShape.rows), "cublasLtMatrixLayoutCreate(A)");
         CublasLt.Check(CublasLt.cublasLtMatrixLayoutCreate(out plan.B, CublasLt.R16BF, bShape.rows, bShape.cols, (long)bShape.rows), "cublasLtMatrixLayoutCreate(B)");
-        CublasLt.Check(CublasLt.cublasLtMatrixLayoutCreate(out plan.D, CublasLt.R16BF, (ulong)key.M, (ulong)key.N, key.M), "cublasLtMatrixLayoutCreate(D)");
+        CublasLt.Check(CublasLt.cublasLtMatrixLayoutCreate(out plan.D, key.FloatOutput ? CublasLt.R32F : CublasLt.R16BF, (ulong)key.M, (ulong)key.N, key.M),
+            "cublasLtMatrixLayoutCreate(D)");
         return plan;
     }
 

@@ -36,10 +36,15 @@ public interface IGptBackend : IDisposable
     /// <summary>
     /// Forward pass over inputs[B·T] (row-major (B,T)), B ≤ MaxBatchSize, T ≤ MaxSeqLen. With targets,
     /// also computes per-position cross-entropy losses and returns their mean; with an empty targets
-    /// span returns NaN (inference only: logits are kept for <see cref="GetLogits"/>).
+    /// span returns NaN. Either way <see cref="GetLogits"/> can then read the logits (the CUDA backend keeps the final
+    /// LayerNorm's output and computes the logits of the asked row's chunk from it).
     /// </summary>
     float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batchSize, int seqLen);
-    /// <summary>The first V logits at (row, position) of the last forward pass.</summary>
+    /// <summary>
+    /// The first V logits at (row, position) of the last <see cref="Forward"/>, read before any training call: after
+    /// a backward, <see cref="QueueForwardBackward"/>, <see cref="Update"/> or <see cref="SetParameters"/> the CUDA
+    /// backend throws <see cref="InvalidOperationException"/> until the next <see cref="Forward"/>.
+    /// </summary>
     void GetLogits(int row, int position, Span<float> values);
     /// <summary>Per-position losses (B·T) of the last forward pass with targets.</summary>
     void GetLosses(Span<float> values);

@@ -40,6 +40,10 @@ internal static class MatmulBench
         int bt = checked(B * T);
         int microSteps = (int)Math.Max(1, TokensPerStep / bt);
         int perLayer = Layers * microSteps;
+        // The classifier runs in chunks of rows (CudaBackend.Classifier.cs): its three matmuls take a chunk's rows, once
+        // per chunk. Its weight gradient accumulates in fp32 there; this survey times that shape with a bf16 output.
+        int chunkRows = Math.Min(bt, CudaBackend.DefaultLogitsChunkRows);
+        int perChunk = microSteps * ((bt + chunkRows - 1) / chunkRows);
 
         // The training step's matmuls (CudaBackend.Forward, BackwardPass; Linear is Run(out, weight, inp, out, rows, in, tA)).
         Shape[] shapes =
@@ -48,9 +52,9 @@ internal static class MatmulBench
             new("attproj.fwd", C, bt, C, true, false, false, MatmulEpilogue.Bias, "w_attproj", "atty", "b_attproj", null, perLayer),
             new("fc.fwd", 4 * C, bt, C, true, false, false, MatmulEpilogue.GeluAuxBias, "w_fc", "ln2", "b_fc", null, perLayer),
             new("fcproj.fwd", C, bt, 4 * C, true, false, false, MatmulEpilogue.Bias, "w_fcproj", "gelu", "b_fcproj", null, perLayer),
-            new("logits.fwd", Vp, bt, C, true, false, false, MatmulEpilogue.None, "wte", "lnf", null, null, microSteps),
-            new("logits.dW", C, Vp, bt, false, true, true, MatmulEpilogue.None, "lnf", "dlogits", null, null, microSteps),
-            new("logits.dinp", C, bt, Vp, false, false, false, MatmulEpilogue.None, "wte", "dlogits", null, null, microSteps),
+            new("logits.fwd", Vp, chunkRows, C, true, false, false, MatmulEpilogue.None, "wte", "lnf", null, null, perChunk),
+            new("logits.dW", C, Vp, chunkRows, false, true, true, MatmulEpilogue.None, "lnf", "dlogits", null, null, perChunk),
+            new("logits.dinp", C, chunkRows, Vp, false, false, false, MatmulEpilogue.None, "wte", "dlogits", null, null, perChunk),
             new("fcproj.dW", 4 * C, C, bt, false, true, true, MatmulEpilogue.None, "gelu", "dres", null, null, perLayer),
             new("fcproj.dinp", 4 * C, bt, C, false, false, false, MatmulEpilogue.DGelu, "w_fcproj", "dres", null, "fch", perLayer),
             new("fc.dW", C, 4 * C, bt, false, true, true, MatmulEpilogue.None, "ln2", "dfch", null, null, perLayer),
@@ -71,7 +75,7 @@ internal static class MatmulBench
             ["w_fcproj"] = (4L * C * C, 0.02f), ["b_fcproj"] = (C, 0.02f),
             ["ln1"] = ((long)bt * C, 1f), ["ln2"] = ((long)bt * C, 1f), ["atty"] = ((long)bt * C, 1f), ["lnf"] = ((long)bt * C, 1f),
             ["gelu"] = ((long)bt * 4 * C, 0.5f), ["fch"] = ((long)bt * 4 * C, 1f),
-            ["dres"] = ((long)bt * C, 0.02f), ["dfch"] = ((long)bt * 4 * C, 0.02f), ["dlogits"] = ((long)bt * Vp, 0.02f),
+            ["dres"] = ((long)bt * C, 0.02f), ["dfch"] = ((long)bt * 4 * C, 0.02f), ["dlogits"] = ((long)chunkRows * Vp, 0.02f),
         };
 
         using var device = new CudaDevice(0);

@@ -11,10 +11,12 @@ namespace LlmNet.Cuda.Tests;
 [Collection("gpu")]
 public sealed class ModelTests
 {
-    private const int B = 4, T = 64, Steps = 10;
+    // Train runs at this B and T; ClassifierChunkTests reads them and the thresholds below.
+    internal const int B = 4, T = 64;
+    private const int Steps = 10;
 
     // llm.c test_gpt2.cu per-tensor gradient thresholds (element OK if |a-b| <= thr + 0.079|b|).
-    private static readonly float[] s_gradThresholds =
+    internal static readonly float[] s_gradThresholds =
         [5e-1f, 4e-3f, 1e-1f, 4e-2f, 5e-2f, 3.5e-2f, 2e-2f, 3e-2f, 5e-2f, 3e-2f, 3e-2f, 3e-2f, 2e-2f, 1e-2f, 1e-1f, 2e-2f];
 
     internal static (int[] X, int[] Y) Batch(int seed)

@@ -3,7 +3,7 @@ using static LlmNet.Cuda.KernelGrid;
 namespace LlmNet.Cuda;
 
 /// <summary>
-/// Typed launches of elementwise.cu's kernels: the embedding lookup and its backward, and GELU. Each thread moves
+/// Typed launches of elementwise.cu's kernels: the embedding lookup and its backward, GELU, and an fp32-into-bf16 add. Each thread moves
 /// 8 bf16 (16 bytes), so element counts are multiples of 8.
 /// </summary>
 public static class ElementwiseKernels
@@ -44,4 +44,8 @@ public static class ElementwiseKernels
     /// <summary>elementwise.cu gelu_backward_inplace: d *= GELU'(inp) (llm.c llmc/gelu.cuh: gelu_backward_inplace_kernel).</summary>
     public static void GeluBackwardInplace(KernelModule k, ulong d, ulong inp, long n) =>
         k.Launch("gelu_backward_inplace", (CeilDiv(n / 8, 256), 1), 256, 0, d, inp, n);
+
+    /// <summary>elementwise.cu add_float_to_bf16: d (bf16) += s (fp32) over n elements, rounded to nearest once.</summary>
+    public static void AddFloatToBf16(KernelModule k, ulong d, ulong s, long n) =>
+        k.Launch("add_float_to_bf16", (CeilDiv(n / 8, 256), 1), 256, 0, d, s, n);
 }
