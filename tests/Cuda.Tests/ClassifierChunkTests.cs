@@ -95,44 +95,7 @@ public sealed class ClassifierChunkTests
         // Backward's (dlogits scaled from the forward's log-sum-exp), chunk by chunk.
         Gpu.RequireDevice();
         var config = GptConfig.FromDescriptor("d6");
-        float[] parameters = GptModel.CreateFresh(config);
-        var batches = new[] { ModelTests.Batch(11), ModelTests.Batch(12) };
-        float lossScale = 1.0f / (B * T * batches.Length); // 2^-9: scaling commutes with bf16 rounding
-        using var separate = new CudaBackend(config, B, T, null, rows);
-        using var fused = new CudaBackend(config, B, T, null, rows);
-        separate.SetParameters(parameters);
-        fused.SetParameters(parameters);
-        int n = parameters.Length;
-        for (int step = 0; step < 2; step++)
-        {
-            separate.ZeroGradients();
-            fused.ZeroGradients();
-            for (int micro = 0; micro < batches.Length; micro++)
-            {
-                (int[] x, int[] y) = batches[micro];
-                bool last = micro == batches.Length - 1;
-                float expected = separate.Forward(x, y, B, T);
-                separate.Backward(lossScale, last);
-                float got = fused.ForwardBackward(x, y, B, T, lossScale, last);
-                float[] le = new float[B * T], lg = new float[B * T];
-                separate.GetLosses(le);
-                fused.GetLosses(lg);
-                Assert.True(le.AsSpan().SequenceEqual(lg), $"step {step} micro {micro}: per-position losses differ at {TrainingPathTests.FirstDifference(le, lg)}");
-                Assert.Equal(expected, got);
-            }
-            float[] ge = new float[n], gf = new float[n];
-            separate.GetGradients(ge);
-            fused.GetGradients(gf);
-            Assert.True(ge.AsSpan().SequenceEqual(gf), $"step {step}: gradients differ at {TrainingPathTests.FirstDifference(ge, gf)}");
-            Assert.Equal(separate.GradientNormSquared(), fused.GradientNormSquared());
-            var update = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, step + 1);
-            separate.Update(update);
-            fused.Update(update);
-        }
-        float[] pe = new float[n], pf = new float[n];
-        separate.GetParameters(pe);
-        fused.GetParameters(pf);
-        Assert.True(pe.AsSpan().SequenceEqual(pf), $"after two updates: parameters differ at {TrainingPathTests.FirstDifference(pe, pf)}");
+        TrainingPathTests.AssertMicroStepsEqualForwardThenBackward(config, () => new CudaBackend(config, B, T, null, rows));
     }
 
     [Theory]

@@ -31,12 +31,22 @@ public sealed class TrainingPathTests
     {
         Gpu.RequireDevice();
         var config = GptConfig.FromDescriptor("d6");
+        var options = new BackendOptions { Recompute = recompute, GeluFusion = geluFusion };
+        AssertMicroStepsEqualForwardThenBackward(config, () => new CudaBackend(config, B, T, options));
+    }
+
+    /// <summary>
+    /// Two updates of two micro-steps each on two backends from <paramref name="create"/>: one runs Forward then Backward,
+    /// the other the queued micro-step (ForwardBackward); with lossScale 2^-9 the per-position losses, mean losses,
+    /// gradients, gradient norms and parameters must be bitwise the same.
+    /// </summary>
+    internal static void AssertMicroStepsEqualForwardThenBackward(GptConfig config, Func<CudaBackend> create)
+    {
         float[] parameters = GptModel.CreateFresh(config);
         var batches = new[] { Batch(11), Batch(12) };
         float lossScale = 1.0f / (B * T * batches.Length); // 2^-9: scaling commutes with bf16 rounding
-        var options = new BackendOptions { Recompute = recompute, GeluFusion = geluFusion };
-        using var separate = new CudaBackend(config, B, T, options);
-        using var fused = new CudaBackend(config, B, T, options);
+        using var separate = create();
+        using var fused = create();
         separate.SetParameters(parameters);
         fused.SetParameters(parameters);
         for (int step = 0; step < 2; step++)
