@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Several builds of llm-train measured in one device call by tests/gpu/speed-bench.sh, interleaved so that they share
 # the card's thermal state: for each stage, each build in turn (data once, first). Each build's runs go to $OUT/NAME
-# (a speed-bench OUT folder, with its report.md); the last build's figures are set beside the first's in one table,
-# $OUT/compare.md (`llm-cuda-bench compare $OUT/FIRST $OUT/OTHER...`), which is printed at the end.
+# (a speed-bench OUT folder, with its report.md); every other build's figures are set beside the first's in one
+# table, $OUT/compare.md (`llm-cuda-bench compare $OUT/FIRST $OUT/OTHER...`), which is printed at the end.
 #
 # BUILDS: space-separated NAME=DIR[+OVERLAY][@COMMIT] (required; at least two; the first is the base).
 #   NAME     letters, digits, '-' and '_': the build's folder in $OUT and its name in the tables
