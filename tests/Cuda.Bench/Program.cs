@@ -25,8 +25,12 @@ using LlmNet.Model.Checkpoints;
 //   llm-cuda-bench report DIR [--steps N] [--tol X]
 //       the Markdown table of a tests/gpu/speed-bench.sh call (its OUT folder): ms/step, tok/s, MFU, peak memory,
 //       power and SM clock per run, beside the loss check of the same run against its reference (Report/); no GPU
+//   llm-cuda-bench compare BASE_DIR CAND_DIR [CAND_DIR...] [--out FILE] [--steps N] [--tol X]
+//       several such folders (one per build; tests/gpu/ab-bench.sh writes them) as one table: per run ms/step, tok/s and
+//       peak memory of each candidate beside the base's, with Δ, the loss checks and whether the comparison counts
+//       (both figures count and card.txt names the same card); exit 1 when one does not; no GPU
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
-if (args.Length == 0) { Console.Error.WriteLine("usage: llm-cuda-bench train|attn|matmuls|shard|export|report ..."); return 2; }
+if (args.Length == 0) { Console.Error.WriteLine("usage: llm-cuda-bench train|attn|matmuls|shard|export|report|compare ..."); return 2; }
 try
 {
     return args[0] switch
@@ -37,6 +41,7 @@ try
         "matmuls" => MatmulBench.Run(args),
         "export" => Bench.Export(args),
         "report" => LlmNet.Cuda.Bench.Report.ReportCommand.Run(args, Console.Out, Console.Error),
+        "compare" => LlmNet.Cuda.Bench.Report.CompareCommand.Run(args, Console.Out, Console.Error),
         _ => throw new ArgumentException($"unknown command {args[0]}"),
     };
 }

@@ -17,7 +17,7 @@ public sealed class SpeedBenchScriptTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private const string NvidiaSmi = """
+    internal const string NvidiaSmi = """
         #!/usr/bin/env bash
         # stand-in for nvidia-smi: the queries speed-bench.sh makes, an 80 GB card
         q=""
@@ -32,8 +32,9 @@ public sealed class SpeedBenchScriptTests : IDisposable
         esac
         """;
 
-    // llm-train and train_gpt2cu: the header rows the report reads, then the reference's step losses + 1e-4.
-    private const string Trainer = """
+    // llm-train and train_gpt2cu: the header rows the report reads, then the reference's step losses + 1e-4, step N
+    // taking 20 + N ms. AbBenchScriptTests reuses these stand-ins.
+    internal const string Trainer = """
         #!/usr/bin/env bash
         e=""; d=""; x=""
         while (( $# )); do case $1 in -e) e=$2; shift ;; -d) d=$2; shift ;; -x) x=$2; shift ;; esac; shift; done
@@ -52,7 +53,7 @@ public sealed class SpeedBenchScriptTests : IDisposable
         """;
 
     // llm-cuda-bench: the GPU "train" subcommand prints a profile; "report" is the real one.
-    private static string Bench(string real) => $"""
+    internal static string Bench(string real) => $"""
         #!/usr/bin/env bash
         if [[ $1 == train ]]; then
           echo "PROFILE step 2: 340.1 ms wall, 330.0 ms in kernels and matmuls (serialized)"
@@ -82,7 +83,7 @@ public sealed class SpeedBenchScriptTests : IDisposable
         string trainer = Script("llm-train", Trainer);
         string bench = Script("bench", Bench(real));
         string data = Directory.CreateDirectory(Path.Combine(_dir, "zipf")).FullName;
-        File.WriteAllText(Path.Combine(data, "synth_train_000002.bin"), ""); // the data stage then has nothing to do
+        File.WriteAllText(Path.Combine(data, "synth_train_000002.bin"), "x"); // non-empty: the data stage then has nothing to do
 
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(RepoPaths.Root, "tests", "gpu", "speed-bench.sh"));

@@ -17,11 +17,16 @@ public sealed class SpeedReportTests : IDisposable
     private static readonly string References = Path.Combine(RepoPaths.Root, "tests", "gpu", "reference");
     private readonly string _dir = Directory.CreateTempSubdirectory("llmnet-speed-report-").FullName;
 
-    public SpeedReportTests()
+    public SpeedReportTests() => CopyFixture(_dir);
+
+    /// <summary>
+    /// What speed-bench.sh leaves behind in its OUT folder: the run files (Fixtures/speed-bench), and the stored
+    /// reference copied beside them. CompareReportTests makes one such folder per build.
+    /// </summary>
+    internal static void CopyFixture(string dir)
     {
-        // What speed-bench.sh leaves behind: the run files, and the stored reference copied beside them.
-        foreach (string f in Directory.EnumerateFiles(Fixtures)) File.Copy(f, Path.Combine(_dir, Path.GetFileName(f)));
-        File.Copy(Path.Combine(References, "llmc-zipf-d12.txt"), Path.Combine(_dir, "llmc-zipf-d12.txt"));
+        foreach (string f in Directory.EnumerateFiles(Fixtures)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        File.Copy(Path.Combine(References, "llmc-zipf-d12.txt"), Path.Combine(dir, "llmc-zipf-d12.txt"));
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

@@ -85,13 +85,16 @@ internal static partial class SpeedReport
         var r = f.Run;
         string command = $"`{r.Program} {r.Flags}`".Replace("|", "\\|", StringComparison.Ordinal);
         string steps = f.TimedSteps > 0 ? $"{f.TimedSteps} (after {r.Warmup})" : "0";
-        string check = r.IsReference ? "—"
-            : f.Check is null ? (r.ReferenceFile is null ? "no reference" : $"{r.ReferenceFile} missing")
-            : $"{(f.Check.Pass ? "PASS" : "FAIL")} {LossCheck.Format(f.Check.MaxDiff)} over {f.Check.StepsCompared} steps";
         return $"| {r.Name} | {command} | {steps} | {Opt(f.MedianMs, "N1")} | {Opt(f.TokensPerSecond, "N0")} | " +
                $"{(f.Mfu is double m ? (100 * m).ToString("F1", Inv) + "%" : "—")} | {Opt(f.PeakMemoryMib, "N0")} | " +
-               $"{Opt(f.MeanPowerW, "F0")} | {Opt(f.MeanSmMhz, "N0")} | {check} | {f.Verdict} |";
+               $"{Opt(f.MeanPowerW, "F0")} | {Opt(f.MeanSmMhz, "N0")} | {CheckCell(f)} | {f.Verdict} |";
     }
+
+    /// <summary>The "loss vs reference" cell: PASS or FAIL with the largest difference, or why there is no check.</summary>
+    public static string CheckCell(RunFigures f) =>
+        f.Run.IsReference ? "—"
+        : f.Check is null ? (f.Run.ReferenceFile is null ? "no reference" : $"{f.Run.ReferenceFile} missing")
+        : $"{(f.Check.Pass ? "PASS" : "FAIL")} {LossCheck.Format(f.Check.MaxDiff)} over {f.Check.StepsCompared} steps";
 
     private static string CheckRow(RunFigures f)
     {
@@ -130,9 +133,9 @@ internal static partial class SpeedReport
             md.AppendLine($"| {rows.Skip(shown).Sum(r => r.Ms):F2} | | | {rows.Count - shown} others |");
     }
 
-    private static string Opt(double? v, string format) => v is double x ? x.ToString(format, Inv) : "—";
+    public static string Opt(double? v, string format) => v is double x ? x.ToString(format, Inv) : "—";
 
-    private static double? Num(string? s) =>
+    public static double? Num(string? s) =>
         double.TryParse(s, NumberStyles.Float, Inv, out double v) ? v : null;
 
     [GeneratedRegex(@"^PROFILE step \d+: (.*)$")]
