@@ -224,8 +224,8 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     public int ZeroStage => _shard.Stage;
     public long OptimizerStateCount => _shard.ShardNumParameters;
     public int Recompute => _recompute;
-    public int GeluFusion => _geluFusion;
-    int? IGptBackend.ActiveGeluFusion => _geluFusion;
+    /// <summary>The GELU fusion in use: -ge with −1 resolved for this device (2 on sm_90 and newer, else 0).</summary>
+    public int? ActiveGeluFusion => _geluFusion;
     /// <summary>False for an inference-only backend (<see cref="BackendOptions.Training"/>): Forward, GetLogits and GetLosses only.</summary>
     public bool IsTraining => _training;
     /// <summary>The attention kernels in use (head size 64).</summary>

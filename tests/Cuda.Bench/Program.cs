@@ -142,7 +142,7 @@ internal static class Bench
         // A throughput counts only beside a model that trains: the loss must fall and stay finite.
         bool fell = losses.Count > 1 && losses.All(double.IsFinite) && losses[^1] < losses[0] - 0.1;
         Console.WriteLine($"LOSS first={losses[0]:F6} last={losses[^1]:F6} loss_fell={(fell ? "yes" : "NO")}");
-        Console.WriteLine($"RESULT model={args[1]} N={n} B={B} T={T} accum={accum} r={recompute} ge={backend.GeluFusion} micro={mode} steps={times.Count} " +
+        Console.WriteLine($"RESULT model={args[1]} N={n} B={B} T={T} accum={accum} r={recompute} ge={backend.ActiveGeluFusion} micro={mode} steps={times.Count} " +
                           $"median_ms={median:F1} tok_per_s={tokPerSec:F0} mfu={mfu:F1}% backend_alloc_gib={backend.AllocatedBytes / Math.Pow(1024, 3):F2} " +
                           $"device_used_gib={(total - free) / Math.Pow(1024, 3):F2} loss_fell={(fell ? "yes" : "NO")}");
         return 0;

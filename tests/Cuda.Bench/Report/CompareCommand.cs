@@ -25,15 +25,9 @@ internal static class CompareCommand
             string a = args[i];
             if ((a is "--out" or "--steps" or "--tol") && i + 1 >= args.Length) return Fail(error, $"{a} needs a value. {Usage}");
             if (a == "--out") outFile = args[++i];
-            else if (a == "--steps")
+            else if (ReportCommand.TryLossCheckOption(args, ref i, ref steps, ref tol, out string? bad))
             {
-                if (!int.TryParse(args[++i], CultureInfo.InvariantCulture, out steps) || steps < 1)
-                    return Fail(error, $"--steps {args[i]}: expected a positive step count, e.g. --steps 20");
-            }
-            else if (a == "--tol")
-            {
-                if (!double.TryParse(args[++i], NumberStyles.Float, CultureInfo.InvariantCulture, out tol) || !(tol > 0))
-                    return Fail(error, $"--tol {args[i]}: expected a positive loss difference, e.g. --tol 0.01");
+                if (bad is not null) return Fail(error, bad);
             }
             else if (a.StartsWith('-')) return Fail(error, $"unknown option '{a}'. {Usage}");
             else dirs.Add(a);

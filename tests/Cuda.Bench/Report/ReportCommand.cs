@@ -20,15 +20,9 @@ internal static class ReportCommand
         {
             string a = args[i];
             if ((a is "--steps" or "--tol") && i + 1 >= args.Length) return Fail(error, $"{a} needs a value. {Usage}");
-            if (a == "--steps")
+            if (TryLossCheckOption(args, ref i, ref steps, ref tol, out string? bad))
             {
-                if (!int.TryParse(args[++i], CultureInfo.InvariantCulture, out steps) || steps < 1)
-                    return Fail(error, $"--steps {args[i]}: expected a positive step count, e.g. --steps 20");
-            }
-            else if (a == "--tol")
-            {
-                if (!double.TryParse(args[++i], NumberStyles.Float, CultureInfo.InvariantCulture, out tol) || !(tol > 0))
-                    return Fail(error, $"--tol {args[i]}: expected a positive loss difference, e.g. --tol 0.01");
+                if (bad is not null) return Fail(error, bad);
             }
             else if (a.StartsWith('-') || dir is not null) return Fail(error, $"unexpected argument '{a}'. {Usage}");
             else dir = a;
@@ -47,6 +41,29 @@ internal static class ReportCommand
         File.WriteAllText(Path.Combine(dir, "report.md"), markdown);
         if (!allPassed) error.WriteLine("llm-cuda-bench: report: a run failed or its loss check did not pass; its figures do not count (see the table)");
         return allPassed ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The loss check's options, which report and compare both take: --steps N (steps compared) and --tol X (largest
+    /// loss difference). False when args[i] is neither; otherwise i moves past the value, and <paramref name="bad"/>
+    /// says what is wrong with a value that is not a positive number (the caller has checked that a value follows).
+    /// </summary>
+    internal static bool TryLossCheckOption(string[] args, ref int i, ref int steps, ref double tol, out string? bad)
+    {
+        bad = null;
+        if (args[i] == "--steps")
+        {
+            if (!int.TryParse(args[++i], CultureInfo.InvariantCulture, out steps) || steps < 1)
+                bad = $"--steps {args[i]}: expected a positive step count, e.g. --steps 20";
+            return true;
+        }
+        if (args[i] == "--tol")
+        {
+            if (!double.TryParse(args[++i], NumberStyles.Float, CultureInfo.InvariantCulture, out tol) || !(tol > 0))
+                bad = $"--tol {args[i]}: expected a positive loss difference, e.g. --tol 0.01";
+            return true;
+        }
+        return false;
     }
 
     private static int Fail(TextWriter error, string message, int code = 2)
