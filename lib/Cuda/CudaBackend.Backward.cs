@@ -62,18 +62,27 @@ public sealed partial class CudaBackend
             ulong lse = Layer(_attLse, l, Config.NumHeads);
 
             // MLP: fcproj, GELU, fc
-            if (_recompute >= 1) Gelu(gelu, fch, (long)bt * 4 * C);
-            WeightAndBiasGradients(Grad(Fcprojw, l), Grad(Fcprojb, l), gelu, _dresidual.Ptr, bt, 4 * C, C);
             if (_geluFusion >= 2)
+            {
+                // dGELU in the input-gradient matmul's epilogue; GELU recomputed (-r 1/2) before fcproj's weight gradient.
+                if (_recompute >= 1) Gelu(gelu, fch, (long)bt * 4 * C);
+                WeightAndBiasGradients(Grad(Fcprojw, l), Grad(Fcprojb, l), gelu, _dresidual.Ptr, bt, 4 * C, C);
                 _mm.Run(_bt4c.Ptr, Param(Fcprojw, l), _dresidual.Ptr, 4 * C, bt, C, false, false, false, MatmulEpilogue.DGelu, 0, fch);
+                BiasGradient(Grad(Fcb, l), _bt4c.Ptr, bt, 4 * C);
+            }
             else
             {
+                // dGELU, fc's bias gradient and the recomputed GELU (-r 1/2) in one pass over the (B,T,4C) gradient;
+                // fcproj's weight gradient follows, as it needs that GELU.
                 _mm.Run(_bt4c.Ptr, Param(Fcprojw, l), _dresidual.Ptr, 4 * C, bt, C, false, false);
-                ElementwiseKernels.GeluBackwardInplace(_k, _bt4c.Ptr, fch, (long)bt * 4 * C);
+                int splits = Splits(bt, 4 * C);
+                LayerNormKernels.GeluBackwardBiasPartials(_k, _partials.Ptr, _bt4c.Ptr, fch, _recompute >= 1 ? gelu : 0UL, bt, 4 * C, splits);
+                LayerNormKernels.ColumnFinish(_k, 0UL, Grad(Fcb, l), _partials.Ptr, splits, 4 * C);
+                WeightAndBiasGradients(Grad(Fcprojw, l), Grad(Fcprojb, l), gelu, _dresidual.Ptr, bt, 4 * C, C);
             }
             if (_recompute >= 2)
                 LayerNorm(0, Layer(_residual2, l, C), 0, Ln2(l), 0, 0, Param(Ln2w, l), Param(Ln2b, l), bt);
-            WeightAndBiasGradients(Grad(Fcw, l), Grad(Fcb, l), Ln2(l), _bt4c.Ptr, bt, C, 4 * C);
+            _mm.Run(Grad(Fcw, l), Ln2(l), _bt4c.Ptr, C, 4 * C, bt, false, true, accumulate: true);
             _mm.Run(_btc.Ptr, Param(Fcw, l), _bt4c.Ptr, C, bt, 4 * C, false, false);
             LayerNormBackward(_btc.Ptr, Layer(_residual2, l, C), Layer(_ln2Mean, l, 1), Layer(_ln2Rstd, l, 1), Param(Ln2w, l), Grad(Ln2w, l), Grad(Ln2b, l), bt);
 

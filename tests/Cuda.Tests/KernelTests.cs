@@ -155,17 +155,47 @@ public sealed class KernelTests : IDisposable
     }
 
     [Fact]
-    public void Gelu_ForwardAndBackward()
+    public void GeluForward_MatchesReference()
     {
         Gpu.Require();
         var r = new RandomData(5);
         int n = 8 * 1000;
-        float[] x = r.Normal(n, 3.0f), d = r.Normal(n);
-        ulong outp = Gpu.PoisonedBf16(n), dd = Gpu.Bf16(d), xin = Gpu.Bf16(x);
+        float[] x = r.Normal(n, 3.0f);
+        ulong outp = Gpu.PoisonedBf16(n), xin = Gpu.Bf16(x);
         ElementwiseKernels.GeluForward(Gpu.Kernels, outp, xin, n);
-        ElementwiseKernels.GeluBackwardInplace(Gpu.Kernels, dd, xin, n);
         Compare.Close(Gpu.ReadBf16(outp, n), [.. x.Select(v => GeluRef(v))], Bf16Tolerance, "gelu");
-        Compare.Close(Gpu.ReadBf16(dd, n), [.. x.Select((v, i) => d[i] * GeluGradRef(v))], Bf16Tolerance, "dgelu");
+    }
+
+    /// <summary>
+    /// The fc backward's one pass with GELU unfused: d *= GELU'(x) against fp64; its column sums bitwise those of
+    /// bias_partial_sums over the stored gradient; the recomputed GELU (-r 1/2) bitwise gelu_forward's; and nothing of
+    /// that changes when no GELU output is asked for (-r 0).
+    /// </summary>
+    [Theory]
+    [InlineData(517, 3072)]
+    [InlineData(300, 6400)] // d48's 4C: the last column block is partly empty
+    public void GeluBackwardBiasPartials_GradientSumsAndGelu(int N, int C)
+    {
+        Gpu.Require();
+        var r = new RandomData(6);
+        long n = (long)N * C;
+        float[] d = r.Normal(n), x = r.Normal(n, 3.0f);
+        int splits = 5;
+        ulong xin = Gpu.Bf16(x), dWithGelu = Gpu.Bf16(d), dAlone = Gpu.Bf16(d);
+        ulong pWithGelu = Gpu.PoisonedF32(splits * C), pAlone = Gpu.PoisonedF32(splits * C), pStored = Gpu.PoisonedF32(splits * C);
+        ulong gelu = Gpu.PoisonedBf16(n), geluForward = Gpu.PoisonedBf16(n);
+        LayerNormKernels.GeluBackwardBiasPartials(Gpu.Kernels, pWithGelu, dWithGelu, xin, gelu, N, C, splits);
+        LayerNormKernels.GeluBackwardBiasPartials(Gpu.Kernels, pAlone, dAlone, xin, 0UL, N, C, splits);
+        LayerNormKernels.BiasPartialSums(Gpu.Kernels, pStored, dWithGelu, N, C, splits);
+        ElementwiseKernels.GeluForward(Gpu.Kernels, geluForward, xin, n);
+
+        float[] grad = Gpu.ReadBf16(dWithGelu, n);
+        Compare.Close(grad, [.. x.Select((v, i) => d[i] * GeluGradRef(v))], Bf16Tolerance, "dgelu");
+        Assert.True(grad.AsSpan().SequenceEqual(Gpu.ReadBf16(dAlone, n)), "the gradient depends on the GELU output");
+        float[] sums = Gpu.ReadF32(pWithGelu, splits * C);
+        Assert.True(sums.AsSpan().SequenceEqual(Gpu.ReadF32(pStored, splits * C)), "the column sums differ from bias_partial_sums of the stored gradient");
+        Assert.True(sums.AsSpan().SequenceEqual(Gpu.ReadF32(pAlone, splits * C)), "the column sums depend on the GELU output");
+        Assert.True(Gpu.ReadBf16(gelu, n).AsSpan().SequenceEqual(Gpu.ReadBf16(geluForward, n)), "the recomputed GELU differs from gelu_forward");
     }
 
     [Theory]

@@ -74,7 +74,10 @@ public sealed class SpeedBenchScriptTests : IDisposable
 
     private (int Code, string Out) RunScript(params string[] args) => RunScript(withLlmc: true, args);
 
-    private (int Code, string Out) RunScript(bool withLlmc, params string[] args)
+    private (int Code, string Out) RunScript(bool withLlmc, params string[] args) => RunScriptAt("", withLlmc, args);
+
+    /// <summary>The script with RECOMPUTE set to <paramref name="recompute"/> (empty: unset).</summary>
+    private (int Code, string Out) RunScriptAt(string recompute, bool withLlmc, params string[] args)
     {
         if (!OperatingSystem.IsLinux()) Assert.Skip("speed-bench.sh is a bash script for Linux GPU nodes");
         string real = Path.Combine(AppContext.BaseDirectory, "llm-cuda-bench");
@@ -96,6 +99,7 @@ public sealed class SpeedBenchScriptTests : IDisposable
         psi.Environment["DATA"] = data;
         psi.Environment["OUT"] = Path.Combine(_dir, "out");
         psi.Environment["COMMIT"] = "test123";
+        if (recompute != "") psi.Environment["RECOMPUTE"] = recompute;
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();
@@ -150,6 +154,19 @@ public sealed class SpeedBenchScriptTests : IDisposable
         r.Out.Should().Contain("would run d12 (timeout 240 s): ").And.Contain(" -e d12 -b 64 -d 524288 -r 0 -q 0.0 -x 25");
         r.Out.Should().Contain("would run llmc_d48-1m").And.Contain("would run: LLMNET_CUDA_PROFILE=1").And.Contain(" report ");
         Directory.Exists(Path.Combine(_dir, "out")).Should().BeFalse();
+    }
+
+    [Fact]
+    public void Recompute_SetsLlmTrainsFlag_AndLeavesLlmcs()
+    {
+        var r = RunScriptAt("1", withLlmc: true, "--dry-run");
+        r.Code.Should().Be(0, r.Out);
+        r.Out.Should().Contain(" -e d12 -b 64 -d 524288 -r 1 -q 0.0 -x 25").And.Contain(" -e d48 -b 16 -d 16384 -r 1 -k cosine -q 0.1 -ge 1 -x 40")
+            .And.Contain(" -e d48 -b 16 -d 1048576 -r 1 -k cosine");
+        r.Out.Should().MatchRegex(@"would run llmc_d48-1m .* -e d48 -b 16 -d 1048576 -r 2 -k cosine -q 0\.1 -ge 1 -x 4"); // 80 GB card
+        var bad = RunScriptAt("3", withLlmc: true, "--dry-run");
+        bad.Code.Should().Be(2);
+        bad.Out.Trim().Should().Be("speed-bench.sh: RECOMPUTE must be 0, 1 or 2, not '3'");
     }
 
     [Fact]

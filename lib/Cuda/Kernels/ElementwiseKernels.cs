@@ -41,10 +41,6 @@ public static class ElementwiseKernels
     public static void GeluForward(KernelModule k, ulong outp, ulong inp, long n) =>
         k.Launch("gelu_forward", (CeilDiv(n / 8, 256), 1), 256, 0, outp, inp, n);
 
-    /// <summary>elementwise.cu gelu_backward_inplace: d *= GELU'(inp) (llm.c llmc/gelu.cuh: gelu_backward_inplace_kernel).</summary>
-    public static void GeluBackwardInplace(KernelModule k, ulong d, ulong inp, long n) =>
-        k.Launch("gelu_backward_inplace", (CeilDiv(n / 8, 256), 1), 256, 0, d, inp, n);
-
     /// <summary>elementwise.cu add_float_to_bf16: d (bf16) += s (fp32) over n elements, rounded to nearest once.</summary>
     public static void AddFloatToBf16(KernelModule k, ulong d, ulong s, long n) =>
         k.Launch("add_float_to_bf16", (CeilDiv(n / 8, 256), 1), 256, 0, d, s, n);

@@ -53,6 +53,17 @@ public static class LayerNormKernels
     }
 
     /// <summary>
+    /// layernorm.cu gelu_backward_bias_partials: d (N,C) *= GELU'(inp) in place, <see cref="BiasPartialSums"/> of the
+    /// result, and GELU(inp) into <paramref name="geluOut"/> unless it is 0, in one pass (bitwise
+    /// ElementwiseKernels.GeluForward, then d *= GELU'(inp), then BiasPartialSums).
+    /// </summary>
+    public static void GeluBackwardBiasPartials(KernelModule k, ulong partial, ulong d, ulong inp, ulong geluOut, int N, int C, int splits)
+    {
+        int rowsPerSplit = (N + splits - 1) / splits;
+        k.Launch("gelu_backward_bias_partials", (CeilDiv(C, 256), splits), (32, 8), 0, partial, d, inp, geluOut, N, C, rowsPerSplit);
+    }
+
+    /// <summary>
     /// layernorm.cu column_finish: dweight (unless 0) and dbias += the sums of <paramref name="splits"/> partial rows, in
     /// order (llm.c llmc/matmul.cuh: reduce_add_sum_kernel).
     /// </summary>

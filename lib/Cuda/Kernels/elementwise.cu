@@ -101,17 +101,6 @@ extern "C" __global__ void gelu_forward(bf16* out, const bf16* inp, long n)
     store8(out + idx, x);
 }
 
-// d = d * gelu'(inp), in place.
-extern "C" __global__ void gelu_backward_inplace(bf16* d, const bf16* inp, long n)
-{
-    long idx = ((long)blockIdx.x * blockDim.x + threadIdx.x) * 8;
-    if (idx >= n) return;
-    Vec8 x = load8(inp + idx);
-    Vec8 g = load8(d + idx);
-    for (int k = 0; k < 8; k++) g.v[k] *= gelu_grad(x.v[k]);
-    store8(d + idx, g);
-}
-
 // d += s, rounded to the nearest bf16 once: the classifier's wte gradient, summed over its row chunks in fp32
 // (CudaBackend.Classifier.cs), joins the bf16 gradient here.
 extern "C" __global__ void add_float_to_bf16(bf16* d, const float* s, long n)

@@ -146,6 +146,50 @@ extern "C" __global__ void __launch_bounds__(256) bias_partial_sums(float* parti
     }
 }
 
+// The fc layer's backward with GELU unfused (-ge 0 or 1), in one pass over its (N,C) gradient d: d *= gelu'(inp) in
+// place, the column sums of the stored (bf16-rounded) result as bias_partial_sums would take them, and, with -r 1 or 2
+// (geluOut not null), gelu(inp) again for fcproj's weight gradient. Separately these are three kernels that read d or
+// inp four times (llm.c llmc/gelu.cuh gelu_forward_kernel2 and gelu_backward_inplace_kernel, then llmc/matmul.cuh
+// matmul_backward_bias_kernel9); here each is read once. Same block shape, row slices and summation order as bias_partial_sums.
+extern "C" __global__ void __launch_bounds__(256) gelu_backward_bias_partials(float* partial, bf16* d, const bf16* inp, bf16* geluOut, int N, int C, int rowsPerSplit)
+{
+    __shared__ float sb[8][256];
+    int c = blockIdx.x * 256 + threadIdx.x * 8;
+    int begin = blockIdx.y * rowsPerSplit, end = min(N, begin + rowsPerSplit);
+    float b[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    if (c < C)
+    {
+#pragma unroll 4
+        for (int r = begin + threadIdx.y; r < end; r += 8)
+        {
+            long at = (long)r * C + c;
+            Vec8 x = load8(inp + at);
+            Vec8 g = load8(d + at);
+#pragma unroll
+            for (int k = 0; k < 8; k++) g.v[k] *= gelu_grad(x.v[k]);
+            store8(d + at, g);
+#pragma unroll
+            for (int k = 0; k < 8; k++) b[k] += bf2f(f2bf(g.v[k]));
+            if (geluOut != nullptr)
+            {
+#pragma unroll
+                for (int k = 0; k < 8; k++) x.v[k] = gelu(x.v[k]);
+                store8(geluOut + at, x);
+            }
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 8; k++) sb[threadIdx.y][threadIdx.x * 8 + k] = b[k];
+    __syncthreads();
+    int t = threadIdx.y * 32 + threadIdx.x, cc = blockIdx.x * 256 + t;
+    if (cc < C)
+    {
+        float sum = 0.0f;
+        for (int k = 0; k < 8; k++) sum += sb[k][t];
+        partial[(long)blockIdx.y * C + cc] = sum;
+    }
+}
+
 // Stage 2: sums the splits and accumulates into the bf16 gradients (dweight may be nullptr for a bias). Block (32, 8)
 // finishes 32 columns: thread (x, y) adds splits y, y + 8, ... of column x (32 adjacent columns per load), then the
 // 8 partial sums of a column are added in y order, so the result never depends on scheduling.
