@@ -74,10 +74,10 @@ public sealed class SpeedBenchScriptTests : IDisposable
 
     private (int Code, string Out) RunScript(params string[] args) => RunScript(withLlmc: true, args);
 
-    private (int Code, string Out) RunScript(bool withLlmc, params string[] args) => RunScriptAt("", withLlmc, args);
+    private (int Code, string Out) RunScript(bool withLlmc, params string[] args) => RunScriptWith(new Dictionary<string, string>(), withLlmc, args);
 
-    /// <summary>The script with RECOMPUTE set to <paramref name="recompute"/> (empty: unset).</summary>
-    private (int Code, string Out) RunScriptAt(string recompute, bool withLlmc, params string[] args)
+    /// <summary>The script with <paramref name="environment"/>'s variables set besides the stand-ins'.</summary>
+    private (int Code, string Out) RunScriptWith(IReadOnlyDictionary<string, string> environment, bool withLlmc, params string[] args)
     {
         if (!OperatingSystem.IsLinux()) Assert.Skip("speed-bench.sh is a bash script for Linux GPU nodes");
         string real = Path.Combine(AppContext.BaseDirectory, "llm-cuda-bench");
@@ -99,7 +99,7 @@ public sealed class SpeedBenchScriptTests : IDisposable
         psi.Environment["DATA"] = data;
         psi.Environment["OUT"] = Path.Combine(_dir, "out");
         psi.Environment["COMMIT"] = "test123";
-        if (recompute != "") psi.Environment["RECOMPUTE"] = recompute;
+        foreach ((string key, string value) in environment) psi.Environment[key] = value;
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();
@@ -157,16 +157,22 @@ public sealed class SpeedBenchScriptTests : IDisposable
     }
 
     [Fact]
-    public void Recompute_SetsLlmTrainsFlag_AndLeavesLlmcs()
+    public void RecomputeAndGeluFusion_SetLlmTrainsFlags_AndLeaveLlmcs()
     {
-        var r = RunScriptAt("1", withLlmc: true, "--dry-run");
+        var r = RunScriptWith(new Dictionary<string, string> { ["RECOMPUTE"] = "1" }, withLlmc: true, "--dry-run");
         r.Code.Should().Be(0, r.Out);
         r.Out.Should().Contain(" -e d12 -b 64 -d 524288 -r 1 -q 0.0 -x 25").And.Contain(" -e d48 -b 16 -d 16384 -r 1 -k cosine -q 0.1 -ge 1 -x 40")
             .And.Contain(" -e d48 -b 16 -d 1048576 -r 1 -k cosine");
         r.Out.Should().MatchRegex(@"would run llmc_d48-1m .* -e d48 -b 16 -d 1048576 -r 2 -k cosine -q 0\.1 -ge 1 -x 4"); // 80 GB card
-        var bad = RunScriptAt("3", withLlmc: true, "--dry-run");
+        var fused = RunScriptWith(new Dictionary<string, string> { ["GELU_FUSION"] = "2" }, withLlmc: true, "--dry-run", "d12", "d48", "llmc");
+        fused.Out.Should().Contain(" -e d12 -b 64 -d 524288 -r 0 -q 0.0 -x 25 -ge 2").And.Contain(" -e d48 -b 16 -d 16384 -r 0 -k cosine -q 0.1 -ge 2 -x 40")
+            .And.MatchRegex(@"would run llmc_d48-1m .* -r 2 -k cosine -q 0\.1 -ge 1 -x 4");
+        var bad = RunScriptWith(new Dictionary<string, string> { ["RECOMPUTE"] = "3" }, withLlmc: true, "--dry-run");
         bad.Code.Should().Be(2);
         bad.Out.Trim().Should().Be("speed-bench.sh: RECOMPUTE must be 0, 1 or 2, not '3'");
+        var badFusion = RunScriptWith(new Dictionary<string, string> { ["GELU_FUSION"] = "x" }, withLlmc: true, "--dry-run");
+        badFusion.Code.Should().Be(2);
+        badFusion.Out.Trim().Should().Be("speed-bench.sh: GELU_FUSION must be -1, 0, 1 or 2, not 'x'");
     }
 
     [Fact]

@@ -28,7 +28,8 @@
 #   DATA (/tmp/zipf), LLMC, LLMC_SRC, LLMC_R (0 on cards of 100 GB or more, else 2), STEPS_1M (4), GPU (0: the
 #   nvidia-smi index sampled), COMMIT (git rev-parse --short HEAD, for the report's title), RECOMPUTE (0, llm.c's:
 #   llm-train's -r in d12, d48 and d48-1m; 1 or 2 measure recomputation's memory and time against the same references,
-#   which were run at -r 0; llm.c's own run keeps LLMC_R),
+#   which were run at -r 0; llm.c's own run keeps LLMC_R), GELU_FUSION (unset: the reference's -ge, d48's 1 and
+#   d12's default; else llm-train's -ge in every run; llm.c's own run keeps the reference's),
 #   BUDGET (570: seconds for the whole call; each run's timeout is what is left less 20 s for the report, and a
 #   stage whose minimum no longer fits is skipped with a SKIP line).
 # Files in $OUT: card.txt (the card, once) and per run NAME: NAME.run (what ran; the report reads it), NAME.log (its
@@ -55,16 +56,22 @@ source "$here/reference/llmc-commands.sh" # COMMON, D12, D48, make_zipf_shards
 D12+=(-x 25)
 D48_1M=(-e d48 -b 16 -d 1048576 -r 0 -k cosine -q 0.1 -ge 1 -x "$STEPS_1M") # D48 at llm.c's 1M-token step
 D48+=(-x 40)
-RECOMPUTE=${RECOMPUTE:-0}
+RECOMPUTE=${RECOMPUTE:-0}; GELU_FUSION=${GELU_FUSION:-}
 [[ $RECOMPUTE =~ ^[012]$ ]] || { echo "speed-bench.sh: RECOMPUTE must be 0, 1 or 2, not '$RECOMPUTE'" >&2; exit 2; }
-with_r() { # the flags with -r's value replaced by $1
-  local r=$1 out=() prev=""; shift
-  for a in "$@"; do if [[ $prev == -r ]]; then out+=("$r"); else out+=("$a"); fi; prev=$a; done
+[[ -z $GELU_FUSION || $GELU_FUSION =~ ^(-1|0|1|2)$ ]] || { echo "speed-bench.sh: GELU_FUSION must be -1, 0, 1 or 2, not '$GELU_FUSION'" >&2; exit 2; }
+with_flag() { # FLAG VALUE FLAGS...: FLAGS with FLAG's value replaced by VALUE, or FLAG VALUE appended when absent
+  local flag=$1 value=$2 out=() prev="" seen=0; shift 2
+  for a in "$@"; do if [[ $prev == "$flag" ]]; then out+=("$value"); seen=1; else out+=("$a"); fi; prev=$a; done
+  (( seen )) || out+=("$flag" "$value")
   printf '%s\n' "${out[@]}"
 }
-mapfile -t D12 < <(with_r "$RECOMPUTE" "${D12[@]}"); mapfile -t D48 < <(with_r "$RECOMPUTE" "${D48[@]}")
-mapfile -t D48_LLMC < <(with_r 0 "${D48_1M[@]}") # llm.c's run: its -r is set below
-mapfile -t D48_1M < <(with_r "$RECOMPUTE" "${D48_1M[@]}")
+for_llm_train() { # NAME: the array NAME with RECOMPUTE's -r and, when set, GELU_FUSION's -ge
+  local -n flags=$1
+  mapfile -t flags < <(with_flag -r "$RECOMPUTE" "${flags[@]}")
+  [[ -z $GELU_FUSION ]] || mapfile -t flags < <(with_flag -ge "$GELU_FUSION" "${flags[@]}")
+}
+D48_LLMC=("${D48_1M[@]}") # llm.c's run keeps the reference's -ge; its -r is set in run_llmc
+for_llm_train D12; for_llm_train D48; for_llm_train D48_1M
 
 stamp_lines() { # each line of stdin, prefixed by its local arrival time (as nvidia-smi's timestamp prints it) and a tab
   local line t
@@ -142,7 +149,7 @@ run_llmc() {
     local mib; mib=$(nvidia-smi -i "$GPU" --query-gpu=memory.total --format=csv,noheader,nounits 2> /dev/null | head -1)
     r=0; (( ${mib:-0} < 100000 )) && r=2
   fi
-  local flags; mapfile -t flags < <(with_r "$r" "${D48_LLMC[@]}")
+  local flags; mapfile -t flags < <(with_flag -r "$r" "${D48_LLMC[@]}")
   NOTE="llm.c f1e2ace built by tests/gpu/build_llmc.sh, without cuDNN (its own attention kernels); -r $r" \
     measure llmc_d48-1m reference train_gpt2cu 1 "" $(( 60 + 40 * STEPS_1M )) 500 "$LLMC" "${flags[@]}"
 }
