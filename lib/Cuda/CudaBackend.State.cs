@@ -195,6 +195,11 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
             }
             _device.Synchronize();
         }
+        catch (CudaException e) when (_training && e.Message.EndsWith("CUDA_ERROR_OUT_OF_MEMORY", StringComparison.Ordinal))
+        {
+            Dispose();
+            throw new CudaException($"{e.Message}. {OutOfMemoryHint(config, (long)maxBatch * maxSeq, _recompute, _keepMaster ? _shard.ShardNumParameters : 0)}");
+        }
         catch
         {
             Dispose();
@@ -260,6 +265,24 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
         lines.Add($"device memory: {Mib(AllocatedBytes)} MiB allocated by the backend");
         return string.Join('\n', lines);
     }
+
+    /// <summary>
+    /// What a training backend that did not fit could give up, largest first where it applies: recomputation
+    /// (<c>-r</c>: one layer's GELU output instead of L, then one layer's ln1/ln2 instead of L), the batch (every
+    /// activation scales with B·T), and master weights (<c>-w 0</c>, which changes the arithmetic).
+    /// </summary>
+    internal static string OutOfMemoryHint(GptConfig config, long rows, int recompute, long masterParameters)
+    {
+        long layersFreed = config.NumLayers - 1, c = config.Channels;
+        var ways = new List<string>();
+        if (recompute < 1) ways.Add($"-r 1 (GELU recomputed: {MibN0(layersFreed * rows * 4 * c * 2)} MiB less)");
+        if (recompute < 2) ways.Add($"-r 2 (also the LayerNorms: {MibN0(layersFreed * rows * 2 * c * 2)} MiB less than -r 1)");
+        ways.Add("a smaller -b (activations scale with it)");
+        if (masterParameters > 0) ways.Add($"-w 0 (no fp32 master weights: {MibN0(masterParameters * 4)} MiB less)");
+        return $"To fit, try {string.Join(", ", ways)}";
+    }
+
+    private static string MibN0(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
 
     private static string Mib(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("F0");
 
