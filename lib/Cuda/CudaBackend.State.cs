@@ -195,7 +195,7 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
             }
             _device.Synchronize();
         }
-        catch (CudaException e) when (_training && e.Message.EndsWith("CUDA_ERROR_OUT_OF_MEMORY", StringComparison.Ordinal))
+        catch (CudaException e) when (_training && e.Error == "CUDA_ERROR_OUT_OF_MEMORY")
         {
             Dispose();
             throw new CudaException($"{e.Message}. {OutOfMemoryHint(config, (long)maxBatch * maxSeq, _recompute, _keepMaster ? _shard.ShardNumParameters : 0)}");
@@ -275,16 +275,15 @@ public sealed partial class CudaBackend : IGptBackend, IGptBackendProbe
     {
         long layersFreed = config.NumLayers - 1, c = config.Channels;
         var ways = new List<string>();
-        if (recompute < 1) ways.Add($"-r 1 (GELU recomputed: {MibN0(layersFreed * rows * 4 * c * 2)} MiB less)");
-        if (recompute < 2) ways.Add($"-r 2 (also the LayerNorms: {MibN0(layersFreed * rows * 2 * c * 2)} MiB less than -r 1)");
+        if (recompute < 1) ways.Add($"-r 1 (GELU recomputed: {Mib(layersFreed * rows * 4 * c * 2, "N0")} MiB less)");
+        if (recompute < 2) ways.Add($"-r 2 (also the LayerNorms: {Mib(layersFreed * rows * 2 * c * 2, "N0")} MiB less than -r 1)");
         ways.Add("a smaller -b (activations scale with it)");
-        if (masterParameters > 0) ways.Add($"-w 0 (no fp32 master weights: {MibN0(masterParameters * 4)} MiB less)");
+        if (masterParameters > 0) ways.Add($"-w 0 (no fp32 master weights: {Mib(masterParameters * 4, "N0")} MiB less)");
         return $"To fit, try {string.Join(", ", ways)}";
     }
 
-    private static string MibN0(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
-
-    private static string Mib(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("F0");
+    private static string Mib(long bytes, string format = "F0") =>
+        (bytes / (1024.0 * 1024.0)).ToString(format, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A typed buffer of <paramref name="length"/> elements, listed in <see cref="Allocations"/>.</summary>
     private DeviceArray<T> Alloc<T>(string name, long length) where T : unmanaged

@@ -3,7 +3,7 @@ using LlmNet.Model;
 
 namespace LlmNet.Cuda.Tests;
 
-/// <summary>What a training backend that runs out of GPU memory says could be given up (CPU only: the text).</summary>
+/// <summary>What a training backend that runs out of GPU memory says could be given up, and how it knows it ran out (CPU only).</summary>
 public sealed class OutOfMemoryHintTests
 {
     [Fact]
@@ -23,5 +23,15 @@ public sealed class OutOfMemoryHintTests
         var d12 = GptConfig.FromDescriptor("d12");
         Assert.Equal("To fit, try a smaller -b (activations scale with it)", CudaBackend.OutOfMemoryHint(d12, 64 * 1024, 2, 0));
         Assert.StartsWith("To fit, try -r 2 (also the LayerNorms: ", CudaBackend.OutOfMemoryHint(d12, 64 * 1024, 1, 0));
+    }
+
+    [Fact]
+    public void AFailedDriverCall_CarriesTheErrorNameItsMessageEndsWith()
+    {
+        // 2 is CUDA_ERROR_OUT_OF_MEMORY; without a driver library the name is the number ("CUresult 2").
+        var e = Assert.Throws<CudaException>(() => Interop.Driver.Check(2, "cuMemAlloc(test)"));
+        Assert.NotNull(e.Error);
+        Assert.EndsWith($" failed: {e.Error}", e.Message);
+        Assert.Contains(e.Error, new[] { "CUDA_ERROR_OUT_OF_MEMORY", "CUresult 2" });
     }
 }

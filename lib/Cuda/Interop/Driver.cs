@@ -66,6 +66,6 @@ internal static unsafe partial class Driver
         string name = $"CUresult {result}";
         try { if (cuGetErrorName(result, out byte* p) == 0 && p != null) name = Marshal.PtrToStringUTF8((IntPtr)p) ?? name; }
         catch (DllNotFoundException) { }
-        throw new CudaException($"{call} failed: {name}");
+        throw new CudaException($"{call} failed: {name}", name);
     }
 }
